@@ -1,0 +1,255 @@
+"""End-to-end throughput: enqueued job -> accepted by the SMSC -> receipt recorded, vs SMSC latency and window.
+
+Each run uses three processes, as in production: a private redis-server, the SMSC simulator
+(`taxsms simulator`) and one worker (`taxsms worker`, one bind). Jobs are enqueued first; the clock runs
+from the worker's start to the moment the last receipt is recorded in Redis. CPU µs per message is the
+worker process's user+system time divided by the jobs it sent. The same latencies are then run with a
+synchronous smpplib client that waits for each submit_sm_resp before the next (stop-and-wait).
+
+    python bench/throughput.py [--quick] [--json bench/results/throughput.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import msgspec
+import psutil
+import smpplib.client
+import smpplib.consts
+from redis.asyncio import Redis
+
+from taxsms.queue.intake import enqueue_lines
+from taxsms.queue.keys import Keys
+from taxsms.queue.server import RedisServer, free_port
+
+RESULTS = Path(__file__).parent / "results"
+LATENCIES_MS = (0, 5, 20, 50)
+WINDOWS = (1, 16, 64, 256)
+RUN_SECONDS = 3.0  # aim each run at about this long
+MAX_JOBS = 30_000
+
+
+@dataclass
+class Run:
+    client: str
+    latency_ms: float
+    window: int
+    jobs: int
+    seconds: float
+    msg_per_s: float
+    bound_msg_per_s: float | None  # window / latency, the ceiling of one bind
+    pct_of_bound: float | None
+    cpu_us_per_msg: float | None
+
+
+def start_simulator(port: int, latency_ms: float) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "taxsms",
+            "simulator",
+            "--port",
+            str(port),
+            "--latency-ms",
+            str(latency_ms),
+            "--dlr-ms",
+            "5",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with __import__("socket").create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("simulator did not start")
+
+
+def jobs_for(latency_ms: float, window: int) -> int:
+    rate = 8000 if latency_ms == 0 else min(8000, window / (latency_ms / 1000))
+    return int(min(MAX_JOBS, max(50, rate * RUN_SECONDS)))
+
+
+def job_lines(n: int, run: str) -> list[bytes]:
+    text = "【某市税务局】尊敬的纳税人：您本月增值税申报期限为15日，请及时办理申报。"
+    return [
+        msgspec.json.encode({"id": f"{run}-{i}", "kind": "filing_reminder", "to": f"139{i:08d}", "text": text})
+        for i in range(n)
+    ]
+
+
+async def taxsms_run(redis_url: str, sim_port: int, latency_ms: float, window: int) -> Run:
+    n = jobs_for(latency_ms, window)
+    prefix = f"bench-{latency_ms}-{window}-{time.time_ns()}"
+    redis = Redis.from_url(redis_url)
+    keys = Keys(prefix)
+    await enqueue_lines(redis, keys, job_lines(n, prefix))
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "taxsms",
+            "worker",
+            "--redis-url",
+            redis_url,
+            "--smsc",
+            f"127.0.0.1:{sim_port}",
+            "--system-id",
+            "taxsms",
+            "--password",
+            "x",
+            "--window",
+            str(window),
+            "--prefix",
+            prefix,
+        ],
+    )
+    proc = psutil.Process(worker.pid)
+    started = time.perf_counter()
+    try:
+        while True:
+            done = sum(int(v) for v in await redis.hmget(keys.counts, "delivered", "undelivered", "failed") if v)
+            if done >= n:
+                break
+            if worker.poll() is not None:
+                raise RuntimeError("worker exited")
+            await asyncio.sleep(0.01)
+        seconds = time.perf_counter() - started
+        cpu = proc.cpu_times()
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        await redis.aclose()
+    bound = None if latency_ms == 0 else window / (latency_ms / 1000)
+    rate = n / seconds
+    return Run(
+        "taxsms",
+        latency_ms,
+        window,
+        n,
+        seconds,
+        rate,
+        bound,
+        None if bound is None else 100 * rate / bound,
+        (cpu.user + cpu.system) / n * 1e6,
+    )
+
+
+def smpplib_run(sim_port: int, latency_ms: float) -> Run:
+    """Stop-and-wait: smpplib's synchronous client, one submit_sm at a time, no Redis."""
+    n = int(min(3000, max(40, RUN_SECONDS / max(latency_ms / 1000, 0.0005))))
+    client = smpplib.client.Client("127.0.0.1", sim_port, allow_unknown_opt_params=True)
+    client.connect()
+    client.bind_transceiver(system_id="taxsms", password="x")
+    answered = 0
+
+    def on_resp(pdu: object) -> None:
+        nonlocal answered
+        answered += 1
+
+    client.set_message_sent_handler(on_resp)
+    client.set_message_received_handler(lambda pdu: None)
+    text = "尊敬的纳税人：您本月增值税申报期限为15日，请及时办理申报。".encode("utf-16-be")
+    started = time.perf_counter()
+    for i in range(n):
+        client.send_message(
+            source_addr="12366",
+            destination_addr=f"86139{i:08d}",
+            short_message=text,
+            data_coding=smpplib.consts.SMPP_ENCODING_ISO10646,
+            registered_delivery=False,
+        )
+        while answered <= i:
+            client.read_once()
+    seconds = time.perf_counter() - started
+    client.unbind()
+    client.disconnect()
+    bound = None if latency_ms == 0 else 1 / (latency_ms / 1000)
+    return Run(
+        "smpplib stop-and-wait",
+        latency_ms,
+        1,
+        n,
+        seconds,
+        n / seconds,
+        bound,
+        None if bound is None else 100 * (n / seconds) / bound,
+        None,
+    )
+
+
+def print_table(runs: list[Run]) -> None:
+    print(
+        f"\n{'client':<22}{'latency':>9}{'window':>8}{'jobs':>8}{'msg/s':>10}{'bound':>9}{'% bound':>9}"
+        f"{'CPU µs/msg':>12}"
+    )
+    for r in runs:
+        bound = f"{r.bound_msg_per_s:,.0f}" if r.bound_msg_per_s else "-"
+        pct = f"{r.pct_of_bound:.0f}%" if r.pct_of_bound is not None else "-"
+        cpu = f"{r.cpu_us_per_msg:.0f}" if r.cpu_us_per_msg is not None else "-"
+        print(
+            f"{r.client:<22}{r.latency_ms:>7.0f}ms{r.window:>8}{r.jobs:>8}{r.msg_per_s:>10,.0f}{bound:>9}"
+            f"{pct:>9}{cpu:>12}"
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="only latency 0 and 20 ms, windows 1 and 64")
+    parser.add_argument("--json", type=Path, default=RESULTS / "throughput.json")
+    args = parser.parse_args()
+    latencies = (0, 20) if args.quick else LATENCIES_MS
+    windows = (1, 64) if args.quick else WINDOWS
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp) / "redis") as server:
+        for latency in latencies:
+            port = free_port()
+            sim = start_simulator(port, latency)
+            try:
+                for window in windows:
+                    run = await taxsms_run(server.url, port, latency, window)
+                    runs.append(run)
+                    print(
+                        f"taxsms  latency {latency:>3} ms  window {window:>3}: {run.msg_per_s:>8,.0f} msg/s",
+                        flush=True,
+                    )
+                base = smpplib_run(port, latency)
+                runs.append(base)
+                print(
+                    f"smpplib latency {latency:>3} ms  stop-and-wait: {base.msg_per_s:>8,.0f} msg/s",
+                    flush=True,
+                )
+            finally:
+                sim.terminate()
+                sim.wait(10)
+    print_table(runs)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    args.json.write_bytes(msgspec.json.format(msgspec.json.encode({"meta": meta, "runs": [asdict(r) for r in runs]})))
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())

@@ -1,0 +1,81 @@
+"""Sans-I/O SMPP 3.4: PDU dataclasses, encode/decode, an incremental reader, receipts and text coding."""
+
+from taxsms.channels.smpp.codec import (
+    FramingError,
+    InvalidPduError,
+    ProtocolError,
+    decode,
+    decode_header,
+    encode,
+    error_response,
+    validate,
+)
+from taxsms.channels.smpp.constants import (
+    ESM_CLASS_DELIVERY_RECEIPT,
+    ESM_CLASS_UDHI,
+    HEADER_LENGTH,
+    MAX_PDU_LENGTH,
+    TRANSIENT_STATUSES,
+    CommandId,
+    CommandStatus,
+    DataCoding,
+    MessageState,
+    Tag,
+    status_name,
+)
+from taxsms.channels.smpp.pdus import (
+    REQUEST_TO_RESPONSE,
+    BindReceiver,
+    BindReceiverResp,
+    BindTransceiver,
+    BindTransceiverResp,
+    BindTransmitter,
+    BindTransmitterResp,
+    DeliverSm,
+    DeliverSmResp,
+    EnquireLink,
+    EnquireLinkResp,
+    GenericNack,
+    Pdu,
+    PduBase,
+    SubmitSm,
+    SubmitSmResp,
+    Unbind,
+    UnbindResp,
+    is_response,
+    response_for,
+)
+from taxsms.channels.smpp.reader import PduReader
+from taxsms.channels.smpp.receipts import (
+    Receipt,
+    format_receipt_text,
+    message_id_variants,
+    normalise_message_id,
+    parse_receipt,
+    parse_receipt_text,
+    receipt_message_id,
+)
+from taxsms.channels.smpp.text import (
+    Concat,
+    EncodedMessage,
+    SegmentInfo,
+    decode_short_message,
+    encode_message,
+    fits_gsm7,
+    gsm7_decode,
+    gsm7_encode,
+    parse_concat_udh,
+    segment_info,
+)
+
+__all__ = [
+    "ESM_CLASS_DELIVERY_RECEIPT", "ESM_CLASS_UDHI", "HEADER_LENGTH", "MAX_PDU_LENGTH", "REQUEST_TO_RESPONSE",
+    "TRANSIENT_STATUSES", "BindReceiver", "BindReceiverResp", "BindTransceiver", "BindTransceiverResp",
+    "BindTransmitter", "BindTransmitterResp", "CommandId", "CommandStatus", "Concat", "DataCoding", "DeliverSm",
+    "DeliverSmResp", "EncodedMessage", "EnquireLink", "EnquireLinkResp", "FramingError", "GenericNack",
+    "InvalidPduError", "MessageState", "Pdu", "PduBase", "PduReader", "ProtocolError", "Receipt", "SegmentInfo",
+    "SubmitSm", "SubmitSmResp", "Tag", "Unbind", "UnbindResp", "decode", "decode_header", "decode_short_message",
+    "encode", "encode_message", "error_response", "fits_gsm7", "format_receipt_text", "gsm7_decode", "gsm7_encode",
+    "is_response", "message_id_variants", "normalise_message_id", "parse_concat_udh", "parse_receipt",
+    "parse_receipt_text", "receipt_message_id", "response_for", "segment_info", "status_name", "validate",
+]  # fmt: skip

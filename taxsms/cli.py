@@ -1,0 +1,223 @@
+"""The `taxsms` command. Its sub-commands and flags are a contract ops scripts rely on: keep them stable."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from taxsms import __version__, settings
+
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop when it is installed, else on the standard asyncio loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def _hostport(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="taxsms", description="12366 taxpayer-service SMS dispatcher")
+    parser.add_argument("--version", action="version", version=f"taxsms {__version__}")
+    parser.add_argument("--config", help="TOML settings file (default: $TAXSMS_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole pipeline on 10,000 jobs against the SMSC simulator")
+    demo.add_argument("--jobs", type=int, default=10_000)
+    demo.add_argument("--data-dir", type=Path, help="where the private Redis keeps its AOF (default: a new temp dir)")
+    demo.add_argument("--redis-url", help="use this Redis instead of starting a private one")
+
+    worker = sub.add_parser("worker", help="dispatch jobs from Redis to an SMSC")
+    worker.add_argument("--redis-url")
+    worker.add_argument("--smsc", type=_hostport, help="HOST:PORT of the SMSC")
+    worker.add_argument("--system-id")
+    worker.add_argument("--password")
+    worker.add_argument("--window", type=int, help="outstanding submit_sm per bind (default 64)")
+    worker.add_argument("--binds", type=int, help="transceiver binds to the SMSC (default 1)")
+    worker.add_argument("--prefix", help="Redis key prefix (default taxsms)")
+    worker.add_argument("--consumer", help="consumer name in the group (default host-pid)")
+
+    enqueue = sub.add_parser("enqueue", help="enqueue jobs, one JSON object per line")
+    enqueue.add_argument("--redis-url")
+    enqueue.add_argument("--prefix")
+    enqueue.add_argument("file", help="file of JSON lines, or - for standard input")
+
+    status = sub.add_parser("status", help="job counts by state, or one job's record")
+    status.add_argument("--redis-url")
+    status.add_argument("--prefix")
+    status.add_argument("job_id", nargs="?")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sim = sub.add_parser("simulator", help="run the SMSC simulator (an SMPP 3.4 server)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=2775)
+    sim.add_argument("--latency-ms", type=float, default=0.0)
+    sim.add_argument("--tps", type=float, default=None, help="accept at most this many submit_sm per second")
+    sim.add_argument("--dlr-ms", type=float, default=50.0, help="delay before the delivery receipt")
+    sim.add_argument("--undeliv-rate", type=float, default=0.0, help="fraction of receipts that are UNDELIV")
+    sim.add_argument("--system-id", default="taxsms")
+    sim.add_argument("--password", default=None, help="required password (default: accept any)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    file = settings.load_file(args.config)
+    handler = {
+        "demo": cmd_demo,
+        "worker": cmd_worker,
+        "enqueue": cmd_enqueue,
+        "status": cmd_status,
+        "simulator": cmd_simulator,
+    }[args.command]
+    try:
+        return handler(args, file)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _worker_config(args: argparse.Namespace, file: dict[str, Any]):  # type: ignore[no-untyped-def]
+    from taxsms.dispatcher.worker import WorkerConfig
+
+    overrides = {
+        name: getattr(args, name, None)
+        for name in ("redis_url", "prefix", "system_id", "password", "window", "binds", "consumer")
+    }
+    if getattr(args, "smsc", None):
+        overrides["smsc_host"], overrides["smsc_port"] = args.smsc
+    return settings.build(WorkerConfig, file=file, overrides=overrides)
+
+
+def cmd_demo(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from rich.console import Console
+
+    from taxsms.demo import print_summary, run_demo
+
+    console = Console()
+    result = _run(run_demo(jobs=args.jobs, data_dir=args.data_dir, redis_url=args.redis_url, console=console))
+    print_summary(result, console)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from taxsms.dispatcher.worker import Worker
+
+    config = _worker_config(args, file)
+
+    async def serve() -> None:
+        worker = Worker(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, worker.stop)
+        await worker.run()
+
+    _run(serve())
+    return 0
+
+
+def _lines(path: str) -> Iterator[bytes]:
+    if path == "-":
+        yield from sys.stdin.buffer
+    else:
+        with open(path, "rb") as fh:
+            yield from fh
+
+
+def cmd_enqueue(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from redis.asyncio import Redis
+
+    from taxsms.queue.intake import enqueue_lines
+    from taxsms.queue.keys import Keys
+
+    config = _worker_config(args, file)
+
+    async def go() -> int:
+        redis = Redis.from_url(config.redis_url)
+        try:
+            added, refused = await enqueue_lines(redis, Keys(config.prefix), _lines(args.file))
+        finally:
+            await redis.aclose()
+        print(f"enqueued {added} jobs; {refused} refused to the dead-letter stream")
+        return 1 if refused else 0
+
+    return _run(go())
+
+
+def cmd_status(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from redis.asyncio import Redis
+
+    from taxsms.queue.keys import Keys
+    from taxsms.queue.store import JobStore
+
+    config = _worker_config(args, file)
+
+    async def go() -> int:
+        redis = Redis.from_url(config.redis_url)
+        try:
+            store = JobStore(redis, Keys(config.prefix))
+            if args.job_id:
+                record = await store.job(args.job_id)
+                if record is None:
+                    print(f"no job {args.job_id!r}", file=sys.stderr)
+                    return 1
+                if args.json:
+                    print(msgspec.json.format(msgspec.json.encode(record)).decode())
+                else:
+                    for name, value in record.items():
+                        print(f"{name:>16}  {value}")
+                return 0
+            counts = await store.counts()
+            if args.json:
+                print(msgspec.json.encode(counts).decode())
+            else:
+                for name, value in counts.items():
+                    print(f"{name:>14}  {value}")
+            return 0
+        finally:
+            await redis.aclose()
+
+    return _run(go())
+
+
+def cmd_simulator(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from taxsms.channels.simulator import SimulatorConfig, serve
+
+    config = SimulatorConfig(
+        host=args.host,
+        port=args.port,
+        system_id=args.system_id,
+        password=args.password,
+        latency_ms=args.latency_ms,
+        tps=args.tps,
+        dlr_ms=args.dlr_ms,
+        undeliv_rate=args.undeliv_rate,
+    )
+    _run(serve(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

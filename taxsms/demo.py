@@ -1,0 +1,201 @@
+"""`taxsms demo`: a private Redis, the SMSC simulator and one worker sending 10,000 mixed jobs end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+from redis.asyncio import Redis
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
+from taxsms.dispatcher.worker import Worker, WorkerConfig
+from taxsms.queue.intake import enqueue_lines
+from taxsms.queue.keys import Keys
+from taxsms.queue.server import RedisServer
+
+UNITS = ["某市税务局", "某市某区税务局", "某县税务局", "某省税务局"]
+TAXES = ["增值税", "个人所得税", "企业所得税", "城市维护建设税", "印花税"]
+NAMES = ["张三", "李四", "王五", "赵六", "陈晓明", "刘芳", "某某商贸有限公司", "某某科技有限公司"]
+NOTICE_BODY = (
+    "根据国家税务总局最新公告，自下月起小规模纳税人增值税减免政策延续执行，请纳税人及时了解相关规定，"
+    "按期办理申报。如有疑问请拨打12366纳税服务热线或登录电子税务局查询，也可前往办税服务厅咨询。"
+    "本月办税服务厅延长服务时间至晚上七点，周六上午照常办公，欢迎广大纳税人合理安排办税时间。"
+)
+FINAL_STATES = ("delivered", "undelivered", "failed", "dead_lettered")
+
+
+def demo_jobs(count: int, *, seed: int = 12366, invalid: int = 20) -> Iterator[bytes]:
+    """`count` mixed jobs as JSON lines (reminders, overdue notices, long notices), plus a few invalid ones."""
+    rng = random.Random(seed)
+    for i in range(count):
+        unit = rng.choice(UNITS)
+        name, tax = rng.choice(NAMES), rng.choice(TAXES)
+        phone = f"13{rng.randint(0, 9)}{rng.randint(0, 99_999_999):08d}"
+        roll = rng.random()
+        if roll < 0.55:
+            kind, text = (
+                "filing_reminder",
+                f"【{unit}】尊敬的{name}：您本月{tax}申报期限为15日，请及时办理申报。",
+            )
+        elif roll < 0.75:
+            kind, text = "overdue_filing", f"【{unit}】{name}：您未按期申报{tax}，请尽快到主管税务机关办理。"
+        elif roll < 0.85:
+            kind, text = "overdue_payment", f"【{unit}】{name}：您有{tax}欠税未缴，请于三日内缴纳。"
+        else:
+            kind = "notice"
+            text = f"【{unit}】{NOTICE_BODY[: rng.choice((90, 130, 190))]}"  # 2-3 UCS2 parts
+        yield msgspec.json.encode({"id": f"demo-{i:06d}", "kind": kind, "to": phone, "text": text, "unit": unit})
+    bad = [
+        {"id": "bad-kind", "kind": "lottery", "to": "13800138000", "text": "x"},
+        {"id": "bad-phone", "kind": "notice", "to": "12345", "text": "【某市税务局】测试"},
+        {"id": "bad-empty", "kind": "notice", "to": "13800138000", "text": "  "},
+        {"id": "bad-long", "kind": "notice", "to": "13800138000", "text": "长" * 2000},
+    ]
+    for i in range(invalid):
+        job = bad[i] if i < len(bad) else {**bad[i % len(bad)], "id": f"bad-{i:03d}"}
+        yield msgspec.json.encode(job)
+
+
+@dataclass(slots=True)
+class DemoResult:
+    counts: dict[str, int]
+    segments: int
+    elapsed: float
+    latencies: list[float]
+    simulator: dict[str, object]
+
+
+async def run_demo(
+    *,
+    jobs: int = 10_000,
+    data_dir: Path | None = None,
+    redis_url: str | None = None,
+    latency_ms: float = 5.0,
+    dlr_ms: float = 300.0,
+    undeliv_rate: float = 0.03,
+    window: int = 64,
+    binds: int = 2,
+    console: Console | None = None,
+    receipt_timeout: float = 60.0,
+) -> DemoResult:
+    """Run the whole pipeline once and return what happened (the CLI prints it)."""
+    console = console or Console()
+    server: RedisServer | None = None
+    if redis_url is None:
+        data_dir = data_dir or Path(tempfile.mkdtemp(prefix="taxsms-demo-"))
+        server = RedisServer(data_dir)
+        server.start()
+        redis_url = server.url
+        console.print(f"[bold]Redis[/]: private redis-server ({server.binary}), AOF on, data in {data_dir}")
+    prefix = f"demo{int(time.time())}"
+    sim = SmscSimulator(SimulatorConfig(latency_ms=latency_ms, dlr_ms=dlr_ms, undeliv_rate=undeliv_rate))
+    await sim.start()
+    console.print(f"[bold]SMSC simulator[/]: 127.0.0.1:{sim.port}, latency {latency_ms} ms, receipts after {dlr_ms} ms")
+    redis = Redis.from_url(redis_url)
+    try:
+        added, refused = await enqueue_lines(redis, Keys(prefix), demo_jobs(jobs))
+        console.print(f"[bold]Enqueued[/] {added} jobs; {refused} invalid jobs went to the dead-letter stream")
+        config = WorkerConfig(
+            redis_url=redis_url,
+            prefix=prefix,
+            smsc_port=sim.port,
+            system_id=sim.config.system_id,
+            password=sim.config.password or "",
+            window=window,
+            binds=binds,
+        )
+        worker = Worker(config)
+        started = time.perf_counter()
+        task = asyncio.create_task(worker.run())
+        total = added + refused
+        counts, elapsed = await _progress(worker, total, started, console, receipt_timeout)
+        worker.stop()
+        await task
+        return DemoResult(counts, worker.stats.segments, elapsed, worker.stats.latencies, sim.stats.as_dict())
+    finally:
+        await redis.aclose()
+        await sim.stop()
+        if server is not None:
+            server.stop()
+
+
+async def _progress(
+    worker: Worker, total: int, started: float, console: Console, timeout: float
+) -> tuple[dict[str, int], float]:
+    """Show progress until every job is final; return the counts and the seconds until all were submitted."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[rate]}"),
+    )
+    with Progress(*columns, console=console) as progress:
+        sent = progress.add_task("submitted", total=total, rate="")
+        final = progress.add_task("receipts ", total=total, rate="")
+        deadline = None
+        submit_elapsed = 0.0
+        while True:
+            await asyncio.sleep(0.2)
+            counts = await worker.store.counts()
+            done_submit = total - counts["queued"] - counts["submitting"]
+            done_final = sum(counts[s] for s in FINAL_STATES)
+            rate = f"{done_submit / max(time.perf_counter() - started, 1e-9):,.0f} msg/s"
+            progress.update(sent, completed=done_submit, rate=rate)
+            progress.update(final, completed=done_final)
+            if done_submit >= total and deadline is None:
+                submit_elapsed = time.perf_counter() - started
+                deadline = time.monotonic() + timeout
+            if done_final >= total:
+                return counts, submit_elapsed
+            if deadline is not None and time.monotonic() > deadline:
+                console.print("[yellow]gave up waiting for the last receipts[/]")
+                return counts, submit_elapsed
+
+
+def print_summary(result: DemoResult, console: Console) -> None:
+    counts, lat = result.counts, sorted(result.latencies)
+    sent = counts["submitted"] + counts["delivered"] + counts["undelivered"]
+    table = Table(title="taxsms demo summary")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("sent (accepted by the SMSC)", f"{sent:,}"),
+        ("delivered", f"{counts['delivered']:,}"),
+        ("undelivered", f"{counts['undelivered']:,}"),
+        ("awaiting receipt", f"{counts['submitted']:,}"),
+        ("failed", f"{counts['failed']:,}"),
+        ("dead-lettered", f"{counts['dead_lettered']:,}"),
+        ("segments", f"{result.segments:,}"),
+        (
+            "msg/s (worker start → last submit answered)",
+            f"{sent / result.elapsed:,.0f}" if result.elapsed else "-",
+        ),
+        ("submit latency p50", f"{_pct(lat, 0.50) * 1000:.1f} ms"),
+        ("submit latency p99", f"{_pct(lat, 0.99) * 1000:.1f} ms"),
+        (
+            "simulator: accepted / duplicates",
+            f"{result.simulator['accepted']:,} / {result.simulator['duplicates']:,}",
+        ),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1]

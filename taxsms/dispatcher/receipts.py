@@ -1,0 +1,70 @@
+"""The end of the chain: store what the SMSC delivers to us (receipts, taxpayers' MO messages) in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from taxsms.channels.events import MoMessage
+from taxsms.channels.smpp import MessageState, Receipt, receipt_message_id
+from taxsms.dispatcher.batcher import BatchWriter
+from taxsms.queue.store import JobStore, ReceiptUpdate
+
+#: Receipt states that are not final (the SMSC will send another receipt later).
+INTERIM_STATES = frozenset({MessageState.ENROUTE, MessageState.ACCEPTED})
+MO_STREAM_MAXLEN = 1_000_000
+
+
+def receipt_update(receipt: Receipt, *, text_ids_decimal: bool = False) -> ReceiptUpdate | None:
+    """What a receipt means for its job, or None for an interim receipt."""
+    if receipt.state in INTERIM_STATES:
+        return None
+    outcome = "delivered" if receipt.state == MessageState.DELIVERED else "undelivered"
+    message_id = receipt_message_id(receipt, text_ids_decimal=text_ids_decimal)
+    return ReceiptUpdate(message_id, outcome, receipt.stat, receipt.error)
+
+
+class DeliverySink:
+    """Callable given to the SMPP channel: stores each event and resolves once it is safely in Redis.
+
+    The channel acknowledges the deliver_sm only then, so a crash before the write makes the SMSC deliver
+    the receipt again instead of losing it.
+    """
+
+    def __init__(self, store: JobStore, *, text_ids_decimal: bool = False) -> None:
+        self._store = store
+        self._text_ids_decimal = text_ids_decimal
+        self._writer: BatchWriter[Receipt | MoMessage] = BatchWriter(self._write, name="receipts")
+        self.receipts = 0
+        self.mo = 0
+
+    def start(self) -> None:
+        self._writer.start()
+
+    async def close(self) -> None:
+        await self._writer.close()
+
+    def __call__(self, event: Receipt | MoMessage) -> asyncio.Future[None]:
+        return self._writer.add(event)
+
+    async def _write(self, events: Sequence[Receipt | MoMessage]) -> None:
+        updates = []
+        async with self._store.redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                if isinstance(event, MoMessage):
+                    fields = {
+                        "from": event.source,
+                        "to": event.destination,
+                        "text": event.text,
+                        "at": f"{event.received_at:.3f}",
+                    }
+                    pipe.xadd(self._store.keys.mo, fields, maxlen=MO_STREAM_MAXLEN, approximate=True)
+                else:
+                    update = receipt_update(event, text_ids_decimal=self._text_ids_decimal)
+                    if update is not None:
+                        updates.append(update)
+            if updates:
+                await self._store.apply_receipts(updates, client=pipe)
+            await pipe.execute()
+        self.receipts += sum(1 for e in events if not isinstance(e, MoMessage))
+        self.mo += sum(1 for e in events if isinstance(e, MoMessage))

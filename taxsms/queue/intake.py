@@ -1,0 +1,41 @@
+"""Intake: validate jobs and put them on the intake stream once each; refuse bad ones to dead letters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from redis.asyncio import Redis
+
+from taxsms.queue.jobs import Job, JobError, encode_job, parse_job
+from taxsms.queue.keys import Keys
+from taxsms.queue.store import JobStore
+
+BATCH = 5000
+
+
+async def enqueue_lines(redis: Redis, keys: Keys, lines: Iterable[bytes | str]) -> tuple[int, int]:
+    """Enqueue JSON lines (one job each; blank lines ignored). Return (added, dead-lettered).
+
+    Duplicates of a job id already enqueued are neither added nor dead-lettered: the id is the idempotency
+    key, so re-running an upstream export is harmless.
+    """
+    store = JobStore(redis, keys)
+    added = refused = 0
+    batch: list[tuple[Job, bytes]] = []
+    for line in lines:
+        raw = line.encode() if isinstance(line, str) else line
+        if not raw.strip():
+            continue
+        try:
+            job = parse_job(raw)
+        except JobError as error:
+            await store.dead_letter_raw(raw.strip(), error)
+            refused += 1
+            continue
+        batch.append((job, encode_job(job)))
+        if len(batch) >= BATCH:
+            added += await store.enqueue(batch)
+            batch = []
+    if batch:
+        added += await store.enqueue(batch)
+    return added, refused
