@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from enum import StrEnum
+from datetime import datetime
+from enum import IntEnum, StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 import phonenumbers
@@ -25,32 +27,102 @@ class Kind(StrEnum):
     REPLY = "reply"
 
 
+class Lane(IntEnum):
+    """Priority lanes, most urgent first: each has its own intake stream, drained in this order."""
+
+    REPLY = 0
+    OVERDUE = 1
+    REMINDER = 2
+    BULK = 3
+
+
+DEFAULT_LANE = {
+    Kind.REPLY: Lane.REPLY,
+    Kind.OVERDUE_FILING: Lane.OVERDUE,
+    Kind.OVERDUE_PAYMENT: Lane.OVERDUE,
+    Kind.FILING_REMINDER: Lane.REMINDER,
+    Kind.NOTICE: Lane.BULK,
+    Kind.INTERNAL: Lane.BULK,
+}
+
+
 class State(StrEnum):
     """Job states, in the order a job normally passes through them."""
 
+    PENDING_APPROVAL = "pending_approval"  # a campaign's jobs before approval (kept outside the streams)
     QUEUED = "queued"
+    DELAYED = "delayed"  # waiting for its send window, not_before or a retry
     SUBMITTING = "submitting"
     SUBMITTED = "submitted"
     DELIVERED = "delivered"
     UNDELIVERED = "undelivered"
     FAILED = "failed"
+    EXPIRED = "expired"
+    SUPPRESSED = "suppressed"  # not sent on purpose: unsubscribed, per-recipient cap, quota
+    REJECTED = "rejected"  # refused by approval or content review
     DEAD_LETTERED = "dead_lettered"
 
 
-FINAL_STATES = frozenset({State.DELIVERED, State.UNDELIVERED, State.FAILED, State.DEAD_LETTERED})
+FINAL_STATES = frozenset(
+    {
+        State.DELIVERED,
+        State.UNDELIVERED,
+        State.FAILED,
+        State.EXPIRED,
+        State.SUPPRESSED,
+        State.REJECTED,
+        State.DEAD_LETTERED,
+    }
+)
+CHINA = ZoneInfo("Asia/Shanghai")
 
 
 class Job(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """One message to one recipient, as enqueued (JSON object)."""
+    """One message to one recipient, as enqueued (JSON object).
+
+    Either `text` (final text) or `template` + `vars` (rendered by the dispatcher from the template catalog).
+    Times are ISO 8601; a time without an offset is China time (Asia/Shanghai).
+    """
 
     id: str
     kind: Kind
     to: str
-    text: str
-    unit: str = ""
-    operator: str = ""
+    text: str = ""
+    template: str = ""
+    vars: dict[str, str | int | float] = {}
+    unit: str = ""  # the issuing unit (shown in the signature)
+    operator: str = ""  # the real-name operator who issued it
+    recipient_unit: str = ""  # the taxpayer's unit (scope checks)
+    taxpayer_id: str = ""
+    period: str = ""  # tax period, e.g. "2026-11"
+    priority: int | None = None  # lane override: 1 (overdue) .. 3 (bulk); 0 is for replies only
+    not_before: datetime | None = None
+    expires_at: datetime | None = None
+    campaign: str = ""
+    in_reply_to: str = ""  # for replies: the MO message's id
     meta: dict[str, Any] = {}
     v: int = JOB_SCHEMA_VERSION
+
+    @property
+    def lane(self) -> Lane:
+        return Lane(self.priority) if self.priority is not None else DEFAULT_LANE[self.kind]
+
+    @property
+    def windowed(self) -> bool:
+        """Staff-published kinds wait for the send window; replies to taxpayers go out at any hour."""
+        return self.kind is not Kind.REPLY
+
+    @property
+    def not_before_ts(self) -> float:
+        return _timestamp(self.not_before) if self.not_before else 0.0
+
+    @property
+    def expires_ts(self) -> float:
+        return _timestamp(self.expires_at) if self.expires_at else 0.0
+
+
+def _timestamp(moment: datetime) -> float:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=CHINA)).timestamp()
 
 
 class JobError(ValueError):
@@ -108,10 +180,17 @@ def validate_job(job: Job) -> Job:
         raise JobError("id", f"must be 1-{MAX_JOB_ID_LENGTH} printable characters without spaces")
     if job.v != JOB_SCHEMA_VERSION:
         raise JobError("v", f"unsupported job schema version {job.v} (this worker reads {JOB_SCHEMA_VERSION})")
-    if not job.text.strip():
-        raise JobError("text", "empty")
+    if job.template:
+        if job.text:
+            raise JobError("text", "give either text or template, not both")
+    elif not job.text.strip():
+        raise JobError("text", "empty (give text, or template and vars)")
     if len(job.text) > MAX_TEXT_LENGTH:
         raise JobError("text", f"{len(job.text)} characters, more than {MAX_TEXT_LENGTH}")
+    if job.priority is not None and not (Lane.OVERDUE <= job.priority <= Lane.BULK or job.kind is Kind.REPLY):
+        raise JobError("priority", f"must be {Lane.OVERDUE}..{Lane.BULK} (0 is reserved for replies)")
+    if job.not_before and job.expires_at and job.expires_ts <= job.not_before_ts:
+        raise JobError("expires_at", "not after not_before")
     to = normalise_mobile(job.to)
     if to != job.to:
         job = msgspec.structs.replace(job, to=to)
