@@ -12,7 +12,6 @@ from taxsms.channels.smpp import (
     decode,
     encode,
     format_receipt_text,
-    message_id_variants,
     normalise_message_id,
     parse_receipt,
     parse_receipt_text,
@@ -184,34 +183,6 @@ def test_format_receipt_text_parses_back() -> None:
 )
 def test_normalise_message_id(raw: str, normalised: str) -> None:
     assert normalise_message_id(raw) == normalised
-
-
-@pytest.mark.parametrize(
-    ("raw", "variants"),
-    [
-        ("12345", ("12345", "3039", "74565")),  # as given; decimal read as hex; hex read as decimal
-        ("0000ABC1", ("abc1", "43969")),
-        ("3039", ("3039", "bdf", "12345")),
-        ("deadbeef", ("deadbeef", "3735928559")),
-        ("0", ("0",)),
-        ("a-b-c", ("a-b-c",)),
-        ("١٢٣", ("١٢٣",)),  # non-ASCII digits are not numbers here
-        ("9" * 100, ("9" * 100,)),  # too long to be a number
-    ],
-)
-def test_message_id_variants(raw: str, variants: tuple[str, ...]) -> None:
-    assert message_id_variants(raw) == variants
-
-
-def test_decimal_receipt_finds_hex_submit_resp_and_vice_versa() -> None:
-    stored = {normalise_message_id("0A1B2C3D"): "job-1", normalise_message_id("987654321"): "job-2"}
-    decimal_receipt = parse_receipt(receipt_pdu(f"id:{0x0A1B2C3D} stat:DELIVRD"))
-    hex_receipt = parse_receipt(receipt_pdu(f"id:{987654321:X} stat:DELIVRD"))
-    found = [
-        next(stored[v] for v in message_id_variants(r.message_id) if v in stored)
-        for r in (decimal_receipt, hex_receipt)
-    ]
-    assert found == ["job-1", "job-2"]
 
 
 def test_receipt_message_id_with_a_known_convention() -> None:

@@ -323,22 +323,24 @@ class SmppSession(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_heard = self._clock()
+        broken: FramingError | None = None
         try:
             pdus = self._reader.feed(data)
         except FramingError as exc:
-            self.stats.protocol_errors += 1
-            log.warning("%s: unrecoverable framing from SMSC (%s), reconnecting", self.name, exc)
-            self._write(encode(GenericNack(sequence_number=0, command_status=CommandStatus.ESME_RINVCMDLEN)))
-            self._flush()
-            if self._transport is not None:
-                self._transport.abort()
-            return
+            broken, pdus = exc, exc.pdus  # the PDUs before the garbage are still good: handle them first
         for pdu in pdus:
             try:
                 self._handle(pdu)
             except Exception:  # a handler bug must not kill the link
                 self.stats.protocol_errors += 1
                 log.exception("%s: error handling %r", self.name, pdu)
+        if broken is not None:
+            self.stats.protocol_errors += 1
+            log.warning("%s: unrecoverable framing from SMSC (%s), reconnecting", self.name, broken)
+            self._write(encode(GenericNack(sequence_number=0, command_status=CommandStatus.ESME_RINVCMDLEN)))
+            self._flush()
+            if self._transport is not None:
+                self._transport.abort()
 
     # -- PDU handling -----------------------------------------------------------------------------------
 

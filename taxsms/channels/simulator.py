@@ -152,13 +152,11 @@ class _Connection(asyncio.Protocol):
         self.flush_scheduled = True  # everything written while handling this chunk goes out in one write
         smsc = self.smsc
         try:
+            broken = False
             try:
                 pdus = self.reader.feed(data)
-            except FramingError:
-                smsc.stats.invalid_pdus += 1
-                self.out.append(encode(GenericNack(sequence_number=0, command_status=CommandStatus.ESME_RINVCMDLEN)))
-                self.close()
-                return
+            except FramingError as exc:
+                broken, pdus = True, exc.pdus  # answer what came before the garbage, then hang up
             handlers = smsc._handlers
             for pdu in pdus:
                 if isinstance(pdu, InvalidPduError):
@@ -168,6 +166,10 @@ class _Connection(asyncio.Protocol):
                     handlers.get(type(pdu), smsc._on_other)(self, pdu)
                 if self.closing:
                     break
+            if broken and not self.closing:
+                smsc.stats.invalid_pdus += 1
+                self.out.append(encode(GenericNack(sequence_number=0, command_status=CommandStatus.ESME_RINVCMDLEN)))
+                self.close()
         finally:
             self.flush()
 

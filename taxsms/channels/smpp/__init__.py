@@ -49,7 +49,6 @@ from taxsms.channels.smpp.reader import PduReader
 from taxsms.channels.smpp.receipts import (
     Receipt,
     format_receipt_text,
-    message_id_variants,
     normalise_message_id,
     parse_receipt,
     parse_receipt_text,
@@ -76,6 +75,6 @@ __all__ = [
     "InvalidPduError", "MessageState", "Pdu", "PduBase", "PduReader", "ProtocolError", "Receipt", "SegmentInfo",
     "SubmitSm", "SubmitSmResp", "Tag", "Unbind", "UnbindResp", "decode", "decode_header", "decode_short_message",
     "encode", "encode_message", "error_response", "fits_gsm7", "format_receipt_text", "gsm7_decode", "gsm7_encode",
-    "is_response", "message_id_variants", "normalise_message_id", "parse_concat_udh", "parse_receipt",
+    "is_response", "normalise_message_id", "parse_concat_udh", "parse_receipt",
     "parse_receipt_text", "receipt_message_id", "response_for", "segment_info", "status_name", "validate",
 ]  # fmt: skip

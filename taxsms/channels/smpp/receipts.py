@@ -1,8 +1,8 @@
 """Delivery receipts: read them from deliver_sm (TLVs first, then the appendix-B text), and write them.
 
 Message ids: the worker stores normalise_message_id(submit_sm_resp.message_id); the receipt side looks the
-message up under each of message_id_variants(receipt.message_id), because SMSCs often give the id in hex in
-submit_sm_resp and in decimal in the receipt text (or the other way round), sometimes zero-padded.
+message up under receipt_message_id(receipt), which knows the link's convention: SMSCs often give the id in
+hex in submit_sm_resp and in decimal in the receipt text, sometimes zero-padded.
 """
 
 from __future__ import annotations
@@ -47,8 +47,6 @@ _STANDARD = re.compile(
 _STANDARD_KEYS = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text")
 # Otherwise: a field name at a word start ("submit date" / "done date" contain a space); text: runs to the end.
 _FIELD = re.compile(r"\b(id|sub|dlvrd|submit\s*date|done\s*date|stat|err|text)\s*:\s*", re.IGNORECASE)
-_HEX = re.compile(r"[0-9a-f]+")
-_MAX_NUMERIC_ID = 64  # longer ids are not converted between decimal and hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,29 +133,11 @@ def normalise_message_id(message_id: str) -> str:
     return message_id.strip().lower().lstrip("0") or "0"
 
 
-def message_id_variants(message_id: str) -> tuple[str, ...]:
-    """Every normalised id the message may be stored under, the id as given first.
-
-    Then, when it reads as a decimal number, its hex form (receipt decimal, submit_sm_resp hex), and when it
-    reads as hex, its decimal form (receipt hex, submit_sm_resp decimal). "12345" -> ("12345", "3039",
-    "74565"); "00ABC1" -> ("abc1", "43969"); "a-b" -> ("a-b",).
-    """
-    value = normalise_message_id(message_id)
-    variants = [value]
-    if len(value) <= _MAX_NUMERIC_ID and value.isascii():
-        if value.isdigit():
-            variants.append(format(int(value), "x"))
-        if _HEX.fullmatch(value):
-            variants.append(str(int(value, 16)))
-    return tuple(dict.fromkeys(variants))
-
-
 def receipt_message_id(receipt: Receipt, *, text_ids_decimal: bool = False) -> str:
     """The one normalised id to find a receipt's message under, when the link's convention is known.
 
     With `text_ids_decimal` (the SMSC answers submit_sm_resp in hex but writes the receipt text in decimal),
     an id read from the text is converted to hex; an id from the receipted_message_id TLV is taken as is.
-    When the convention is not known, look up every message_id_variants() instead.
     """
     value = receipt.message_id.strip()
     if text_ids_decimal and not receipt.id_from_tlv and value.isascii() and value.isdigit():
