@@ -113,6 +113,12 @@ async def run_demo(
             password=sim.config.password or "",
             window=window,
             binds=binds,
+            send_window="00:00-24:00",
+            unknown_subscription="send",
+        )
+        console.print(
+            "[bold]Send window[/]: widened to 00:00-24:00 so the demo runs at any hour "
+            "(production default: 08:00-18:00 China time for staff-published kinds)"
         )
         worker = Worker(config)
         started = time.perf_counter()
@@ -148,7 +154,7 @@ async def _progress(
         while True:
             await asyncio.sleep(0.2)
             counts = await worker.store.counts()
-            done_submit = total - counts["queued"] - counts["submitting"]
+            done_submit = total - counts["queued"] - counts["submitting"] - counts["delayed"]
             done_final = sum(counts[s] for s in FINAL_STATES)
             rate = f"{done_submit / max(time.perf_counter() - started, 1e-9):,.0f} msg/s"
             progress.update(sent, completed=done_submit, rate=rate)

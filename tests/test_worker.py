@@ -11,12 +11,14 @@ import pytest
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
+from taxsms.dispatcher.batcher import RETRYABLE
 from taxsms.dispatcher.worker import Worker, WorkerConfig
 from taxsms.queue.intake import enqueue_lines
+from taxsms.queue.jobs import FINAL_STATES
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
 
-FINAL = ("delivered", "undelivered", "failed", "dead_lettered")
+FINAL = tuple(FINAL_STATES)
 LONG_CHINESE = "【某市税务局】" + "根据国家税务总局公告，请纳税人按期办理申报并缴纳税款，逾期将依法加收滞纳金。" * 4
 
 
@@ -40,7 +42,7 @@ def worker_for(redis_url: str, keys: Keys, sim: SmscSimulator, **overrides: obje
         system_id=sim.config.system_id,
         password=sim.config.password or "",
         block_ms=50,
-        **overrides,  # type: ignore[arg-type]
+        **{"send_window": "00:00-24:00", "unknown_subscription": "send", "daily_caps": "", **overrides},  # type: ignore[arg-type]
     )
     return Worker(config)
 
@@ -48,9 +50,12 @@ def worker_for(redis_url: str, keys: Keys, sim: SmscSimulator, **overrides: obje
 async def wait_until(predicate: Callable[[], object], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
+        try:
+            result = predicate()
+            if asyncio.iscoroutine(result):
+                result = await result
+        except RETRYABLE:  # the test's own reads while Redis restarts
+            result = False
         if result:
             return
         if time.monotonic() > deadline:
@@ -92,7 +97,7 @@ async def test_jobs_are_sent_and_tracked_to_their_receipts(
 async def test_enqueue_is_idempotent(redis: Redis, keys: Keys) -> None:
     assert await enqueue_lines(redis, keys, [job(1), job(2)]) == (2, 0)
     assert await enqueue_lines(redis, keys, [job(1), job(2), job(3)]) == (1, 0)
-    assert await redis.xlen(keys.intake) == 3
+    assert await redis.xlen(keys.lane(2)) == 3  # filing reminders travel in the reminder lane
 
 
 async def test_bad_jobs_are_dead_lettered_with_a_reason_and_the_worker_goes_on(
@@ -193,9 +198,9 @@ async def test_a_crashed_worker_leftovers_are_reclaimed_once(
     redis: Redis, redis_url: str, keys: Keys, simulator: SmscSimulator
 ) -> None:
     await enqueue_lines(redis, keys, [job(i) for i in range(50)])
-    await redis.xgroup_create(keys.intake, "dispatchers", id="0")
+    await redis.xgroup_create(keys.lane(2), "dispatchers", id="0")
     # A worker read 30 entries and died before sending them.
-    await redis.xreadgroup("dispatchers", "dead-worker", {keys.intake: ">"}, count=30)
+    await redis.xreadgroup("dispatchers", "dead-worker", {keys.lane(2): ">"}, count=30)
     worker = worker_for(redis_url, keys, simulator, claim_idle_s=0.3)
     task = asyncio.create_task(worker.run())
     await wait_until(lambda: all_final(worker, 50))

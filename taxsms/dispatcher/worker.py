@@ -1,9 +1,12 @@
-"""The dispatcher's loop: read jobs from the intake stream, submit them over SMPP, record the outcome.
+"""The dispatcher's loop: read jobs from the lane streams, hold them to their rules, submit them over SMPP.
 
-Reading top to bottom: read a batch → validate (dead-letter the bad) → claim the batch in Redis (skips what
-an earlier attempt settled) → submit every part → once all parts are answered, record the outcome and ack
-the entry (one script call per batch of outcomes). Receipts and MO messages flow the other way through the
-channel into the DeliverySink. Entries left pending by a dead worker are reclaimed with XAUTOCLAIM.
+Reading top to bottom: readers take batches from the lane streams (replies on a reader of their own) →
+admission validates (dead-letter the bad), expires the stale, delays what is outside its send window or
+before its not_before, and claims the rest in Redis (skipping what an earlier attempt settled, suppressing
+what the rules forbid) → the sender takes the most urgent claimed job, checks its window again, waits for
+the shared rate limit, and submits every part → once all parts are answered the outcome is recorded and the
+entry acked (one script call per batch of outcomes). Delayed jobs are released into their lanes when due.
+Entries left pending by a dead worker are reclaimed with XAUTOCLAIM.
 """
 
 from __future__ import annotations
@@ -13,22 +16,53 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
 from taxsms.channels.pool import SmppPool
 from taxsms.channels.session import SessionConfig, SubmitResult
-from taxsms.channels.smpp import SubmitSm, encode_message, normalise_message_id
+from taxsms.channels.smpp import CommandStatus, EncodedMessage, SubmitSm, encode_message, normalise_message_id
 from taxsms.dispatcher.batcher import RETRYABLE, BatchWriter
+from taxsms.dispatcher.lanes import LaneBuffer
+from taxsms.dispatcher.ratelimit import RateLimiter
 from taxsms.dispatcher.receipts import DeliverySink
-from taxsms.queue.jobs import Job, JobError, State, parse_job
+from taxsms.dispatcher.windows import WindowPolicy
+from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, parse_job
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
-from taxsms.queue.store import JobStore, Settlement, StreamEntry
+from taxsms.queue.store import DispatchRules, JobStore, Settlement, StreamEntry
 
 log = logging.getLogger(__name__)
 LATENCY_SAMPLES = 200_000
+T = TypeVar("T")
+
+#: SMSC answers worth trying again later (after back-off); every other refusal fails the job for good.
+#: Throttling (ESME_RTHROTTLED, ESME_RMSGQFUL) never gets here: the SMPP session slows down and retries it.
+TRANSIENT_STATUSES = frozenset(
+    {
+        CommandStatus.ESME_RSYSERR,
+        CommandStatus.ESME_RSUBMITFAIL,
+        CommandStatus.ESME_RX_T_APPN,
+        CommandStatus.ESME_RDELIVERYFAILURE,
+        CommandStatus.ESME_RUNKNOWNERR,
+    }
+)
+
+
+def _pairs(spec: str) -> dict[str, int]:
+    """'a=1,b=2' -> {'a': 1, 'b': 2}."""
+    pairs = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, value = item.partition("=")
+        pairs[name.strip()] = int(value)
+    return pairs
+
+
+def _names(spec: str) -> frozenset[str]:
+    return frozenset(filter(None, (part.strip() for part in spec.split(","))))
 
 
 @dataclass(slots=True)
@@ -52,6 +86,20 @@ class WorkerConfig:
     claim_idle_s: float = 60.0  # a pending entry idle this long belongs to a dead worker
     message_id_ttl: int = 3 * 24 * 3600
     receipt_ids_decimal: bool = False  # the SMSC writes receipt-text ids in decimal, submit_sm_resp ids in hex
+    # flow control
+    tps: float = 0.0  # segments per second on this SMSC link, shared by every worker using it (0: no limit)
+    link: str = ""  # name of the SMSC link the tps belongs to (default host:port:system_id)
+    send_window: str = "08:00-18:00"  # China time, for every staff-published kind
+    days_off: bool = False  # also skip weekends and public holidays (China's holiday calendar)
+    kind_windows: str = ""  # per-kind overrides, e.g. "internal=07:30-20:00"
+    subscription_kinds: str = "filing_reminder"  # kinds an unsubscribe suppresses
+    unknown_subscription: str = "suppress"  # phones with no subscription record: "send" or "suppress"
+    daily_caps: str = "filing_reminder=3"  # most messages of a kind to one phone per day
+    quota_kinds: str = "notice,internal"  # kinds stopped when the unit's monthly quota is used up
+    max_retries: int = 5  # transient SMSC errors, then dead letter
+    retry_base_s: float = 30.0
+    retry_max_s: float = 3600.0
+    release_interval_s: float = 0.2  # how often delayed jobs are checked for release
 
     def session_config(self) -> SessionConfig:
         return SessionConfig(
@@ -64,6 +112,24 @@ class WorkerConfig:
             enquire_link_interval=self.enquire_link_interval,
         )
 
+    def rules(self) -> DispatchRules:
+        return DispatchRules(
+            subscription_kinds=_names(self.subscription_kinds),
+            unknown_subscription=self.unknown_subscription,
+            daily_caps=_pairs(self.daily_caps),
+            quota_kinds=_names(self.quota_kinds),
+            retry_base_s=self.retry_base_s,
+            retry_max_s=self.retry_max_s,
+            max_retries=self.max_retries,
+        )
+
+    def windows(self) -> WindowPolicy:
+        return WindowPolicy.build(self.send_window, days_off=self.days_off, overrides=self.kind_windows)
+
+    @property
+    def link_name(self) -> str:
+        return self.link or f"{self.smsc_host}:{self.smsc_port}:{self.system_id}"
+
 
 @dataclass(slots=True)
 class WorkerStats:
@@ -72,10 +138,14 @@ class WorkerStats:
     read: int = 0
     submitted: int = 0
     failed: int = 0
+    retried: int = 0
+    delayed: int = 0
+    expired: int = 0
     dead_lettered: int = 0
-    skipped: int = 0
+    skipped: int = 0  # already handled by an earlier attempt, or suppressed by the rules
     segments: int = 0
     reclaimed: int = 0
+    released: int = 0
     latencies: list[float] = field(default_factory=list)  # seconds, first part sent -> last part answered
 
     def record_latency(self, seconds: float) -> None:
@@ -83,17 +153,37 @@ class WorkerStats:
             self.latencies.append(seconds)
 
 
+@dataclass(slots=True, eq=False)
+class Claimed:
+    """A job claimed for submission, encoded once, waiting in the lane buffer."""
+
+    entry: StreamEntry
+    job: Job
+    message: EncodedMessage
+
+    @property
+    def lane(self) -> int:
+        return self.job.lane
+
+    @property
+    def segments(self) -> int:
+        return len(self.message.parts)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.entry.stream, self.entry.entry_id)
+
+
 class _InFlight:
     """One job whose parts are out at the SMSC; settles itself when the last part is answered."""
 
-    __slots__ = ("entry_id", "job", "remaining", "results", "worker")
+    __slots__ = ("claimed", "remaining", "results", "worker")
 
-    def __init__(self, worker: Worker, entry_id: str, job: Job, parts: int) -> None:
+    def __init__(self, worker: Worker, claimed: Claimed) -> None:
         self.worker = worker
-        self.entry_id = entry_id
-        self.job = job
-        self.remaining = parts
-        self.results: list[SubmitResult | None] = [None] * parts
+        self.claimed = claimed
+        self.remaining = claimed.segments
+        self.results: list[SubmitResult | None] = [None] * claimed.segments
 
     def part_done(self, index: int, future: asyncio.Future[SubmitResult]) -> None:
         if future.cancelled():
@@ -101,7 +191,7 @@ class _InFlight:
         self.results[index] = future.result()
         self.remaining -= 1
         if self.remaining == 0:
-            self.worker._settle_job(self)
+            self.worker._settle_submitted(self)
 
 
 class Worker:
@@ -113,13 +203,25 @@ class Worker:
         *,
         redis: Redis | None = None,
         clock: Callable[[], float] = time.time,
+        rate_clock: Callable[[], float] | None = None,
     ) -> None:
+        """`clock` is business time (windows, expiry, records); `rate_clock` the rate limiter's (None: Redis)."""
         self.config = config
         self.stats = WorkerStats()
         self._clock = clock
         self._redis = redis or Redis.from_url(config.redis_url, socket_keepalive=True)
-        self.store = JobStore(self._redis, Keys(config.prefix), clock=clock, message_id_ttl=config.message_id_ttl)
-        self._in_progress: dict[str, str] = {}  # entry id -> job id
+        self.keys = Keys(config.prefix)
+        self.store = JobStore(
+            self._redis, self.keys, clock=clock, message_id_ttl=config.message_id_ttl, rules=config.rules()
+        )
+        self.windows = config.windows()
+        self.limiter = (
+            RateLimiter(self._redis, self.keys.rate(config.link_name), config.tps, clock=rate_clock)
+            if config.tps > 0
+            else None
+        )
+        self._buffer: LaneBuffer[Claimed] = LaneBuffer(len(Lane), capacity=max(config.window * config.binds, 8))
+        self._in_progress: dict[tuple[str, str], str] = {}  # (stream, entry id) -> job id
         self._stopping = asyncio.Event()
         self._ref = 0
         self.pool: SmppPool | None = None
@@ -130,14 +232,14 @@ class Worker:
     # -- lifecycle --------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the group, bind to the SMSC and start the background writers."""
+        """Create the groups, bind to the SMSC and start the background writers."""
         cfg = self.config
-        await self.store.ensure_group()
+        await self._with_redis(self.store.ensure_group)
         self.sink = DeliverySink(self.store, text_ids_decimal=cfg.receipt_ids_decimal)
         self.sink.start()
         self._settlements = BatchWriter(self.store.settle, name="settle")
         self._settlements.start()
-        self._slots = asyncio.Semaphore(cfg.window * cfg.binds * 2 + cfg.batch)
+        self._slots = asyncio.Semaphore(cfg.window * cfg.binds * 2)
         self.pool = SmppPool(cfg.session_config(), self.sink, binds=cfg.binds)
         self.pool.start()
 
@@ -145,23 +247,37 @@ class Worker:
         """Dispatch until stop() is called; then finish what is in flight and shut down."""
         if self.pool is None:
             await self.start()
-        reclaimer = asyncio.create_task(self._reclaim_loop(), name="reclaim")
+        lanes = self.store.streams
+        background = [
+            asyncio.create_task(self._reclaim_loop(), name="reclaim"),
+            asyncio.create_task(self._release_loop(), name="release"),
+        ]
+        sender = asyncio.create_task(self._send_loop(), name="send")
         try:
-            await self._dispatch(await self._read(pending=True))  # our own leftovers after a restart
-            while not self._stopping.is_set():
-                entries = await self._read()
-                if entries:
-                    await self._dispatch(entries)
+            await self._admit(await self._read(lanes, self.config.batch, pending=True))  # our own leftovers
+            readers = [
+                asyncio.create_task(self._read_loop(lanes[:1], bounded=False), name="read-replies"),
+                asyncio.create_task(self._read_loop(lanes[1:], bounded=True), name="read-lanes"),
+            ]
+            await self._stopping.wait()
+            # Readers return within block_ms (the bulk one once the sender makes room); what they admitted
+            # is still sent before the buffer closes.
+            _, late = await asyncio.wait(readers, timeout=self.config.block_ms / 1000 + 5)
+            for task in late:
+                task.cancel()
         finally:
-            reclaimer.cancel()
+            self._buffer.close()
+            await sender
+            for task in background:
+                task.cancel()
             await self._shutdown()
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def _shutdown(self, timeout: float = 15.0) -> None:
-        deadline = self._clock() + timeout
-        while self._in_progress and self._clock() < deadline and self.pool and self.pool.bound:
+        deadline = time.monotonic() + timeout
+        while self._in_progress and time.monotonic() < deadline and self.pool and self.pool.bound:
             await asyncio.sleep(0.02)
         if self._settlements:
             await self._settlements.close()
@@ -173,11 +289,21 @@ class Worker:
 
     # -- reading ----------------------------------------------------------------------------------------------
 
-    async def _read(self, *, pending: bool = False) -> list[StreamEntry]:
+    async def _read_loop(self, streams: list[str], *, bounded: bool) -> None:
+        """Keep the buffer fed from `streams`; the bulk reader waits for room, the reply reader never does."""
+        while not self._stopping.is_set():
+            if bounded:
+                await self._buffer.wait_for_room()
+                if self._stopping.is_set():
+                    return
+            count = max(1, min(self._buffer.room, self.config.batch)) if bounded else self.config.batch
+            entries = await self._read(streams, count)
+            if entries and not self._stopping.is_set():
+                await self._admit(entries)
+
+    async def _read(self, streams: list[str], count: int, *, pending: bool = False) -> list[StreamEntry]:
         try:
-            entries = await self.store.read(
-                self.config.consumer, self.config.batch, self.config.block_ms, pending=pending
-            )
+            entries = await self.store.read(self.config.consumer, streams, count, self.config.block_ms, pending=pending)
         except RETRYABLE as exc:
             log.warning("Redis unavailable while reading jobs (%s); retrying", exc)
             await asyncio.sleep(0.5)
@@ -185,67 +311,137 @@ class Worker:
         self.stats.read += len(entries)
         return entries
 
+    async def _release_loop(self) -> None:
+        """Move delayed jobs whose time has come back into their lanes (every worker does it; once each)."""
+        while True:
+            await asyncio.sleep(self.config.release_interval_s)
+            try:
+                self.stats.released += await self.store.release_due()
+            except RETRYABLE:
+                continue
+
     async def _reclaim_loop(self) -> None:
         """Take over entries a dead consumer left pending; keep our own in-flight entries fresh."""
         interval = max(self.config.claim_idle_s / 3, 0.05)
-        redis, stream, me = self._redis, self.store.keys.intake, self.config.consumer
+        redis, me, count = self._redis, self.config.consumer, self.config.batch
         idle_ms = int(self.config.claim_idle_s * 1000)
         while True:
             await asyncio.sleep(interval)
-            try:
-                if self._in_progress:  # heartbeat: reset our entries' idle time so nobody steals them
-                    await redis.xclaim(stream, CONSUMER_GROUP, me, 0, list(self._in_progress), justid=True)
-                _, claimed, *_ = await redis.xautoclaim(stream, CONSUMER_GROUP, me, idle_ms, count=self.config.batch)
-            except RETRYABLE:
-                continue
-            if claimed:
-                entries = self.store.parse_entries(claimed)
-                self.stats.reclaimed += len(entries)
-                log.info("reclaimed %d pending entries from dead consumers", len(entries))
-                await self._dispatch(entries)
+            for stream in self.store.streams:
+                try:
+                    mine = [entry for (s, entry) in self._in_progress if s == stream]
+                    if mine:  # heartbeat: reset our entries' idle time so nobody steals them
+                        await redis.xclaim(stream, CONSUMER_GROUP, me, 0, mine, justid=True)
+                    _, claimed, *_ = await redis.xautoclaim(stream, CONSUMER_GROUP, me, idle_ms, count=count)
+                except RETRYABLE:
+                    continue
+                if claimed:
+                    entries = self.store.parse_entries(stream, claimed)
+                    self.stats.reclaimed += len(entries)
+                    log.info("reclaimed %d pending entries of %s from dead consumers", len(entries), stream)
+                    await self._admit(entries)
 
-    # -- dispatching -----------------------------------------------------------------------------------------
+    # -- admission --------------------------------------------------------------------------------------------
 
-    async def _dispatch(self, entries: Sequence[StreamEntry]) -> None:
-        valid: list[tuple[str, Job]] = []
+    async def _admit(self, entries: Sequence[StreamEntry]) -> None:
+        """Validate, time-check and claim a batch; what may go now enters the lane buffer."""
+        now = self._clock()
         invalid: list[tuple[StreamEntry, JobError]] = []
+        ready: list[tuple[StreamEntry, Job]] = []
+        messages: list[EncodedMessage] = []
         for entry in entries:
-            if entry.entry_id in self._in_progress:
-                continue  # already being sent by us
+            if (entry.stream, entry.entry_id) in self._in_progress:
+                continue  # already ours
             try:
-                valid.append((entry.entry_id, parse_job(entry.payload)))
+                job = parse_job(entry.payload)
+                message = self._encode(job)
             except JobError as error:
                 job_id = "" if error.field == "id" else entry.job_id
-                invalid.append((StreamEntry(entry.entry_id, job_id, entry.payload), error))
+                invalid.append((StreamEntry(entry.stream, entry.entry_id, job_id, entry.payload), error))
+                continue
+            held = self._hold(entry, job, now)
+            if held is not None:
+                self._record(held)
+                continue
+            ready.append((entry, job))
+            messages.append(message)
         if invalid:
             await self._with_redis(self.store.dead_letter, invalid)
             self.stats.dead_lettered += len(invalid)
-        if not valid:
+        if not ready:
             return
-        go = await self._with_redis(self.store.begin, valid)
-        assert self._slots is not None and self._settlements is not None
-        for (entry_id, job), send in zip(valid, go, strict=True):
-            if not send:
+        go = await self._with_redis(self.store.begin, ready)
+        for (entry, job), message, send in zip(ready, messages, go, strict=True):
+            if send:
+                claimed = Claimed(entry, job, message)
+                self._in_progress[claimed.key] = job.id
+                self._buffer.put(claimed)
+            else:
                 self.stats.skipped += 1
-                self._settlements.add(Settlement(job.id, entry_id, "skip"))
+
+    def _encode(self, job: Job) -> EncodedMessage:
+        self._ref = (self._ref + 1) & 0xFF
+        return encode_message(job.text, self._ref)
+
+    def _hold(self, entry: StreamEntry, job: Job, now: float) -> Settlement | None:
+        """Why `job` may not go now (expired, or a Settlement delaying it to its release time), else None."""
+        expires = job.expires_ts
+        if expires and now >= expires:
+            return self._settlement(entry, job, State.EXPIRED, f"expired at {_china(expires)}")
+        release = self.windows.release_time(job, now)
+        if release <= now:
+            return None
+        if expires and release >= expires:
+            detail = f"its send window opens at {_china(release)}, after it expires at {_china(expires)}"
+            return self._settlement(entry, job, State.EXPIRED, detail)
+        reason = "not_before" if release == job.not_before_ts else "send window"
+        detail = f"waits for its {reason} until {_china(release)}"
+        return self._settlement(entry, job, State.DELAYED, detail, release_at=release)
+
+    def _settlement(self, entry: StreamEntry, job: Job, outcome: str, detail: str = "", **extra: Any) -> Settlement:
+        return Settlement(
+            job.id, entry.stream, entry.entry_id, outcome, detail, lane=job.lane, payload=entry.payload, **extra
+        )
+
+    def _record(self, settlement: Settlement, key: tuple[str, str] | None = None) -> None:
+        """Queue an outcome for the batched settle script; forget the entry once it is written."""
+        assert self._settlements is not None
+        if settlement.outcome == State.DELAYED:
+            self.stats.delayed += 1
+        elif settlement.outcome == State.EXPIRED:
+            self.stats.expired += 1
+        written = self._settlements.add(settlement)
+        if key is not None:
+            written.add_done_callback(lambda _f: self._in_progress.pop(key, None))
+
+    # -- sending ----------------------------------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        """Submit claimed jobs, most urgent first, inside their window and within the shared rate."""
+        assert self._slots is not None
+        while (claimed := await self._buffer.get()) is not None:
+            held = self._hold(claimed.entry, claimed.job, self._clock())
+            if held is None and self.limiter is not None:
+                await self.limiter.acquire(claimed.segments, ahead=self._buffer.segments)
+                held = self._hold(claimed.entry, claimed.job, self._clock())  # the window may have closed
+            if held is not None:
+                self._record(held, claimed.key)
                 continue
             await self._slots.acquire()
-            self._submit(entry_id, job)
+            self._submit(claimed)
 
-    def _submit(self, entry_id: str, job: Job) -> None:
+    def _submit(self, claimed: Claimed) -> None:
         assert self.pool is not None
-        self._ref = (self._ref + 1) & 0xFF
-        message = encode_message(job.text, self._ref)
-        self._in_progress[entry_id] = job.id
-        tracker = _InFlight(self, entry_id, job, len(message.parts))
+        cfg, message = self.config, claimed.message
+        tracker = _InFlight(self, claimed)
         for index, part in enumerate(message.parts):
             pdu = SubmitSm(
                 sequence_number=0,
-                source_addr_ton=5 if not self.config.source_addr.isdigit() else 0,
-                source_addr=self.config.source_addr,
+                source_addr_ton=0 if cfg.source_addr.isdigit() else 5,
+                source_addr=cfg.source_addr,
                 dest_addr_ton=1,
                 dest_addr_npi=1,
-                destination_addr="86" + job.to,
+                destination_addr="86" + claimed.job.to,
                 esm_class=message.esm_class,
                 registered_delivery=1,
                 data_coding=message.data_coding,
@@ -254,29 +450,37 @@ class Worker:
             future = self.pool.submit(pdu)
             future.add_done_callback(lambda f, i=index: tracker.part_done(i, f))
 
-    def _settle_job(self, tracker: _InFlight) -> None:
+    def _settle_submitted(self, tracker: _InFlight) -> None:
         assert self._settlements is not None
+        claimed = tracker.claimed
         results = [r for r in tracker.results if r is not None]
         refused = next((r for r in results if not r.ok), None)
         if refused is None:
             ids = [normalise_message_id(r.message_id) for r in results]
-            settlement = Settlement(tracker.job.id, tracker.entry_id, State.SUBMITTED, message_ids=ids)
+            settlement = self._settlement(claimed.entry, claimed.job, State.SUBMITTED, message_ids=ids)
             self.stats.submitted += 1
             self.stats.segments += len(ids)
         else:
+            transient = refused.command_status in TRANSIENT_STATUSES
+            outcome = "retry" if transient else State.FAILED
             detail = f"SMSC refused part: {refused.error}"
-            settlement = Settlement(tracker.job.id, tracker.entry_id, State.FAILED, detail, refused.command_status)
-            self.stats.failed += 1
+            settlement = self._settlement(
+                claimed.entry, claimed.job, outcome, detail, smpp_status=refused.command_status
+            )
+            if transient:
+                self.stats.retried += 1
+            else:
+                self.stats.failed += 1
         self.stats.record_latency(max(r.latency for r in results))
         written = self._settlements.add(settlement)
-        written.add_done_callback(lambda _f: self._release(tracker.entry_id))
+        written.add_done_callback(lambda _f: self._release_slot(claimed.key))
 
-    def _release(self, entry_id: str) -> None:
-        self._in_progress.pop(entry_id, None)
+    def _release_slot(self, key: tuple[str, str]) -> None:
+        self._in_progress.pop(key, None)
         assert self._slots is not None
         self._slots.release()
 
-    async def _with_redis(self, call, *args):  # type: ignore[no-untyped-def]
+    async def _with_redis(self, call: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run a store call, waiting out a Redis outage (the batch is held, nothing is dropped)."""
         delay = 0.05
         while True:
@@ -286,3 +490,7 @@ class Worker:
                 log.warning("Redis unavailable (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+
+def _china(ts: float) -> str:
+    return datetime.fromtimestamp(ts, CHINA).strftime("%Y-%m-%d %H:%M:%S")

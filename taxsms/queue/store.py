@@ -7,15 +7,16 @@ batch size: the dispatcher's hot path never pays a round trip per message.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from taxsms.queue.jobs import Job, JobError, State
+from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
 
 MESSAGE_ID_TTL_S = 3 * 24 * 3600  # receipts can take days (a phone switched off); keep the mapping 3 days
@@ -23,16 +24,18 @@ ENQUEUE_CHUNK = 500
 COUNTED_STATES = tuple(State)
 
 
-def _script(name: str) -> str:
+def load_script(name: str, *, common: bool = True) -> str:
+    """The Lua source of taxsms/queue/lua/<name>.lua, with the shared helpers of common.lua prepended."""
     lua = resources.files("taxsms.queue") / "lua"
-    common = (lua / "common.lua").read_text(encoding="utf-8")
-    return common + "\n" + (lua / f"{name}.lua").read_text(encoding="utf-8")
+    source = (lua / f"{name}.lua").read_text(encoding="utf-8")
+    return (lua / "common.lua").read_text(encoding="utf-8") + "\n" + source if common else source
 
 
 @dataclass(frozen=True, slots=True)
 class StreamEntry:
-    """One entry read from the intake stream: its id, the job id if present, and the raw job JSON."""
+    """One entry read from a job stream: the stream, its id, the job id if present, and the raw job JSON."""
 
+    stream: str
     entry_id: str
     job_id: str
     payload: bytes
@@ -40,18 +43,22 @@ class StreamEntry:
 
 @dataclass(frozen=True, slots=True)
 class Settlement:
-    """The outcome of one job's submission, to be recorded and acked.
+    """The outcome of one job's attempt, to be recorded and acked (see settle.lua for the outcomes).
 
-    outcome: 'submitted' (message_ids holds one id per part), 'failed', 'dead_lettered' or 'skip'
-    (already handled by an earlier attempt: only ack).
+    message_ids: one per part for 'submitted'; release_at: when a 'delayed' job may go (epoch seconds);
+    payload: the job JSON, kept with a delayed or retried job so it can be released into its lane again.
     """
 
     job_id: str
+    stream: str
     entry_id: str
     outcome: str
     detail: str = ""
     smpp_status: int = 0
     message_ids: Sequence[str] = ()
+    release_at: float = 0.0
+    lane: int = 0
+    payload: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,35 @@ class ReceiptUpdate:
     error: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class DispatchRules:
+    """What the claim script checks before a job may be sent (subscriptions, caps, quotas) and how retries go.
+
+    subscription_kinds: kinds an unsubscribe suppresses; unknown_subscription: 'send' or 'suppress' for
+    phones with no record (the regulation: reminders only to those who subscribed); daily_caps: kind ->
+    most messages of that kind to one phone per day (replies are never capped); quota_kinds: kinds stopped
+    when the unit's monthly quota is used up.
+    """
+
+    subscription_kinds: frozenset[str] = frozenset({"filing_reminder"})
+    unknown_subscription: str = "suppress"
+    daily_caps: Mapping[str, int] = field(default_factory=lambda: {"filing_reminder": 3})
+    quota_kinds: frozenset[str] = frozenset({"notice", "internal"})
+    retry_base_s: float = 30.0
+    retry_max_s: float = 3600.0
+    max_retries: int = 5
+
+    def __post_init__(self) -> None:
+        if self.unknown_subscription not in ("send", "suppress"):
+            raise ValueError(f"unknown_subscription must be 'send' or 'suppress', not {self.unknown_subscription!r}")
+        if "reply" in self.daily_caps or "reply" in self.subscription_kinds or "reply" in self.quota_kinds:
+            raise ValueError("replies to taxpayers are never capped, suppressed by subscription or by quota")
+
+
+def _csv(items: Iterable[str]) -> str:
+    return "," + ",".join(items) + ","
+
+
 class JobStore:
     """Batch operations on the job keys of one prefix."""
 
@@ -74,15 +110,18 @@ class JobStore:
         *,
         clock: Callable[[], float] = time.time,
         message_id_ttl: int = MESSAGE_ID_TTL_S,
+        rules: DispatchRules | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys or Keys()
+        self.rules = rules or DispatchRules()
         self._clock = clock
         self._ttl = message_id_ttl
-        self._enqueue = redis.register_script(_script("enqueue"))
-        self._begin = redis.register_script(_script("begin"))
-        self._settle = redis.register_script(_script("settle"))
-        self._receipts = redis.register_script(_script("receipts"))
+        self._release = redis.register_script(load_script("release"))
+        self._enqueue = redis.register_script(load_script("enqueue"))
+        self._begin = redis.register_script(load_script("begin"))
+        self._settle = redis.register_script(load_script("settle"))
+        self._receipts = redis.register_script(load_script("receipts"))
 
     # -- intake ------------------------------------------------------------------------------------------
 
@@ -103,10 +142,10 @@ class JobStore:
         return added
 
     async def _queue_enqueue(self, pipe: Any, chunk: list[tuple[Job, bytes]]) -> None:
-        keys = [self.keys.intake, self.keys.counts, *(self.keys.job(job.id) for job, _ in chunk)]
-        args: list[Any] = [self._now()]
+        keys = [self.keys.counts, self.keys.events, *(self.keys.job(job.id) for job, _ in chunk)]
+        args: list[Any] = [self._now(), self.keys.prefix]
         for job, payload in chunk:
-            args += (job.id, job.kind.value, job.to, payload)
+            args += (job.id, job.kind.value, job.to, int(job.lane), payload)
         await self._enqueue(keys=keys, args=args, client=pipe)
 
     async def dead_letter_raw(self, payload: bytes, error: JobError) -> None:
@@ -118,48 +157,81 @@ class JobStore:
 
     # -- the consumer group ------------------------------------------------------------------------------
 
-    async def ensure_group(self) -> None:
-        """Create the consumer group (and the stream) if they do not exist yet."""
-        try:
-            await self.redis.xgroup_create(self.keys.intake, CONSUMER_GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+    @property
+    def streams(self) -> list[str]:
+        """Every stream the dispatchers read, most urgent first: the lanes, then raw upstream intake."""
+        return [*(self.keys.lane(lane) for lane in Lane), self.keys.intake]
 
-    async def read(self, consumer: str, count: int, block_ms: int, *, pending: bool = False) -> list[StreamEntry]:
-        """Read up to `count` new entries (or, with pending=True, this consumer's own unacked ones)."""
+    async def ensure_group(self) -> None:
+        """Create the consumer group on every job stream (and the streams) if they do not exist yet."""
+        for stream in self.streams:
+            try:
+                await self.redis.xgroup_create(stream, CONSUMER_GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def read(
+        self, consumer: str, streams: Sequence[str], count: int, block_ms: int | None, *, pending: bool = False
+    ) -> list[StreamEntry]:
+        """Read up to `count` new entries from each of `streams` (pending=True: this consumer's unacked ones).
+
+        Entries come back in the order of `streams`, so listing the lanes most urgent first keeps priority.
+        """
         reply = await self.redis.xreadgroup(
             CONSUMER_GROUP,
             consumer,
-            {self.keys.intake: "0" if pending else ">"},
+            dict.fromkeys(streams, "0" if pending else ">"),
             count=count,
             block=None if pending else block_ms,
         )
-        return [entry for _stream, items in reply or () for entry in self.parse_entries(items)]
+        by_stream = {self._text(name): items for name, items in reply or ()}
+        return [entry for stream in streams for entry in self.parse_entries(stream, by_stream.get(stream, ()))]
 
     @staticmethod
-    def parse_entries(items: Sequence[tuple[bytes, dict[bytes, bytes] | None]]) -> list[StreamEntry]:
+    def _text(value: bytes | str) -> str:
+        return value.decode() if isinstance(value, bytes) else value
+
+    @classmethod
+    def parse_entries(cls, stream: str, items: Sequence[tuple[bytes, dict[bytes, bytes] | None]]) -> list[StreamEntry]:
         """Turn raw (entry id, fields) pairs from XREADGROUP/XAUTOCLAIM into StreamEntry records."""
         entries: list[StreamEntry] = []
         for entry_id, fields in items:
-            entry = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            entry = cls._text(entry_id)
             if not fields:  # deleted while pending: nothing left to send
-                entries.append(StreamEntry(entry, "", b""))
+                entries.append(StreamEntry(stream, entry, "", b""))
                 continue
             job_id = fields.get(b"id", b"")
-            entries.append(StreamEntry(entry, job_id.decode("utf-8", "replace"), fields.get(b"job", b"")))
+            entries.append(StreamEntry(stream, entry, job_id.decode("utf-8", "replace"), fields.get(b"job", b"")))
         return entries
+
+    async def release_due(self, limit: int = 1000) -> int:
+        """Move delayed jobs whose release time has come back into their lanes; return how many."""
+        keys = [self.keys.counts, self.keys.events]
+        return int(await self._release(keys=keys, args=[self._now(), self.keys.prefix, len(Lane), limit]))
+
+    async def delayed_counts(self) -> dict[int, int]:
+        """Jobs waiting in each lane's delayed set."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lane in Lane:
+                pipe.zcard(self.keys.delayed(lane))
+            return dict(zip((int(lane) for lane in Lane), await pipe.execute(), strict=True))
 
     # -- the dispatch ledger -----------------------------------------------------------------------------
 
-    async def begin(self, jobs: Sequence[tuple[str, Job]]) -> list[bool]:
-        """Mark (entry id, job) pairs as being submitted; False for jobs an earlier attempt already settled."""
+    async def begin(self, jobs: Sequence[tuple[StreamEntry, Job]]) -> list[bool]:
+        """Claim (entry, job) pairs for submission; False for jobs skipped or suppressed (recorded and acked)."""
         if not jobs:
             return []
-        keys = [self.keys.counts, *(self.keys.job(job.id) for _, job in jobs)]
-        args: list[Any] = [self._now()]
-        for entry_id, job in jobs:
-            args += (entry_id, job.kind.value, job.to, job.unit)
+        rules, moment = self.rules, datetime.fromtimestamp(self._clock(), CHINA)
+        keys = [self.keys.counts, self.keys.events, *(self.keys.job(job.id) for _, job in jobs)]
+        caps = _csv(f"{kind}={n}" for kind, n in rules.daily_caps.items())
+        args: list[Any] = [
+            self._now(), self.keys.prefix, CONSUMER_GROUP, f"{moment:%Y%m%d}", f"{moment:%Y-%m}",
+            _csv(rules.subscription_kinds), rules.unknown_subscription, caps, _csv(rules.quota_kinds),
+        ]  # fmt: skip
+        for entry, job in jobs:
+            args += (entry.stream, entry.entry_id, job.kind.value, job.to, job.unit)
         flags = await self._begin(keys=keys, args=args)
         return [bool(flag) for flag in flags]
 
@@ -167,11 +239,16 @@ class JobStore:
         """Record outcomes, then ack their entries, atomically (one script call)."""
         if not settlements:
             return
-        keys = [self.keys.intake, self.keys.counts, self.keys.stats]
-        args: list[Any] = [CONSUMER_GROUP, self._now(), self._ttl, self.keys.prefix]
+        rules, month = self.rules, f"{datetime.fromtimestamp(self._clock(), CHINA):%Y-%m}"
+        keys = [self.keys.counts, self.keys.events, self.keys.stats, self.keys.dead_letters]
+        args: list[Any] = [
+            self._now(), self.keys.prefix, CONSUMER_GROUP, self._ttl, month,
+            rules.retry_base_s, rules.retry_max_s, rules.max_retries,
+        ]  # fmt: skip
         for s in settlements:
             keys.append(self.keys.job(s.job_id))
-            args += (s.entry_id, s.outcome, s.detail, s.smpp_status, len(s.message_ids), *s.message_ids)
+            args += (s.stream, s.entry_id, s.outcome, s.detail, s.smpp_status, f"{s.release_at:.3f}", s.lane)
+            args += (s.payload, len(s.message_ids), *s.message_ids)
         await self._settle(keys=keys, args=args, client=client)
 
     async def dead_letter(self, entries: Sequence[tuple[StreamEntry, JobError]]) -> None:
@@ -179,7 +256,8 @@ class JobStore:
         if not entries:
             return
         settlements = [
-            Settlement(e.job_id, e.entry_id, State.DEAD_LETTERED, f"{err.field}: {err.reason}") for e, err in entries
+            Settlement(e.job_id, e.stream, e.entry_id, State.DEAD_LETTERED, f"{err.field}: {err.reason}")
+            for e, err in entries
         ]
         async with self.redis.pipeline(transaction=False) as pipe:
             for entry, error in entries:
@@ -197,10 +275,11 @@ class JobStore:
         """
         if not receipts:
             return 0
-        args: list[Any] = [self._now(), self._ttl, self.keys.prefix]
+        args: list[Any] = [self._now(), self.keys.prefix, self._ttl]
         for r in receipts:
             args += (r.message_id, r.outcome, r.stat.replace(" ", "_") or "-", r.error.replace(" ", "_"))
-        result = await self._receipts(keys=[self.keys.counts, self.keys.stats], args=args, client=client)
+        keys = [self.keys.counts, self.keys.events, self.keys.stats]
+        result = await self._receipts(keys=keys, args=args, client=client)
         return 0 if client is not None else int(result)
 
     # -- reading state -------------------------------------------------------------------------------------

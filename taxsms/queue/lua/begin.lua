@@ -1,25 +1,66 @@
--- Claim a batch of jobs for submission; skip those already past submission (dedupe after a crash).
--- KEYS: counts hash, then one job hash key per job.
--- ARGV: now, then per job: entry id, kind, to, unit.
--- Returns one flag per job: 1 = send it, 0 = already handled (just ack the entry).
-local counts = KEYS[1]
-local now = ARGV[1]
+-- Claim a batch of jobs for submission. Skips those an earlier attempt already took past submission (dedupe
+-- after a crash); suppresses those the rules forbid (unsubscribed phone, per-recipient daily cap, the unit's
+-- monthly quota), recording why and acking their entries.
+-- KEYS: counts hash, events stream, then one job hash key per job.
+-- ARGV: now, key prefix, group, day (YYYYMMDD, China time), month (YYYY-MM),
+--   subscription kinds (',k1,k2,'), unknown-subscription policy ('send' | 'suppress'),
+--   caps (',kind=n,...,'), quota kinds (',k1,'), then per job: stream, entry id, kind, to, unit.
+-- Returns one flag per job: 1 = send it, 0 = handled here (skipped or suppressed; the entry is acked).
+CTX.counts, CTX.events, CTX.prefix, CTX.now = KEYS[1], KEYS[2], ARGV[2], ARGV[1]
+local group, day, month = ARGV[3], ARGV[4], ARGV[5]
+local sub_kinds, unknown_policy, caps, quota_kinds = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local prefix = CTX.prefix
+
+local function suppression(kind, to, unit)
+  if string.find(sub_kinds, ',' .. kind .. ',', 1, true) then
+    local sub = redis.call('HGET', prefix .. ':sub:state', to)
+    if sub == '0' then return 'unsubscribed' end
+    if sub == false and unknown_policy == 'suppress' then return 'not subscribed (no subscription record)' end
+  end
+  if unit ~= '' and string.find(quota_kinds, ',' .. kind .. ',', 1, true) then
+    local quota = tonumber(redis.call('GET', prefix .. ':quota:' .. unit) or '')
+    if quota then
+      local used = tonumber(redis.call('HGET', prefix .. ':usage:' .. month, unit .. '|*') or '0')
+      if used >= quota then return 'monthly quota of ' .. quota .. ' segments reached for ' .. unit end
+    end
+  end
+  local cap = string.match(caps, ',' .. kind .. '=(%d+),')
+  if cap then
+    local key = prefix .. ':cap:' .. kind .. ':' .. day .. ':' .. to
+    local n = redis.call('INCR', key)
+    if n == 1 then redis.call('EXPIRE', key, 172800) end
+    if n > tonumber(cap) then return 'daily cap of ' .. cap .. ' ' .. kind .. ' per phone reached' end
+  end
+  return nil
+end
+
 local result = {}
-for i = 2, #KEYS do
-  local a = 2 + (i - 2) * 4
+for i = 3, #KEYS do
+  local a = 10 + (i - 3) * 5
+  local stream, entry, kind, to, unit = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local jobkey = KEYS[i]
   local current = redis.call('HGET', jobkey, 'state')
-  if current == false or current == 'queued' or current == 'submitting' then
+  if current == false or current == 'queued' or current == 'submitting' or current == 'delayed' then
     if current == false then
-      -- Pushed straight into the stream by an upstream system: create the record.
-      redis.call('HSET', jobkey, 'kind', ARGV[a + 1], 'to', ARGV[a + 2], 'enqueued_at', now)
+      -- Pushed straight into a stream by an upstream system: create the record.
+      redis.call('HSET', jobkey, 'kind', kind, 'to', to, 'enqueued_at', CTX.now)
       current = nil
     end
-    redis.call('HSET', jobkey, 'entry', ARGV[a], 'submitting_at', now)
-    redis.call('HINCRBY', jobkey, 'attempts', 1)
-    set_state(counts, jobkey, current, 'submitting')
-    result[#result + 1] = 1
+    redis.call('HSET', jobkey, 'entry', entry, 'unit', unit)
+    local why = suppression(kind, to, unit)
+    if why then
+      redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', why)
+      set_state(jobkey, current, 'suppressed', why)
+      redis.call('XACK', stream, group, entry)
+      result[#result + 1] = 0
+    else
+      redis.call('HSET', jobkey, 'submitting_at', CTX.now)
+      redis.call('HINCRBY', jobkey, 'attempts', 1)
+      set_state(jobkey, current, 'submitting')
+      result[#result + 1] = 1
+    end
   else
+    redis.call('XACK', stream, group, entry)
     result[#result + 1] = 0
   end
 end

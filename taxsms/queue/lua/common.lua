@@ -1,30 +1,49 @@
--- Shared helpers, prepended to every taxsms script.
-local FINAL = {delivered = true, undelivered = true, failed = true, dead_lettered = true}
+-- Shared helpers, prepended to every taxsms script (except ratelimit.lua).
+local FINAL = {delivered = true, undelivered = true, failed = true, expired = true, suppressed = true,
+               rejected = true, dead_lettered = true}
+local HISTORY_MAX = 300 -- bytes of "state@time" history kept per job
+local EVENTS_MAXLEN = 1000000
 
--- Move job `jobkey` from its current state to `to`, keeping the per-state counts right.
-local function set_state(counts, jobkey, current, to)
+-- Set by each script before it changes states: counts hash, events stream, key prefix, now.
+local CTX = {counts = nil, events = nil, prefix = nil, now = nil}
+
+local function job_id_of(jobkey)
+  return string.sub(jobkey, #CTX.prefix + 6)
+end
+
+-- Move job `jobkey` from its current state to `to`: per-state counts, a short history, an event.
+local function set_state(jobkey, current, to, detail)
   if current == to then return end
   redis.call('HSET', jobkey, 'state', to)
-  if current then redis.call('HINCRBY', counts, current, -1) end
-  redis.call('HINCRBY', counts, to, 1)
+  if current then redis.call('HINCRBY', CTX.counts, current, -1) end
+  redis.call('HINCRBY', CTX.counts, to, 1)
+  local history = (redis.call('HGET', jobkey, 'history') or '') .. to .. '@' .. CTX.now .. ' '
+  if #history > HISTORY_MAX then
+    history = string.sub(history, string.find(history, ' ', #history - HISTORY_MAX, true) + 1)
+  end
+  redis.call('HSET', jobkey, 'history', history)
+  redis.call('XADD', CTX.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', job_id_of(jobkey), 'state', to,
+             'at', CTX.now, 'detail', detail or '')
 end
 
 -- Apply one delivery receipt to part `part` of a job. outcome: 'delivered' or 'undelivered'.
-local function apply_receipt(counts, jobkey, part, outcome, stat, err, now)
+-- A multi-part message is delivered only when every part is; one undelivered part makes it undelivered.
+local function apply_receipt(jobkey, part, outcome, stat, err)
   if redis.call('HSETNX', jobkey, 'r' .. part, stat) == 0 then
     return 'duplicate'
   end
   local current = redis.call('HGET', jobkey, 'state')
   if FINAL[current] then return 'late' end
   if outcome == 'undelivered' then
-    redis.call('HSET', jobkey, 'done_at', now, 'error', 'part ' .. part .. ': ' .. stat .. ' err:' .. err)
-    set_state(counts, jobkey, current, 'undelivered')
+    local detail = 'part ' .. part .. ': ' .. stat .. ' err:' .. err
+    redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', detail)
+    set_state(jobkey, current, 'undelivered', detail)
     return 'undelivered'
   end
   local done = redis.call('HINCRBY', jobkey, 'delivered_parts', 1)
   if done >= tonumber(redis.call('HGET', jobkey, 'parts') or '1') then
-    redis.call('HSET', jobkey, 'done_at', now)
-    set_state(counts, jobkey, current, 'delivered')
+    redis.call('HSET', jobkey, 'done_at', CTX.now)
+    set_state(jobkey, current, 'delivered')
     return 'delivered'
   end
   return 'partial'

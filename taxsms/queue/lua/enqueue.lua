@@ -1,17 +1,16 @@
--- Enqueue jobs once each (the job id is the idempotency key).
--- KEYS: intake stream, counts hash, then one job hash key per job.
--- ARGV: now, maxlen (0 = untrimmed), then per job: id, kind, to, json.
+-- Enqueue jobs once each (the job id is the idempotency key), each into its priority lane's stream.
+-- KEYS: counts hash, events stream, then one job hash key per job.
+-- ARGV: now, key prefix, then per job: id, kind, to, lane, json.
 -- Returns the number of jobs added (duplicates are skipped).
-local intake, counts = KEYS[1], KEYS[2]
-local now = ARGV[1]
+CTX.counts, CTX.events, CTX.prefix, CTX.now = KEYS[1], KEYS[2], ARGV[2], ARGV[1]
 local added = 0
 for i = 3, #KEYS do
-  local a = 2 + (i - 3) * 4
-  local id, kind, to, json = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  if redis.call('HSETNX', KEYS[i], 'state', 'queued') == 1 then
-    redis.call('HSET', KEYS[i], 'kind', kind, 'to', to, 'enqueued_at', now)
-    redis.call('XADD', intake, '*', 'id', id, 'job', json)
-    redis.call('HINCRBY', counts, 'queued', 1)
+  local a = 3 + (i - 3) * 5
+  local id, kind, to, lane, json = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  if redis.call('EXISTS', KEYS[i]) == 0 then
+    redis.call('HSET', KEYS[i], 'kind', kind, 'to', to, 'lane', lane, 'enqueued_at', CTX.now)
+    set_state(KEYS[i], nil, 'queued')
+    redis.call('XADD', CTX.prefix .. ':stream:lane' .. lane, '*', 'id', id, 'job', json)
     added = added + 1
   end
 end

@@ -1,29 +1,50 @@
--- Record the SMSC's answers for a batch of jobs, then ack their stream entries (acceptance is recorded
--- before the ack, so a crash in between resends nothing that was accepted).
--- KEYS: intake stream, counts hash, stats hash, then one job hash key per job.
--- ARGV: group, now, message-id ttl (s), key prefix, then per job a record:
---   entry id, outcome ('submitted' | 'failed' | 'dead_lettered' | 'skip'), detail, smpp status, n, then n
---   message ids. 'skip' only acks (an earlier attempt settled the job). An entry with no job id has the job
---   key '<prefix>:job:' and only counts.
+-- Record outcomes for a batch of jobs, then ack their stream entries (acceptance is recorded before the ack,
+-- so a crash in between resends nothing that was accepted).
+-- KEYS: counts hash, events stream, stats hash, dead-letter stream, then one job hash key per job.
+-- ARGV: now, key prefix, group, message-id ttl (s), month (YYYY-MM), retry base (s), retry cap (s),
+--   max retries, then per job a record of 9 fields + n message ids:
+--   stream, entry id, outcome, detail, smpp status, release time, lane, job json, n, id_1 .. id_n.
+-- Outcomes: 'submitted' (n message ids, one per part), 'failed', 'expired', 'dead_lettered', 'skip' (only
+-- ack), 'delayed' (wait in the lane's delayed set until the release time), 'retry' (a transient failure:
+-- delayed with exponential back-off, dead-lettered after max retries).
+-- An entry with no job id has the job key '<prefix>:job:' and only counts.
 -- A receipt that arrived before its submit_sm_resp was recorded waits as an orphan; it is applied here.
-local intake, counts, stats = KEYS[1], KEYS[2], KEYS[3]
-local group, now, ttl, prefix = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local a = 5
+CTX.counts, CTX.events, CTX.prefix, CTX.now = KEYS[1], KEYS[2], ARGV[2], ARGV[1]
+local stats, dead = KEYS[3], KEYS[4]
+local prefix, group, ttl, month = CTX.prefix, ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local retry_base, retry_cap, max_retries = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local now = tonumber(CTX.now)
 local segments = 0
-for i = 4, #KEYS do
+
+local function delay(jobkey, current, release, lane, json, detail)
+  redis.call('HSET', jobkey, 'job', json, 'release_at', string.format('%.3f', release), 'lane', lane)
+  redis.call('ZADD', prefix .. ':delayed:' .. lane, release, job_id_of(jobkey))
+  set_state(jobkey, current, 'delayed', detail)
+end
+
+local a = 9
+for i = 5, #KEYS do
   local jobkey = KEYS[i]
-  local entry, outcome, detail, status, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4])
-  a = a + 5
+  local stream, entry, outcome, detail = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local status, release, lane, json = ARGV[a + 4], tonumber(ARGV[a + 5]), ARGV[a + 6], ARGV[a + 7]
+  local n = tonumber(ARGV[a + 8])
+  a = a + 9
   local current = redis.call('HGET', jobkey, 'state') or nil
   if outcome == 'skip' or (current and (current == outcome or FINAL[current])) then
     -- nothing to record: an earlier attempt (or a retried batch) already did
   elseif jobkey == prefix .. ':job:' then
-    redis.call('HINCRBY', counts, outcome, 1)
+    redis.call('HINCRBY', CTX.counts, outcome, 1)
   elseif outcome == 'submitted' then
-    redis.call('HSET', jobkey, 'submitted_at', now, 'parts', n)
-    set_state(counts, jobkey, current, 'submitted')
+    redis.call('HSET', jobkey, 'submitted_at', CTX.now, 'parts', n)
+    set_state(jobkey, current, 'submitted')
     segments = segments + n
-    local job_id = string.sub(jobkey, #prefix + 6)
+    local meta = redis.call('HMGET', jobkey, 'unit', 'kind')
+    local unit = meta[1] or ''
+    if unit == '' then unit = '-' end
+    local usage = prefix .. ':usage:' .. month
+    redis.call('HINCRBY', usage, unit .. '|' .. (meta[2] or '-'), n)
+    redis.call('HINCRBY', usage, unit .. '|*', n)
+    local job_id = job_id_of(jobkey)
     for part = 1, n do
       local msgid = ARGV[a + part - 1]
       redis.call('HSET', jobkey, 'm' .. part, msgid)
@@ -32,17 +53,32 @@ for i = 4, #KEYS do
       local pending = redis.call('GET', orphan)
       if pending then
         local outcome_r, stat, err = string.match(pending, '^(%S+) (%S+) (%S*)')
-        apply_receipt(counts, jobkey, part, outcome_r, stat, err, now)
+        apply_receipt(jobkey, part, outcome_r, stat, err)
         redis.call('DEL', orphan)
         redis.call('HINCRBY', stats, 'orphan_receipts_matched', 1)
       end
     end
+  elseif outcome == 'delayed' then
+    delay(jobkey, current, release, lane, json, detail)
+  elseif outcome == 'retry' then
+    local tries = redis.call('HINCRBY', jobkey, 'retries', 1)
+    redis.call('HSET', jobkey, 'error', detail, 'smpp_status', status)
+    if tries > max_retries then
+      local why = 'gave up after ' .. max_retries .. ' retries: ' .. detail
+      redis.call('XADD', dead, '*', 'id', job_id_of(jobkey), 'entry', entry, 'field', 'smsc', 'reason', why,
+                 'job', json, 'at', CTX.now)
+      redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', why)
+      set_state(jobkey, current, 'dead_lettered', why)
+    else
+      local wait = math.min(retry_base * 2 ^ (tries - 1), retry_cap)
+      delay(jobkey, current, now + wait, lane, json, 'retry ' .. tries .. ': ' .. detail)
+    end
   else
-    redis.call('HSET', jobkey, 'done_at', now, 'error', detail, 'smpp_status', status)
-    set_state(counts, jobkey, current, outcome)
+    redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', detail, 'smpp_status', status)
+    set_state(jobkey, current, outcome, detail)
   end
   a = a + n
-  redis.call('XACK', intake, group, entry)
+  redis.call('XACK', stream, group, entry)
 end
 if segments > 0 then redis.call('HINCRBY', stats, 'segments', segments) end
-return #KEYS - 3
+return #KEYS - 4

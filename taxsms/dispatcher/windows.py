@@ -1,0 +1,124 @@
+"""Send windows: when a job of each kind may go out (pure time arithmetic, China time, injectable clock).
+
+The regulation lets staff-published messages reach taxpayers only from 08:00 to 18:00 (Asia/Shanghai);
+replies to taxpayer-initiated messages go out at any hour. Optionally, days off (weekends and public
+holidays, with China's make-up working days, from the maintained `chinese_calendar` data) are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+
+import chinese_calendar
+
+from taxsms.queue.jobs import CHINA, Job, Kind
+
+log = logging.getLogger(__name__)
+DEFAULT_HOURS = "08:00-18:00"
+_MAX_DAYS_AHEAD = 60  # a window that never opens within this many days is a configuration error
+
+
+@lru_cache(maxsize=1024)
+def is_day_off(day: date) -> bool:
+    """Weekend or public holiday, make-up working days counted as workdays (weekends only past the data)."""
+    try:
+        return not chinese_calendar.is_workday(day)
+    except NotImplementedError:
+        log.warning("no holiday data for %d: treating only weekends as days off", day.year)
+        return day.weekday() >= 5
+
+
+@dataclass(frozen=True, slots=True)
+class SendWindow:
+    """A daily window [start, end) in China time; `days_off` skips weekends and public holidays."""
+
+    start: time = time(8, 0)
+    end: time = time(18, 0)
+    days_off: bool = False
+
+    @classmethod
+    def parse(cls, spec: str, *, days_off: bool = False) -> SendWindow:
+        """'08:00-18:00' -> SendWindow ('00:00-24:00' is the whole day); raises ValueError naming the problem."""
+        try:
+            first, second = (part.strip() for part in spec.split("-"))
+            start = time.fromisoformat(first)
+            end = time.max if second == "24:00" else time.fromisoformat(second)
+        except ValueError:
+            raise ValueError(f"send window {spec!r}: expected HH:MM-HH:MM") from None
+        if start >= end:
+            raise ValueError(f"send window {spec!r}: start must be before end (same day)")
+        return cls(start, end, days_off)
+
+    def _day_ok(self, day: date) -> bool:
+        return not (self.days_off and is_day_off(day))
+
+    def is_open(self, ts: float) -> bool:
+        moment = datetime.fromtimestamp(ts, CHINA)
+        return self.start <= moment.time() < self.end and self._day_ok(moment.date())
+
+    def next_opening(self, ts: float) -> float:
+        """`ts` itself if the window is open then, else the next moment it opens."""
+        moment = datetime.fromtimestamp(ts, CHINA)
+        if self.is_open(ts):
+            return ts
+        day = moment.date()
+        if moment.time() >= self.end:
+            day += timedelta(days=1)
+        for _ in range(_MAX_DAYS_AHEAD):
+            if self._day_ok(day):
+                opening = datetime.combine(day, self.start, CHINA).timestamp()
+                if opening >= ts:
+                    return opening
+            day += timedelta(days=1)
+        raise ValueError(f"send window {self} does not open within {_MAX_DAYS_AHEAD} days of {moment}")
+
+    def closes_at(self, ts: float) -> float:
+        """When the window open at `ts` closes (ts must be inside the window)."""
+        moment = datetime.fromtimestamp(ts, CHINA)
+        return datetime.combine(moment.date(), self.end, CHINA).timestamp()
+
+    def __str__(self) -> str:
+        days = ", days off skipped" if self.days_off else ""
+        end = "24:00" if self.end == time.max else f"{self.end:%H:%M}"
+        return f"{self.start:%H:%M}-{end}{days}"
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPolicy:
+    """The window of each kind; a kind mapped to None (replies by default) may be sent at any time."""
+
+    windows: dict[Kind, SendWindow | None] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, hours: str = DEFAULT_HOURS, *, days_off: bool = False, overrides: str = "") -> WindowPolicy:
+        """Every staff-published kind gets `hours`, replies none; `overrides` like 'internal=07:00-22:00,...'.
+
+        An override of 'always' removes a kind's window (use with care: the regulation forbids it for
+        messages staff publish to taxpayers).
+        """
+        default = SendWindow.parse(hours, days_off=days_off)
+        windows: dict[Kind, SendWindow | None] = {kind: default for kind in Kind}
+        windows[Kind.REPLY] = None
+        for item in filter(None, (part.strip() for part in overrides.split(","))):
+            name, _, spec = item.partition("=")
+            try:
+                kind = Kind(name.strip())
+            except ValueError:
+                raise ValueError(f"send window override {item!r}: unknown kind {name.strip()!r}") from None
+            windows[kind] = None if spec.strip() == "always" else SendWindow.parse(spec, days_off=days_off)
+        return cls(windows)
+
+    def window(self, kind: Kind) -> SendWindow | None:
+        return self.windows.get(kind)
+
+    def release_time(self, job: Job, now: float) -> float:
+        """The earliest moment `job` may be submitted: after not_before and inside its window (now if both hold)."""
+        earliest = max(now, job.not_before_ts)
+        window = self.windows.get(job.kind)
+        return earliest if window is None else window.next_opening(earliest)
+
+    def may_send(self, job: Job, now: float) -> bool:
+        return self.release_time(job, now) <= now
