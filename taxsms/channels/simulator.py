@@ -79,9 +79,11 @@ class SimulatorConfig:
     receipt_id_format: Literal["hex", "decimal"] = "hex"  # how the receipt text writes the (hex) message id
     receipt_tlvs: bool = True  # receipted_message_id / message_state (/ network_error_code) TLVs in receipts
     reject_prefixes: tuple[str, ...] = ()  # destinations starting with one of these get ESME_RINVDSTADR
+    syserr_prefixes: tuple[str, ...] = ()  # ... get ESME_RSYSERR (a transient failure, worth a retry)
     enquire_link_s: float | None = 30.0  # our own enquire_link; a bind silent for two periods is aborted
     redeliver_ms: float = 1000.0  # a deliver_sm answered with an error status is sent again after this
     duplicate_window: int = 500_000  # how many accepted messages duplicate detection remembers
+    keep_accepted: bool = False  # keep (clock, destination_addr, text bytes) of every accepted submit in order
 
 
 @dataclass
@@ -231,6 +233,7 @@ class SmscSimulator:
         self._buckets: dict[int, list[tuple[Callable[[Any, Any], None], Any, Any]]] = {}  # due ms -> events
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._next_id = 0
+        self.accepted_log: list[tuple[float, str, bytes]] = []  # with config.keep_accepted
         self._seen: set[int] = set()  # hashes of accepted (destination_addr, data_coding, text)
         self._seen_order: deque[int] = deque()
         self._concat: dict[tuple[str, int, int], set[int]] = {}  # (destination, reference, total) -> seqnums
@@ -371,6 +374,8 @@ class SmscSimulator:
             status = CommandStatus.ESME_RINVBNDSTS
         elif cfg.reject_prefixes and pdu.destination_addr.startswith(cfg.reject_prefixes):
             status = CommandStatus.ESME_RINVDSTADR
+        elif cfg.syserr_prefixes and pdu.destination_addr.startswith(cfg.syserr_prefixes):
+            status = CommandStatus.ESME_RSYSERR
         elif cfg.tps is not None and not self._take_token(cfg.tps):
             status = CommandStatus.ESME_RTHROTTLED
         else:
@@ -424,6 +429,8 @@ class SmscSimulator:
         second = int(self._clock())
         stats.accepted_per_second[second] = stats.accepted_per_second.get(second, 0) + 1
         text = pdu.text_bytes
+        if self.config.keep_accepted:
+            self.accepted_log.append((self._clock(), pdu.destination_addr, text))
         key = hash((pdu.destination_addr, pdu.data_coding, text))
         if key in self._seen:
             stats.duplicates += 1

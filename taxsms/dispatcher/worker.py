@@ -400,7 +400,7 @@ class Worker:
 
     def _settlement(self, entry: StreamEntry, job: Job, outcome: str, detail: str = "", **extra: Any) -> Settlement:
         return Settlement(
-            job.id, entry.stream, entry.entry_id, outcome, detail, lane=job.lane, payload=entry.payload, **extra
+            job.id, entry.stream, entry.entry_id, outcome, detail, lane=int(job.lane), payload=entry.payload, **extra
         )
 
     def _record(self, settlement: Settlement, key: tuple[str, str] | None = None) -> None:

@@ -247,7 +247,7 @@ class JobStore:
         ]  # fmt: skip
         for s in settlements:
             keys.append(self.keys.job(s.job_id))
-            args += (s.stream, s.entry_id, s.outcome, s.detail, s.smpp_status, f"{s.release_at:.3f}", s.lane)
+            args += (s.stream, s.entry_id, s.outcome, s.detail, s.smpp_status, f"{s.release_at:.3f}", int(s.lane))
             args += (s.payload, len(s.message_ids), *s.message_ids)
         await self._settle(keys=keys, args=args, client=client)
 

@@ -1,0 +1,90 @@
+"""The shared GCRA rate limit on real Redis, with an injected clock, and the lane buffer's order."""
+
+from __future__ import annotations
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from taxsms.dispatcher.lanes import LaneBuffer
+from taxsms.dispatcher.ratelimit import RateLimiter, default_burst
+from taxsms.queue.keys import Keys
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def test_grants_never_exceed_rate_plus_burst_in_any_second(redis: Redis, keys: Keys) -> None:
+    clock = FakeClock()
+    # Three "workers" share one link: each its own limiter object on the same key.
+    limiters = [RateLimiter(redis, keys.rate("link"), 200, burst=4, clock=clock) for _ in range(3)]
+    sent: list[float] = []
+    start = clock.now
+    while clock.now < start + 5:
+        progress = False
+        for limiter in limiters:
+            granted, _ = await limiter.try_take(3)
+            sent += [clock.now] * granted
+            progress = progress or granted > 0
+        if not progress:
+            clock.now += 0.001
+    for offset in range(0, 4000, 50):  # every 1-second window, sliding by 50 ms
+        lo = start + offset / 1000
+        assert sum(1 for t in sent if lo <= t < lo + 1) <= 200 + 4
+    assert len(sent) >= 5 * 200  # and the budget is used: 1,000 in 5 s
+
+
+async def test_acquire_waits_for_the_budget_and_counts_segments(redis: Redis, keys: Keys) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(redis, keys.rate("l2"), 10, burst=1, clock=clock, sleep=clock.sleep)
+    start = clock.now
+    for _ in range(4):
+        await limiter.acquire(3)  # a 3-part message takes 3 segments of budget
+    assert 1.0 <= clock.now - start <= 1.2  # 12 segments at 10/s, the first one free
+    assert limiter.waits > 0
+
+
+async def test_server_time_when_no_clock_is_given(redis: Redis, keys: Keys) -> None:
+    limiter = RateLimiter(redis, keys.rate("l3"), 1000)
+    assert limiter.burst == default_burst(1000) == 5
+    granted, wait = await limiter.try_take(100)
+    assert granted == 5 and wait == 0
+    granted, wait = await limiter.try_take(1)
+    assert granted == 0 and 0 < wait <= 0.002
+
+
+class Item:
+    def __init__(self, lane: int, name: str, segments: int = 1) -> None:
+        self.lane, self.name, self.segments = lane, name, segments
+
+
+async def test_lane_buffer_serves_the_most_urgent_lane_first() -> None:
+    buffer: LaneBuffer[Item] = LaneBuffer(4, capacity=3)
+    for item in (Item(3, "notice-1"), Item(2, "reminder"), Item(3, "notice-2")):
+        buffer.put(item)
+    assert buffer.room == 0
+    buffer.put(Item(0, "reply"))  # replies never wait for room
+    buffer.put(Item(1, "overdue", segments=2))
+    assert buffer.segments == 6
+    order = [(await buffer.get()).name for _ in range(5)]  # type: ignore[union-attr]
+    assert order == ["reply", "overdue", "reminder", "notice-1", "notice-2"]
+    buffer.close()
+    assert await buffer.get() is None
+
+
+async def test_lane_buffer_wakes_a_waiting_reader_when_room_appears() -> None:
+    buffer: LaneBuffer[Item] = LaneBuffer(4, capacity=1)
+    buffer.put(Item(3, "a"))
+    waiter = asyncio.create_task(buffer.wait_for_room())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    await buffer.get()
+    await asyncio.wait_for(waiter, 1)

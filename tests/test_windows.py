@@ -1,0 +1,91 @@
+"""Send windows: pure time arithmetic in China time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from taxsms.dispatcher.windows import SendWindow, WindowPolicy
+from taxsms.queue.jobs import CHINA, Job, Kind
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=CHINA).timestamp()
+
+
+def job(kind: Kind = Kind.NOTICE, **extra: object) -> Job:
+    return Job(id="j", kind=kind, to="13800138000", text="x", **extra)  # type: ignore[arg-type]
+
+
+WINDOW = SendWindow.parse("08:00-18:00")
+
+
+@pytest.mark.parametrize(
+    ("moment", "open_"),
+    [
+        ("2026-11-23 07:59:59.999", False),
+        ("2026-11-23 08:00:00", True),
+        ("2026-11-23 12:00:00", True),
+        ("2026-11-23 17:59:59.900", True),
+        ("2026-11-23 18:00:00", False),
+        ("2026-11-23 23:30:00", False),
+    ],
+)
+def test_window_edges(moment: str, open_: bool) -> None:
+    assert WINDOW.is_open(at(moment)) is open_
+
+
+def test_next_opening() -> None:
+    assert WINDOW.next_opening(at("2026-11-23 03:00:00")) == at("2026-11-23 08:00:00")
+    assert WINDOW.next_opening(at("2026-11-23 18:00:00")) == at("2026-11-24 08:00:00")
+    assert WINDOW.next_opening(at("2026-11-23 17:59:59.900")) == at("2026-11-23 17:59:59.900")
+    assert WINDOW.closes_at(at("2026-11-23 09:00:00")) == at("2026-11-23 18:00:00")
+
+
+def test_window_is_china_time_whatever_the_host_zone() -> None:
+    utc_0100 = datetime.fromisoformat("2026-11-23T01:00:00+00:00").timestamp()  # 09:00 in Shanghai
+    assert WINDOW.is_open(utc_0100)
+
+
+def test_days_off_follow_the_holiday_calendar_with_make_up_days() -> None:
+    window = SendWindow.parse("08:00-18:00", days_off=True)
+    assert not window.is_open(at("2026-10-01 10:00:00"))  # National Day
+    assert window.next_opening(at("2026-10-01 10:00:00")) == at("2026-10-08 08:00:00")
+    assert window.is_open(at("2026-10-10 10:00:00"))  # a Saturday, but a make-up working day
+    assert not window.is_open(at("2026-10-11 10:00:00"))  # an ordinary Sunday
+
+
+def test_days_off_past_the_calendar_data_fall_back_to_weekends() -> None:
+    window = SendWindow.parse("08:00-18:00", days_off=True)
+    assert window.next_opening(at("2030-01-05 10:00:00")) == at("2030-01-07 08:00:00")  # Sat -> Mon
+
+
+def test_policy_replies_go_any_time_staff_kinds_wait() -> None:
+    policy = WindowPolicy.build()
+    night = at("2026-11-23 23:00:00")
+    assert policy.may_send(job(Kind.REPLY), night)
+    for kind in Kind:
+        if kind is not Kind.REPLY:
+            assert policy.release_time(job(kind), night) == at("2026-11-24 08:00:00")
+
+
+def test_not_before_and_window_combine() -> None:
+    policy = WindowPolicy.build()
+    later = job(not_before=datetime.fromisoformat("2026-11-23T17:30:00+08:00"))
+    assert policy.release_time(later, at("2026-11-23 09:00:00")) == at("2026-11-23 17:30:00")
+    night = job(not_before=datetime.fromisoformat("2026-11-23T20:00:00"))  # naive: China time
+    assert policy.release_time(night, at("2026-11-23 09:00:00")) == at("2026-11-24 08:00:00")
+
+
+def test_overrides_and_errors() -> None:
+    policy = WindowPolicy.build(overrides="internal=07:30-20:00, notice=always")
+    assert policy.may_send(job(Kind.INTERNAL), at("2026-11-23 19:00:00"))
+    assert policy.may_send(job(Kind.NOTICE), at("2026-11-23 03:00:00"))
+    assert SendWindow.parse("00:00-24:00").is_open(at("2026-11-23 23:59:59"))
+    with pytest.raises(ValueError, match="unknown kind 'lottery'"):
+        WindowPolicy.build(overrides="lottery=08:00-09:00")
+    with pytest.raises(ValueError, match="start must be before end"):
+        SendWindow.parse("18:00-08:00")
+    with pytest.raises(ValueError, match="HH:MM-HH:MM"):
+        SendWindow.parse("eight to six")
