@@ -55,6 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--binds", type=int, help="transceiver binds to the SMSC (default 1)")
     worker.add_argument("--prefix", help="Redis key prefix (default taxsms)")
     worker.add_argument("--consumer", help="consumer name in the group (default host-pid)")
+    worker.add_argument("--tps", type=float, help="segments/s on this SMSC link, shared by all its workers")
+    worker.add_argument("--link", help="name of the SMSC link the --tps belongs to (default HOST:PORT:SYSTEM_ID)")
+    worker.add_argument("--send-window", help="China-time window for staff-published kinds (default 08:00-18:00)")
+    worker.add_argument("--days-off", action="store_true", default=None, help="also skip weekends and holidays")
+
+    plan = sub.add_parser("plan", help="predict when a set of jobs will have gone out, and what would expire")
+    plan.add_argument("file", help="file of JSON jobs, one per line, or - for standard input")
+    plan.add_argument("--tps", type=float, required=True, help="segments/s of the SMSC link")
+    plan.add_argument("--start", help="when sending starts, ISO 8601 (default now; no offset = China time)")
+    plan.add_argument("--send-window", help="China-time window for staff-published kinds (default 08:00-18:00)")
+    plan.add_argument("--days-off", action="store_true", default=None, help="also skip weekends and holidays")
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
 
     enqueue = sub.add_parser("enqueue", help="enqueue jobs, one JSON object per line")
     enqueue.add_argument("--redis-url")
@@ -92,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "enqueue": cmd_enqueue,
         "status": cmd_status,
         "simulator": cmd_simulator,
+        "plan": cmd_plan,
     }[args.command]
     try:
         return handler(args, file)
@@ -102,10 +115,20 @@ def main(argv: list[str] | None = None) -> int:
 def _worker_config(args: argparse.Namespace, file: dict[str, Any]):  # type: ignore[no-untyped-def]
     from taxsms.dispatcher.worker import WorkerConfig
 
-    overrides = {
-        name: getattr(args, name, None)
-        for name in ("redis_url", "prefix", "system_id", "password", "window", "binds", "consumer")
-    }
+    names = [
+        "redis_url",
+        "prefix",
+        "system_id",
+        "password",
+        "window",
+        "binds",
+        "consumer",
+        "tps",
+        "link",
+        "send_window",
+        "days_off",
+    ]
+    overrides = {name: getattr(args, name, None) for name in names}
     if getattr(args, "smsc", None):
         overrides["smsc_host"], overrides["smsc_port"] = args.smsc
     return settings.build(WorkerConfig, file=file, overrides=overrides)
@@ -200,6 +223,59 @@ def cmd_status(args: argparse.Namespace, file: dict[str, Any]) -> int:
             await redis.aclose()
 
     return _run(go())
+
+
+def cmd_plan(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from datetime import datetime
+
+    from taxsms.dispatcher.planning import plan
+    from taxsms.queue.jobs import CHINA, JobError, parse_job
+
+    config = _worker_config(args, file)
+    jobs, refused = [], 0
+    for number, raw in enumerate(_lines(args.file), 1):
+        if not raw.strip():
+            continue
+        try:
+            jobs.append(parse_job(raw))
+        except JobError as error:
+            refused += 1
+            print(f"line {number}: {error}", file=sys.stderr)
+    if args.start:
+        moment = datetime.fromisoformat(args.start)
+        start = (moment if moment.tzinfo else moment.replace(tzinfo=CHINA)).timestamp()
+    else:
+        start = datetime.now(CHINA).timestamp()
+    result = plan(jobs, tps=args.tps, windows=config.windows(), start=start)
+
+    def when(ts: float) -> str:
+        return datetime.fromtimestamp(ts, CHINA).strftime("%Y-%m-%d %H:%M:%S")
+
+    if args.json:
+        out = {
+            "jobs": result.jobs, "segments": result.segments, "refused": refused, "tps": result.tps,
+            "start": when(start), "last_send": when(result.last_send) if result.jobs else None,
+            "busy_seconds": round(result.busy_seconds, 3), "late": result.late, "late_examples": result.late_examples,
+            "kinds": {k: {"jobs": v.jobs, "segments": v.segments, "first": when(v.first), "last": when(v.last),
+                          "late": v.late} for k, v in result.kinds.items()},
+        }  # fmt: skip
+        print(msgspec.json.format(msgspec.json.encode(out)).decode())
+        return 2 if result.late else 0
+    print(f"{result.jobs:,} jobs, {result.segments:,} segments at {args.tps:g} segments/s from {when(start)}")
+    print(f"link busy {result.busy_seconds / 3600:.2f} h; send window {config.windows().window_text()}")
+    for kind, k in sorted(result.kinds.items()):
+        late = f", {k.late:,} after their expiry" if k.late else ""
+        print(f"  {kind:<16} {k.jobs:>9,} jobs {k.segments:>9,} segments  {when(k.first)} -> {when(k.last)}{late}")
+    if result.jobs:
+        print(f"last message out at {when(result.last_send)}")
+    if result.late:
+        print(
+            f"WARNING: {result.late:,} jobs would go out after their expires_at and will be marked expired "
+            f"(e.g. {', '.join(result.late_examples[:5])}); raise the TPS or start earlier",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
 
 
 def cmd_simulator(args: argparse.Namespace, file: dict[str, Any]) -> int:

@@ -114,6 +114,16 @@ class WindowPolicy:
     def window(self, kind: Kind) -> SendWindow | None:
         return self.windows.get(kind)
 
+    def window_text(self) -> str:
+        """'08:00-18:00 (reply: any time)': each distinct window with the kinds it applies to."""
+        groups: dict[str, list[str]] = {}
+        for kind, window in self.windows.items():
+            groups.setdefault(str(window) if window else "any time", []).append(kind.value)
+        if len(groups) <= 2 and groups.get("any time") == [Kind.REPLY.value]:
+            staff = next(text for text in groups if text != "any time")
+            return f"{staff} (reply: any time)"
+        return "; ".join(f"{text} ({', '.join(kinds)})" for text, kinds in groups.items())
+
     def release_time(self, job: Job, now: float) -> float:
         """The earliest moment `job` may be submitted: after not_before and inside its window (now if both hold)."""
         earliest = max(now, job.not_before_ts)
