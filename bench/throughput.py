@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import msgspec
 import psutil
 import smpplib.client
 import smpplib.consts
@@ -31,7 +29,8 @@ from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer, free_port
 
-RESULTS = Path(__file__).parent / "results"
+from common import RESULTS, job_lines, start_worker, write_json
+
 LATENCIES_MS = (0, 5, 20, 50)
 WINDOWS = (1, 16, 64, 256)
 RUN_SECONDS = 3.0  # aim each run at about this long
@@ -83,40 +82,13 @@ def jobs_for(latency_ms: float, window: int) -> int:
     return int(min(MAX_JOBS, max(50, rate * RUN_SECONDS)))
 
 
-def job_lines(n: int, run: str) -> list[bytes]:
-    text = "【某市税务局】尊敬的纳税人：您本月增值税申报期限为15日，请及时办理申报。"
-    return [
-        msgspec.json.encode({"id": f"{run}-{i}", "kind": "filing_reminder", "to": f"139{i:08d}", "text": text})
-        for i in range(n)
-    ]
-
-
 async def taxsms_run(redis_url: str, sim_port: int, latency_ms: float, window: int) -> Run:
     n = jobs_for(latency_ms, window)
     prefix = f"bench-{latency_ms}-{window}-{time.time_ns()}"
     redis = Redis.from_url(redis_url)
     keys = Keys(prefix)
     await enqueue_lines(redis, keys, job_lines(n, prefix))
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "taxsms",
-            "worker",
-            "--redis-url",
-            redis_url,
-            "--smsc",
-            f"127.0.0.1:{sim_port}",
-            "--system-id",
-            "taxsms",
-            "--password",
-            "x",
-            "--window",
-            str(window),
-            "--prefix",
-            prefix,
-        ],
-    )
+    worker = start_worker(redis_url, prefix, sim_port, "--window", str(window))
     proc = psutil.Process(worker.pid)
     started = time.perf_counter()
     try:
@@ -236,14 +208,7 @@ async def main() -> None:
                 sim.terminate()
                 sim.wait(10)
     print_table(runs)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "cpus": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    args.json.write_bytes(msgspec.json.format(msgspec.json.encode({"meta": meta, "runs": [asdict(r) for r in runs]})))
-    print(f"\nwrote {args.json}")
+    write_json(args.json, {"runs": [asdict(r) for r in runs]})
 
 
 if __name__ == "__main__":

@@ -93,8 +93,10 @@ async def test_window_holds_jobs_and_releases_them_at_the_opening(
     await wait_until(lambda: sim.stats.accepted >= 21)
     worker.stop()
     await task
-    history = (await worker.store.job("notice-3") or {})["history"]
-    assert history.split()[0].startswith("queued@") and "delayed@" in history and "submitted@" in history
+    record = await worker.store.job("notice-3") or {}
+    assert float(record["at:delayed"]) < china("2026-11-23 08:00:00") <= float(record["at:submitted"])
+    events = [fields for _, fields in await redis.xrange(keys.events) if fields[b"job"] == b"notice-3"]
+    assert [e[b"state"] for e in events][:2] == [b"delayed", b"submitted"]
 
 
 async def test_a_job_at_17_59_59_9_goes_and_one_at_18_00_waits_for_tomorrow(

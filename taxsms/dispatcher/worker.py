@@ -220,7 +220,9 @@ class Worker:
             if config.tps > 0
             else None
         )
-        self._buffer: LaneBuffer[Claimed] = LaneBuffer(len(Lane), capacity=max(config.window * config.binds, 8))
+        self._buffer: LaneBuffer[Claimed] = LaneBuffer(
+            len(Lane), capacity=max(config.batch, 2 * config.window * config.binds)
+        )
         self._in_progress: dict[tuple[str, str], str] = {}  # (stream, entry id) -> job id
         self._stopping = asyncio.Event()
         self._ref = 0
@@ -239,7 +241,7 @@ class Worker:
         self.sink.start()
         self._settlements = BatchWriter(self.store.settle, name="settle")
         self._settlements.start()
-        self._slots = asyncio.Semaphore(cfg.window * cfg.binds * 2)
+        self._slots = asyncio.Semaphore(cfg.window * cfg.binds * 2 + cfg.batch)  # queued in the pool + in flight
         self.pool = SmppPool(cfg.session_config(), self.sink, binds=cfg.binds)
         self.pool.start()
 

@@ -1,7 +1,6 @@
 -- Shared helpers, prepended to every taxsms script (except ratelimit.lua).
 local FINAL = {delivered = true, undelivered = true, failed = true, expired = true, suppressed = true,
                rejected = true, dead_lettered = true}
-local HISTORY_MAX = 300 -- bytes of "state@time" history kept per job
 local EVENTS_MAXLEN = 1000000
 
 -- Set by each script before it changes states: counts hash, events stream, key prefix, now.
@@ -11,19 +10,20 @@ local function job_id_of(jobkey)
   return string.sub(jobkey, #CTX.prefix + 6)
 end
 
--- Move job `jobkey` from its current state to `to`: per-state counts, a short history, an event.
+-- States upstream systems need no event for: they enqueued the job themselves, and 'submitting' is internal.
+local QUIET = {queued = true, submitting = true}
+
+-- Move job `jobkey` from its current state to `to`: per-state counts, the time it entered the state (the
+-- job's short history: field 'at:<state>'), and an event on the events stream.
 local function set_state(jobkey, current, to, detail)
   if current == to then return end
-  redis.call('HSET', jobkey, 'state', to)
+  redis.call('HSET', jobkey, 'state', to, 'at:' .. to, CTX.now)
   if current then redis.call('HINCRBY', CTX.counts, current, -1) end
   redis.call('HINCRBY', CTX.counts, to, 1)
-  local history = (redis.call('HGET', jobkey, 'history') or '') .. to .. '@' .. CTX.now .. ' '
-  if #history > HISTORY_MAX then
-    history = string.sub(history, string.find(history, ' ', #history - HISTORY_MAX, true) + 1)
+  if not QUIET[to] then
+    redis.call('XADD', CTX.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', job_id_of(jobkey), 'state', to,
+               'at', CTX.now, 'detail', detail or '')
   end
-  redis.call('HSET', jobkey, 'history', history)
-  redis.call('XADD', CTX.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', job_id_of(jobkey), 'state', to,
-             'at', CTX.now, 'detail', detail or '')
 end
 
 -- Apply one delivery receipt to part `part` of a job. outcome: 'delivered' or 'undelivered'.
