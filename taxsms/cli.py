@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--send-window", help="China-time window for staff-published kinds (default 08:00-18:00)")
     worker.add_argument("--days-off", action="store_true", default=None, help="also skip weekends and holidays")
 
+    hook = sub.add_parser("webhook", help="post job events to an upstream webhook (HMAC-signed, retried)")
+    hook.add_argument("--redis-url")
+    hook.add_argument("--prefix")
+    hook.add_argument("--url", required=True, help="the upstream endpoint (POST, JSON array of events)")
+    hook.add_argument("--secret", help="HMAC secret (default: $TAXSMS_WEBHOOK_SECRET)")
+
     plan = sub.add_parser("plan", help="predict when a set of jobs will have gone out, and what would expire")
     plan.add_argument("file", help="file of JSON jobs, one per line, or - for standard input")
     plan.add_argument("--tps", type=float, required=True, help="segments/s of the SMSC link")
@@ -105,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": cmd_status,
         "simulator": cmd_simulator,
         "plan": cmd_plan,
+        "webhook": cmd_webhook,
     }[args.command]
     try:
         return handler(args, file)
@@ -223,6 +230,35 @@ def cmd_status(args: argparse.Namespace, file: dict[str, Any]) -> int:
             await redis.aclose()
 
     return _run(go())
+
+
+def cmd_webhook(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    import os
+
+    from redis.asyncio import Redis
+
+    from taxsms.dispatcher.webhooks import WebhookRelay
+    from taxsms.queue.keys import Keys
+
+    config = _worker_config(args, file)
+    secret = args.secret or os.environ.get("TAXSMS_WEBHOOK_SECRET") or file.get("webhook_secret")
+    if not secret:
+        print("taxsms webhook: give --secret or set TAXSMS_WEBHOOK_SECRET", file=sys.stderr)
+        return 2
+
+    async def serve() -> None:
+        redis = Redis.from_url(config.redis_url)
+        relay = WebhookRelay(redis, Keys(config.prefix), args.url, secret)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, relay.stop)
+        try:
+            await relay.run()
+        finally:
+            await redis.aclose()
+
+    _run(serve())
+    return 0
 
 
 def cmd_plan(args: argparse.Namespace, file: dict[str, Any]) -> int:

@@ -1,0 +1,119 @@
+"""Relay job events to an upstream webhook: batched, HMAC-signed, retried with back-off, off the send path.
+
+The relay is its own consumer group on the events stream (`taxsms webhook`), so a slow or dead upstream
+endpoint never holds up dispatching: events wait in Redis and are posted, in order, once it answers 2xx.
+The body is a JSON array of events; the signature is HMAC-SHA256 over "<timestamp>.<body>" with the shared
+secret, sent as `X-Taxsms-Signature: sha256=<hex>` with `X-Taxsms-Timestamp` (reject old timestamps to stop
+replays). Delivery is at least once: each event carries its `event_id` (the stream entry id) for dedupe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import time
+
+import aiohttp
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from taxsms.dispatcher.batcher import RETRYABLE
+from taxsms.queue.keys import Keys
+
+log = logging.getLogger(__name__)
+GROUP = "webhook"
+
+
+def sign(secret: bytes, timestamp: str, body: bytes) -> str:
+    """The X-Taxsms-Signature value for `body` sent at `timestamp`."""
+    return "sha256=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: bytes, timestamp: str, body: bytes, signature: str, *, max_age_s: float = 300.0) -> bool:
+    """What a receiving upstream system should check (constant-time compare, fresh timestamp)."""
+    fresh = abs(time.time() - float(timestamp)) <= max_age_s
+    return fresh and hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+class WebhookRelay:
+    """Post events from the events stream to `url` in batches, acking each batch only after a 2xx."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        url: str,
+        secret: str,
+        *,
+        consumer: str = "relay",
+        batch: int = 500,
+        timeout_s: float = 10.0,
+        retry_min_s: float = 0.5,
+        retry_max_s: float = 60.0,
+    ) -> None:
+        self._redis, self._keys, self._url = redis, keys, url
+        self._secret = secret.encode()
+        self._consumer, self._batch = consumer, batch
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._retry = (retry_min_s, retry_max_s)
+        self._stopping = asyncio.Event()
+        self.posted = 0
+        self.failures = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        try:
+            await self._redis.xgroup_create(self._keys.events, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        async with aiohttp.ClientSession(timeout=self._timeout) as http:
+            pending = True  # first what we read before a restart but never posted
+            while not self._stopping.is_set():
+                try:
+                    reply = await self._redis.xreadgroup(
+                        GROUP, self._consumer, {self._keys.events: "0" if pending else ">"},
+                        count=self._batch, block=None if pending else 500,
+                    )  # fmt: skip
+                except RETRYABLE:
+                    await asyncio.sleep(0.5)
+                    continue
+                entries = [(eid, fields) for _, items in reply or () for eid, fields in items if fields]
+                if pending and not entries:
+                    pending = False
+                    continue
+                if entries:
+                    await self._deliver(http, entries)
+
+    async def _deliver(self, http: aiohttp.ClientSession, entries: list) -> None:  # type: ignore[type-arg]
+        events = [
+            {"event_id": eid.decode(), **{k.decode(): v.decode() for k, v in fields.items()}} for eid, fields in entries
+        ]
+        body = msgspec.json.encode(events)
+        delay = self._retry[0]
+        while not self._stopping.is_set():
+            stamp = f"{time.time():.0f}"
+            headers = {
+                "Content-Type": "application/json",
+                "X-Taxsms-Timestamp": stamp,
+                "X-Taxsms-Signature": sign(self._secret, stamp, body),
+            }
+            try:
+                async with http.post(self._url, data=body, headers=headers) as response:
+                    if 200 <= response.status < 300:
+                        await self._redis.xack(self._keys.events, GROUP, *(eid for eid, _ in entries))
+                        self.posted += len(events)
+                        return
+                    log.warning("webhook answered %d; retrying in %.1fs", response.status, delay)
+            except (aiohttp.ClientError, TimeoutError, *RETRYABLE) as exc:
+                log.warning("webhook unreachable (%s); retrying in %.1fs", exc, delay)
+            self.failures += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, self._retry[1])
