@@ -50,7 +50,7 @@ def test_plan_command_warns_and_exits_2(tmp_path, capsys) -> None:  # type: igno
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text(
         "\n".join(
-            f'{{"id": "r{i}", "kind": "filing_reminder", "to": "13800138000", "text": "x",'
+            f'{{"id": "r{i}", "kind": "filing_reminder", "to": "13800138000", "text": "【某县税务局】请申报",'
             f' "expires_at": "2026-11-15T18:00:00"}}'
             for i in range(100)
         )

@@ -12,7 +12,7 @@ from taxsms.queue.store import JobStore, ReceiptUpdate, Settlement, StreamEntry
 
 async def submitted(redis: Redis, keys: Keys, job_id: str, message_ids: list[str]) -> JobStore:
     """Enqueue one job, claim it and record its submission with these message ids (one per part)."""
-    line = f'{{"id": "{job_id}", "kind": "reply", "to": "13800138000", "text": "x"}}'
+    line = f'{{"id": "{job_id}", "kind": "reply", "to": "13800138000", "text": "【12366】x"}}'
     await enqueue_lines(redis, keys, [line])
     store = JobStore(redis, keys)
     await store.ensure_group()

@@ -106,7 +106,8 @@ async def test_bad_jobs_are_dead_lettered_with_a_reason_and_the_worker_goes_on(
     bad = {
         "b-json": b"{not json",
         "b-kind": msgspec.json.encode({"id": "b-kind", "kind": "lottery", "to": "13900000001", "text": "x"}),
-        "b-phone": msgspec.json.encode({"id": "b-phone", "kind": "notice", "to": "12345", "text": "x"}),
+        "b-phone": msgspec.json.encode({"id": "b-phone", "kind": "notice", "to": "12345", "text": "【某县税务局】x"}),
+        "b-anon": msgspec.json.encode({"id": "b-anon", "kind": "notice", "to": "13900000001", "text": "无署名的通知"}),
         "b-empty": msgspec.json.encode({"id": "b-empty", "kind": "notice", "to": "13900000001", "text": " "}),
         "b-long": msgspec.json.encode({"id": "b-long", "kind": "notice", "to": "13900000001", "text": "长" * 5000}),
         "b-field": msgspec.json.encode({"id": "b-field", "kind": "notice", "to": "13900000001", "text": "x", "zz": 1}),
@@ -116,17 +117,18 @@ async def test_bad_jobs_are_dead_lettered_with_a_reason_and_the_worker_goes_on(
     await enqueue_lines(redis, keys, [job(i) for i in range(20)])
     worker = worker_for(redis_url, keys, simulator)
     task = asyncio.create_task(worker.run())
-    await wait_until(lambda: all_final(worker, 26))
+    await wait_until(lambda: all_final(worker, 27))
     worker.stop()
     await task
 
     counts = await worker.store.counts()
-    assert counts["dead_lettered"] == 6 and counts["delivered"] == 20
+    assert counts["dead_lettered"] == 7 and counts["delivered"] == 20
     dead = {f[b"id"].decode(): f for _, f in await redis.xrange(keys.dead_letters)}
     assert set(dead) == set(bad)
     assert dead["b-kind"][b"field"] == b"kind"
     assert dead["b-phone"][b"field"] == b"to"
     assert dead["b-empty"][b"field"] == b"text"
+    assert dead["b-anon"][b"reason"].startswith(b"no signature")
     assert dead["b-long"][b"field"] == b"text"
     assert dead["b-field"][b"field"] == b"zz"
     assert dead["b-json"][b"reason"].startswith(b"not a JSON object")

@@ -269,7 +269,10 @@ class Worker:
                 task.cancel()
         finally:
             self._buffer.close()
-            await sender
+            try:  # send what was claimed; if the SMSC is gone, leave it pending for a survivor to reclaim
+                await asyncio.wait_for(sender, self.config.response_timeout + 5)
+            except TimeoutError:
+                log.warning("stopping with %d claimed jobs unsent; another worker will reclaim them", len(self._buffer))
             for task in background:
                 task.cancel()
             await self._shutdown()

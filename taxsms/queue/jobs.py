@@ -141,6 +141,7 @@ _PHONE_NOISE = str.maketrans("", "", " -()\u00a0")
 _decoder = msgspec.json.Decoder(Job)
 _encoder = msgspec.json.Encoder()
 _FIELD_PATH = re.compile(r"`\$\.(\w+)|field `(\w+)`")
+_SIGNATURE = re.compile(r"^\s*【[^【】]{2,30}】|【[^【】]{2,30}】\s*$")
 
 
 def normalise_mobile(raw: str) -> str:
@@ -185,6 +186,8 @@ def validate_job(job: Job) -> Job:
             raise JobError("text", "give either text or template, not both")
     elif not job.text.strip():
         raise JobError("text", "empty (give text, or template and vars)")
+    elif not _SIGNATURE.search(job.text):
+        raise JobError("text", "no signature: the text must start or end with 【sending unit】 (nothing anonymous)")
     if len(job.text) > MAX_TEXT_LENGTH:
         raise JobError("text", f"{len(job.text)} characters, more than {MAX_TEXT_LENGTH}")
     if job.priority is not None and not (Lane.OVERDUE <= job.priority <= Lane.BULK or job.kind is Kind.REPLY):
