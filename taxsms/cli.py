@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--undeliv-rate", type=float, default=0.0, help="fraction of receipts that are UNDELIV")
     sim.add_argument("--system-id", default="taxsms")
     sim.add_argument("--password", default=None, help="required password (default: accept any)")
+
+    from taxsms.api import cli as api_cli
+    from taxsms.governance import cli as governance_cli
+    from taxsms.replies import cli as replies_cli
+    from taxsms.templates import cli as templates_cli
+
+    for feature in (replies_cli, templates_cli, governance_cli, api_cli):
+        feature.add_commands(sub)  # each sub-command sets args.handler
     return parser
 
 
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     file = settings.load_file(args.config)
-    handler = {
+    handlers = {
         "demo": cmd_demo,
         "worker": cmd_worker,
         "enqueue": cmd_enqueue,
@@ -112,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         "simulator": cmd_simulator,
         "plan": cmd_plan,
         "webhook": cmd_webhook,
-    }[args.command]
+    }
+    handler = handlers.get(args.command) or args.handler
     try:
         return handler(args, file)
     except KeyboardInterrupt:

@@ -170,7 +170,7 @@ def parse_job(data: bytes | str) -> Job:
         match = _FIELD_PATH.search(str(exc))
         field = (match.group(1) or match.group(2)) if match else "job"
         raise JobError(field, str(exc)) from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise JobError("job", f"not a JSON object: {exc}") from None
     return validate_job(job)
 
@@ -190,8 +190,10 @@ def validate_job(job: Job) -> Job:
         raise JobError("text", "no signature: the text must start or end with 【sending unit】 (nothing anonymous)")
     if len(job.text) > MAX_TEXT_LENGTH:
         raise JobError("text", f"{len(job.text)} characters, more than {MAX_TEXT_LENGTH}")
-    if job.priority is not None and not (Lane.OVERDUE <= job.priority <= Lane.BULK or job.kind is Kind.REPLY):
-        raise JobError("priority", f"must be {Lane.OVERDUE}..{Lane.BULK} (0 is reserved for replies)")
+    if job.priority is not None:
+        lowest = Lane.REPLY if job.kind is Kind.REPLY else Lane.OVERDUE
+        if not lowest <= job.priority <= Lane.BULK:
+            raise JobError("priority", f"must be {int(Lane.OVERDUE)}..{int(Lane.BULK)} (0 is reserved for replies)")
     if job.not_before and job.expires_at and job.expires_ts <= job.not_before_ts:
         raise JobError("expires_at", "not after not_before")
     to = normalise_mobile(job.to)

@@ -1,0 +1,166 @@
+"""Bearer API tokens for upstream systems: issued once, stored hashed, bound to a unit and scopes, rate limited.
+
+A token is 32 random bytes (url-safe base64, prefixed `tsk_`); Redis keeps only its sha256 digest (a
+high-entropy secret needs no slow hash). Its record names the unit it acts for, the job kinds it may
+enqueue and the recipient units its jobs may target ('*' = any). Nothing here logs a token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from taxsms.api.config import ApiConfig
+from taxsms.api.errors import ApiError
+from taxsms.api.keys import ApiKeys
+from taxsms.api.routes import Route
+from taxsms.api.state import CONFIG, TOKENS
+from taxsms.queue.jobs import Job, Kind
+
+TOKEN_PREFIX = "tsk_"
+ANY_UNIT = "*"
+TOKEN = web.RequestKey("token", object)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _csv(values: frozenset[str]) -> str:
+    return ",".join(sorted(values))
+
+
+def _set(text: str) -> frozenset[str]:
+    return frozenset(filter(None, (part.strip() for part in text.split(","))))
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """What a token may do. `id` is a prefix of the digest: safe to log and to revoke by."""
+
+    id: str
+    unit: str
+    kinds: frozenset[str]
+    recipient_units: frozenset[str]
+    name: str = ""
+    pii: bool = False  # may read full phone numbers
+
+    def refusal(self, job: Job) -> tuple[str, str] | None:
+        """(field, reason) if the job is outside this token's scope, else None."""
+        if job.kind.value not in self.kinds:
+            return "kind", f"this token may not enqueue {job.kind.value!r} (allowed: {_csv(self.kinds)})"
+        if job.unit and job.unit != self.unit:
+            return "unit", f"this token acts for unit {self.unit!r}, not {job.unit!r}"
+        if (
+            job.recipient_unit
+            and ANY_UNIT not in self.recipient_units
+            and job.recipient_unit not in self.recipient_units
+        ):
+            return "recipient_unit", f"{job.recipient_unit!r} is outside this token's recipient units"
+        return None
+
+
+class TokenStore:
+    """Issue, look up and revoke API tokens in Redis."""
+
+    def __init__(self, redis: Redis, keys: ApiKeys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def create(
+        self,
+        unit: str,
+        kinds: frozenset[str] | set[str],
+        recipient_units: frozenset[str] | set[str] | None = None,
+        *,
+        name: str = "",
+        pii: bool = False,
+    ) -> tuple[str, ApiToken]:
+        """Issue a token; return (the secret, shown once, and its record). Recipient units default to `unit`."""
+        if not unit:
+            raise ValueError("a token must be bound to a unit")
+        unknown = set(kinds) - {kind.value for kind in Kind}
+        if not kinds or unknown:
+            raise ValueError(f"kinds must be some of {', '.join(k.value for k in Kind)} (unknown: {sorted(unknown)})")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        hashed = digest(secret)
+        token = ApiToken(hashed[:16], unit, frozenset(kinds), frozenset(recipient_units or {unit}), name, pii)
+        record = {
+            "id": token.id,
+            "unit": unit,
+            "kinds": _csv(token.kinds),
+            "recipient_units": _csv(token.recipient_units),
+            "name": name,
+            "pii": int(pii),
+            "created_at": f"{time.time():.3f}",
+        }
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.token(hashed), mapping=record)
+            pipe.hset(self.keys.tokens, token.id, hashed)
+            await pipe.execute()
+        return secret, token
+
+    async def revoke(self, token_id: str) -> bool:
+        hashed = await self.redis.hget(self.keys.tokens, token_id)
+        if hashed is None:
+            return False
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.token(hashed.decode()))
+            pipe.hdel(self.keys.tokens, token_id)
+            await pipe.execute()
+        return True
+
+    async def check(self, secret: str, rate_limit: int) -> tuple[ApiToken | None, int]:
+        """Look a token up and count this request against its rate: (token or None, requests this second)."""
+        hashed = digest(secret)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.token(hashed))
+            if rate_limit:
+                key = self.keys.rate(hashed[:16], int(time.time()))
+                pipe.incr(key)
+                pipe.expire(key, 2)
+            replies = await pipe.execute()
+        raw = {k.decode(): v.decode() for k, v in replies[0].items()}
+        if not raw:
+            return None, 0
+        token = ApiToken(
+            raw["id"], raw["unit"], _set(raw["kinds"]), _set(raw["recipient_units"]), raw["name"], raw["pii"] == "1"
+        )
+        return token, int(replies[1]) if rate_limit else 0
+
+
+def bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError(
+            401,
+            "unauthorized",
+            "send an API token: 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return secret.strip()
+
+
+async def token_guard(request: web.Request, route: Route) -> None:
+    """Route guard for auth="token": a known token, within its rate limit; puts it in request[TOKEN]."""
+    config: ApiConfig = request.app[CONFIG]
+    token, count = await request.app[TOKENS].check(bearer(request), config.rate_limit)
+    if token is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API token", headers={"WWW-Authenticate": "Bearer"})
+    if config.rate_limit and count > config.rate_limit:
+        raise ApiError(
+            429, "rate_limited", f"more than {config.rate_limit} requests per second", headers={"Retry-After": "1"}
+        )
+    request[TOKEN] = token
+
+
+def request_token(request: web.Request) -> ApiToken:
+    token = request[TOKEN]
+    assert isinstance(token, ApiToken)
+    return token

@@ -1,0 +1,23 @@
+"""The HTTP API's settings (one object passed to create_app; taxsms.settings can build it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class ApiConfig:
+    """Limits, security switches and the send-window settings the dashboard and /metrics report."""
+
+    client_max_size: int = 16 * 1024 * 1024  # bytes of one request body (a 10,000-job array is ~2-3 MB)
+    bulk_max: int = 10_000  # jobs in one JSON array
+    ndjson_max: int = 1_000_000  # jobs in one NDJSON stream
+    ndjson_line_max: int = 64 * 1024  # bytes of one NDJSON line
+    chunk: int = 2_000  # jobs enqueued per Redis round trip
+    rate_limit: int = 50  # requests per second per API token (0: no limit)
+    session_ttl_s: int = 8 * 3600  # console session lifetime, refreshed on use
+    secure_cookies: bool = False  # set the Secure flag on the session cookie (True behind HTTPS)
+    worker_fresh_s: float = 15.0  # a worker heartbeat older than this does not make /readyz ready
+    send_window: str = "08:00-18:00"
+    days_off: bool = False
+    kind_windows: str = ""

@@ -1,0 +1,27 @@
+"""The errors governance rules raise: each carries a reason a person can act on."""
+
+from __future__ import annotations
+
+
+class PermissionDenied(PermissionError):
+    """An operator (or upstream credential) may not do what it asked; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class OutOfScope(PermissionDenied):
+    """A message to a recipient outside the sender's jurisdiction, or of a kind its roles do not allow."""
+
+
+class ContentRefused(ValueError):
+    """Content review found forbidden terms; `terms` names them."""
+
+    def __init__(self, terms: list[str]) -> None:
+        super().__init__(f"content review refused the text: forbidden terms {', '.join(terms)}")
+        self.terms = terms
+
+
+class NotFound(LookupError):
+    """An unknown unit, operator or campaign."""

@@ -1,0 +1,287 @@
+"""`taxsms inbox ...`, `taxsms subscriptions ...`, `taxsms invoices ...` and `taxsms replies run`.
+
+`add_commands(subparsers)` adds them; each sub-command sets `args.handler`, called as
+`handler(args, file_settings) -> exit code`. `COMMANDS` maps the top-level command names to a dispatcher
+for the `{name: handler}` table in taxsms.cli. Phone numbers are masked in everything printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+
+from taxsms.privacy import mask_phone
+from taxsms.queue.keys import DEFAULT_PREFIX, Keys
+
+T = TypeVar("T")
+Handler = Callable[[argparse.Namespace, dict[str, Any]], int]
+
+
+def _redis_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--redis-url")
+    parser.add_argument("--prefix", help="Redis key prefix (default taxsms)")
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `inbox`, `subscriptions`, `invoices` and `replies` with their sub-commands to the `taxsms` parser."""
+    inbox = subparsers.add_parser("inbox", help="the staff inbox: consultations, reports, complaints texted in")
+    inbox_sub = inbox.add_subparsers(dest="inbox_command", required=True)
+    listing = inbox_sub.add_parser("list", help="tickets, newest first")
+    _redis_options(listing)
+    listing.add_argument("--status", choices=["open", "answered", "all"], default="open")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(handler=cmd_inbox_list)
+    answer = inbox_sub.add_parser("answer", help="answer a ticket: mark it answered and enqueue the reply SMS")
+    _redis_options(answer)
+    answer.add_argument("ticket")
+    answer.add_argument("text")
+    answer.add_argument("--operator", required=True, help="the answering operator's real name")
+    answer.set_defaults(handler=cmd_inbox_answer)
+
+    subs = subparsers.add_parser("subscriptions", help="taxpayers' SMS subscriptions")
+    subs_sub = subs.add_subparsers(dest="subscriptions_command", required=True)
+    imp = subs_sub.add_parser("import", help="import CSV rows phone,taxpayer_id,subscribed[,source]")
+    _redis_options(imp)
+    imp.add_argument("file")
+    imp.add_argument("--source", default="import", help="source recorded for rows without one")
+    imp.add_argument("--override-sms", action="store_true", help="also override what taxpayers chose by SMS")
+    imp.set_defaults(handler=cmd_subscriptions_import)
+    show = subs_sub.add_parser("show", help="one phone's subscription")
+    _redis_options(show)
+    show.add_argument("phone")
+    show.set_defaults(handler=cmd_subscriptions_show)
+    setting = subs_sub.add_parser("set", help="subscribe (on) or unsubscribe (off) one phone")
+    _redis_options(setting)
+    setting.add_argument("phone")
+    setting.add_argument("state", choices=["on", "off"])
+    setting.add_argument("--taxpayer-id", action="append", default=[])
+    setting.add_argument("--source", default="staff")
+    setting.set_defaults(handler=cmd_subscriptions_set)
+
+    invoices = subparsers.add_parser("invoices", help="the invoice and business-status tables for SMS queries")
+    invoices_sub = invoices.add_subparsers(dest="invoices_command", required=True)
+    inv = invoices_sub.add_parser("import", help="import CSV invoices: code,number[,date,amount,state,...]")
+    _redis_options(inv)
+    inv.add_argument("file")
+    inv.set_defaults(handler=cmd_invoices_import)
+    status = invoices_sub.add_parser("import-status", help="import CSV business progress: reference,status")
+    _redis_options(status)
+    status.add_argument("file")
+    status.set_defaults(handler=cmd_status_import)
+
+    replies = subparsers.add_parser("replies", help="the automatic-reply service")
+    replies_sub = replies.add_subparsers(dest="replies_command", required=True)
+    run = replies_sub.add_parser("run", help="answer taxpayers' messages until interrupted")
+    _redis_options(run)
+    run.add_argument("--provider-url", help="HTTP lookup service (default: the tables in Redis)")
+    run.add_argument("--provider-timeout", type=float, default=3.0)
+    run.add_argument("--consumer", help="consumer name in the 'replies' group (default host-pid)")
+    run.set_defaults(handler=cmd_replies_run)
+
+
+def _dispatch(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    handler: Handler = args.handler
+    return handler(args, file)
+
+
+COMMANDS: dict[str, Handler] = dict.fromkeys(("inbox", "subscriptions", "invoices", "replies"), _dispatch)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A parser with only these commands (for tests and `python -m taxsms.replies.cli`)."""
+    parser = argparse.ArgumentParser(prog="taxsms")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv: list[str] | None = None, file: dict[str, Any] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return _dispatch(args, file or {})
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    from taxsms.cli import _run as run  # the command's own loop runner (uvloop when installed)
+
+    return run(coro)
+
+
+def _redis_target(args: argparse.Namespace, file: dict[str, Any]) -> tuple[str, Keys]:
+    url = args.redis_url or os.environ.get("TAXSMS_REDIS_URL") or file.get("redis_url") or "redis://localhost:6379/0"
+    prefix = args.prefix or os.environ.get("TAXSMS_PREFIX") or file.get("prefix") or DEFAULT_PREFIX
+    return url, Keys(prefix)
+
+
+def _with_redis(args: argparse.Namespace, file: dict[str, Any], work: Callable[[Redis, Keys], Awaitable[T]]) -> T:
+    url, keys = _redis_target(args, file)
+
+    async def go() -> T:
+        redis = Redis.from_url(url)
+        try:
+            return await work(redis, keys)
+        finally:
+            await redis.aclose()
+
+    return _run(go())
+
+
+def _fail(command: str, error: object) -> int:
+    print(f"taxsms {command}: {error}", file=sys.stderr)
+    return 2
+
+
+def cmd_inbox_list(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from taxsms.replies.inbox import Inbox
+
+    status = None if args.status == "all" else args.status
+
+    async def work(redis: Redis, keys: Keys) -> int:
+        tickets = await Inbox(redis, keys).list(status, limit=args.limit)
+        for ticket in tickets:
+            print(ticket)
+        if not tickets:
+            print("no tickets")
+        return 0
+
+    return _with_redis(args, file, work)
+
+
+def cmd_inbox_answer(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from taxsms.queue.jobs import encode_job
+    from taxsms.queue.store import JobStore
+    from taxsms.replies.config import reply_config
+    from taxsms.replies.inbox import Inbox, TicketError
+
+    config = reply_config(file)
+
+    async def work(redis: Redis, keys: Keys) -> int:
+        inbox = Inbox(redis, keys, unit=config.unit, signature=config.signature)
+        try:
+            job = await inbox.answer(args.ticket, args.operator, args.text)
+        except TicketError as error:
+            return _fail("inbox answer", error)
+        await JobStore(redis, keys).enqueue([(job, encode_job(job))])
+        print(f"answered {args.ticket}: reply {job.id} to {mask_phone(job.to)} enqueued")
+        return 0
+
+    return _with_redis(args, file, work)
+
+
+def cmd_subscriptions_import(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from taxsms.replies.subscriptions import SubscriptionBook
+
+    async def work(redis: Redis, keys: Keys) -> int:
+        book = SubscriptionBook(redis, keys)
+        try:
+            result = await book.import_csv(
+                args.file, at=time.time(), default_source=args.source, override_sms=args.override_sms
+            )
+        except OSError as error:
+            return _fail("subscriptions import", error)
+        for line, reason in result.errors:
+            print(f"line {line}: {reason}", file=sys.stderr)
+        print(
+            f"{result.rows} rows: {result.subscribed} subscribed, {result.unsubscribed} unsubscribed, "
+            f"{result.kept} kept as the taxpayer chose by SMS, {result.failed} refused"
+        )
+        return 1 if result.failed else 0
+
+    return _with_redis(args, file, work)
+
+
+def cmd_subscriptions_show(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from datetime import datetime
+
+    from taxsms.queue.jobs import CHINA
+    from taxsms.replies.subscriptions import SubscriptionBook, SubscriptionError
+
+    async def work(redis: Redis, keys: Keys) -> int:
+        try:
+            record = await SubscriptionBook(redis, keys).record(args.phone)
+        except SubscriptionError as error:
+            return _fail("subscriptions show", error)
+        if record is None:
+            print(f"{mask_phone(args.phone)}: no subscription record")
+            return 1
+        when = datetime.fromtimestamp(record.at, CHINA).strftime("%Y-%m-%d %H:%M:%S")
+        state = "subscribed" if record.subscribed else "unsubscribed"
+        taxpayers = ", ".join(record.taxpayer_ids) or "-"
+        print(f"{mask_phone(record.phone)}: {state} ({record.source}, {when}); taxpayer ids: {taxpayers}")
+        return 0
+
+    return _with_redis(args, file, work)
+
+
+def cmd_subscriptions_set(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from taxsms.replies.subscriptions import SubscriptionBook, SubscriptionError
+
+    async def work(redis: Redis, keys: Keys) -> int:
+        book = SubscriptionBook(redis, keys)
+        change = book.subscribe if args.state == "on" else book.unsubscribe
+        try:
+            phone = await change(args.phone, args.source, time.time(), args.taxpayer_id)
+        except SubscriptionError as error:
+            return _fail("subscriptions set", error)
+        print(f"{mask_phone(phone)}: {'subscribed' if args.state == 'on' else 'unsubscribed'}")
+        return 0
+
+    return _with_redis(args, file, work)
+
+
+def _load(args: argparse.Namespace, file: dict[str, Any], method: str, what: str) -> int:
+    from taxsms.replies.providers import RedisProvider
+
+    async def work(redis: Redis, keys: Keys) -> int:
+        try:
+            result = await getattr(RedisProvider(redis, keys), method)(args.file)
+        except OSError as error:
+            return _fail(f"invoices {what}", error)
+        for line, reason in result.errors:
+            print(f"line {line}: {reason}", file=sys.stderr)
+        print(f"loaded {result.loaded} rows; {len(result.errors)} refused")
+        return 1 if result.errors else 0
+
+    return _with_redis(args, file, work)
+
+
+def cmd_invoices_import(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    return _load(args, file, "load_invoices_csv", "import")
+
+
+def cmd_status_import(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    return _load(args, file, "load_status_csv", "import-status")
+
+
+def cmd_replies_run(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from taxsms.replies.config import reply_config
+    from taxsms.replies.providers import HttpProvider, Provider, RedisProvider
+    from taxsms.replies.service import ReplyService
+
+    config = reply_config(file, consumer=args.consumer)
+
+    async def work(redis: Redis, keys: Keys) -> int:
+        http = HttpProvider(args.provider_url, timeout_s=args.provider_timeout) if args.provider_url else None
+        provider: Provider = http or RedisProvider(redis, keys)
+        service = ReplyService(redis, keys, provider, config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, service.stop)
+        try:
+            await service.run()
+        finally:
+            if http is not None:
+                await http.close()
+        return 0
+
+    return _with_redis(args, file, work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Settings of the reply service: who signs the replies, how the MO stream is read, the abuse limits."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from taxsms import settings
+
+GROUP = "replies"
+
+
+def _default_consumer() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyConfig:
+    """One settings object for taxsms.replies (flat field names, so taxsms.settings.build can fill it).
+
+    unit / signature: the issuing unit of reply jobs and the 【】 signature their text starts with.
+    rate_max per rate_window_s: MO messages per phone answered automatically (more are stored, not answered).
+    burst_max per burst_window_s: more than this in the short span looks like an auto-responder loop.
+    Both windows slide, measured by the MO stream entry ids (the time Redis received each message).
+    """
+
+    unit: str = "12366"
+    signature: str = "【12366】"
+    group: str = GROUP
+    consumer: str = field(default_factory=_default_consumer)
+    batch: int = 100
+    block_ms: int = 1000
+    claim_idle_s: float = 60.0
+    rate_max: int = 5
+    rate_window_s: int = 60
+    burst_max: int = 3
+    burst_window_s: int = 10
+    last_reply_ttl_s: int = 24 * 3600
+    loop_similarity: float = 0.9
+    retry_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (self.signature.startswith("【") and self.signature.endswith("】")):
+            raise ValueError(f"signature must be 【unit name】, not {self.signature!r}")
+        if self.rate_max < 1 or self.burst_max < 1 or self.batch < 1:
+            raise ValueError("rate_max, burst_max and batch must be at least 1")
+
+
+def reply_config(file: Mapping[str, Any] | None = None, **overrides: Any) -> ReplyConfig:
+    """ReplyConfig from `reply_*` keys of the settings file (reply_unit = "..."), TAXSMS_REPLY_* env, overrides.
+
+    The prefix keeps these apart from the worker's flat keys (its `consumer` is not ours).
+    """
+    names = {f.name for f in dataclasses.fields(ReplyConfig)}
+    prefixed = {k.removeprefix("reply_"): v for k, v in (file or {}).items() if k.startswith("reply_")}
+    env = {
+        name: os.environ[f"{settings.ENV_PREFIX}REPLY_{name.upper()}"]
+        for name in names
+        if f"{settings.ENV_PREFIX}REPLY_{name.upper()}" in os.environ
+    }
+    values: dict[str, Any] = {k: v for k, v in prefixed.items() if k in names}
+    types = {f.name: f.type for f in dataclasses.fields(ReplyConfig)}
+    values.update({k: settings._convert(v, types[k]) for k, v in env.items()})
+    values.update({k: v for k, v in overrides.items() if v is not None and k in names})
+    return ReplyConfig(**values)

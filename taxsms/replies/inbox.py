@@ -1,0 +1,201 @@
+"""The staff inbox: consultations, reports and complaints taxpayers text in, as tickets staff answer.
+
+A ticket is created once per MO message (creating it again for the same MO returns the first ticket), numbered
+`T<China date>-<6-digit sequence>`. Phone numbers are masked in every listing and str().
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from redis.asyncio import Redis
+
+from taxsms.privacy import mask_phone
+from taxsms.queue.jobs import CHINA, Job, JobError, Kind, normalise_mobile, validate_job
+from taxsms.queue.keys import Keys
+
+OPEN = "open"
+ANSWERED = "answered"
+
+# KEYS: ticket_seq, tickets zset, by-MO hash. ARGV: ticket key without the id, date, created_at, mo id, then the fields.
+# Returns the ticket id and 1 if new, 0 if the MO already had one.
+_CREATE_LUA = """
+if ARGV[4] ~= '' then
+  local known = redis.call('HGET', KEYS[3], ARGV[4])
+  if known then return {known, 0} end
+end
+local id = string.format('T%s-%06d', ARGV[2], redis.call('INCR', KEYS[1]))
+local record = {'id', id, 'created_at', ARGV[3], 'mo_id', ARGV[4], 'status', 'open'}
+for i = 5, #ARGV do record[#record + 1] = ARGV[i] end
+redis.call('HSET', ARGV[1] .. id, unpack(record))
+redis.call('ZADD', KEYS[2], ARGV[3], id)
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], id) end
+return {id, 1}
+"""
+
+
+def tickets_by_mo(keys: Keys) -> str:
+    """Hash: MO stream entry id -> ticket id (so a re-processed MO does not open a second ticket)."""
+    return f"{keys.prefix}:tickets:by_mo"
+
+
+class TicketKind(StrEnum):
+    CONSULT = "consult"  # 咨询
+    REPORT = "report"  # 举报
+    COMPLAINT = "complaint"  # 投诉
+
+
+TOPIC = {TicketKind.CONSULT: "咨询", TicketKind.REPORT: "举报", TicketKind.COMPLAINT: "投诉"}
+
+
+def guess_kind(text: str) -> TicketKind:
+    """举报 -> report, 投诉 -> complaint, anything else a consultation."""
+    if "举报" in text:
+        return TicketKind.REPORT
+    if "投诉" in text:
+        return TicketKind.COMPLAINT
+    return TicketKind.CONSULT
+
+
+class TicketError(LookupError):
+    """No such ticket, or an answer that cannot be given."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """One ticket. `phone` is kept whole for the reply; repr() and str() show it masked."""
+
+    id: str
+    phone: str = field(repr=False)
+    text: str
+    kind: TicketKind
+    created_at: float
+    status: str = OPEN
+    mo_id: str = ""
+    operator: str = ""
+    answer: str = ""
+    answered_at: float = 0.0
+
+    @property
+    def masked_phone(self) -> str:
+        return mask_phone(self.phone)
+
+    def __str__(self) -> str:
+        when = datetime.fromtimestamp(self.created_at, CHINA).strftime("%Y-%m-%d %H:%M")
+        return f"{self.id} {when} {self.status} {TOPIC[self.kind]} {self.masked_phone}: {self.text}"
+
+    def __repr__(self) -> str:
+        return f"Ticket(id={self.id!r}, phone={self.masked_phone!r}, kind={self.kind.value!r}, status={self.status!r})"
+
+
+class Inbox:
+    """Tickets under one key prefix; answers become reply jobs signed with `signature` for `unit`."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        *,
+        unit: str = "12366",
+        signature: str = "【12366】",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.unit = unit
+        self.signature = signature
+        self._clock = clock
+        self._create = redis.register_script(_CREATE_LUA)
+
+    async def create(self, phone: str, text: str, *, mo_id: str = "", at: float | None = None) -> tuple[Ticket, bool]:
+        """Open a ticket for an MO message; return it and whether it is new (False: this MO had one)."""
+        at = self._clock() if at is None else at
+        kind = guess_kind(text)
+        date = datetime.fromtimestamp(at, CHINA).strftime("%Y%m%d")
+        keys = [self.keys.ticket_seq, self.keys.tickets, tickets_by_mo(self.keys)]
+        args = [self.keys.ticket(""), date, f"{at:.3f}", mo_id, "phone", phone, "text", text, "kind", kind.value]
+        ticket_id, new = await self._create(keys=keys, args=args)
+        ticket_id = ticket_id.decode() if isinstance(ticket_id, bytes) else ticket_id
+        if not new:
+            existing = await self.get(ticket_id)
+            if existing is not None:
+                return existing, False
+        return Ticket(ticket_id, phone, text, kind, float(f"{at:.3f}"), mo_id=mo_id), bool(new)
+
+    async def get(self, ticket_id: str) -> Ticket | None:
+        raw = await self.redis.hgetall(self.keys.ticket(ticket_id))
+        return _ticket(raw) if raw else None
+
+    async def list(self, status: str | None = None, *, limit: int = 50) -> list[Ticket]:
+        """Tickets newest first, optionally only those with `status` ('open' or 'answered')."""
+        found: list[Ticket] = []
+        start, page = 0, max(limit, 100)
+        while len(found) < limit:
+            ids = await self.redis.zrevrange(self.keys.tickets, start, start + page - 1)
+            if not ids:
+                break
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for ticket_id in ids:
+                    pipe.hgetall(self.keys.ticket(ticket_id.decode()))
+                records = await pipe.execute()
+            found += [t for t in map(_ticket, filter(None, records)) if status is None or t.status == status]
+            start += page
+        return found[:limit]
+
+    async def answer(self, ticket_id: str, operator: str, text: str) -> Job:
+        """Mark the ticket answered by `operator` (real name required) and return the reply job to enqueue.
+
+        Answering again gives a new job (id `answer-<ticket>-<n>`), e.g. to send the result of a report later.
+        """
+        if not operator.strip():
+            raise TicketError("an answer needs the operator's real name (no anonymous messages)")
+        if not text.strip():
+            raise TicketError("empty answer")
+        ticket = await self.get(ticket_id)
+        if ticket is None:
+            raise TicketError(f"no ticket {ticket_id!r}")
+        try:
+            phone = normalise_mobile(ticket.phone)
+        except JobError:
+            raise TicketError(f"ticket {ticket_id} came from {ticket.masked_phone}, which cannot be answered") from None
+        now = self._clock()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(self.keys.ticket(ticket_id), "answers", 1)
+            pipe.hset(
+                self.keys.ticket(ticket_id),
+                mapping={"status": ANSWERED, "operator": operator, "answer": text, "answered_at": f"{now:.3f}"},
+            )
+            count, _ = await pipe.execute()
+        body = text.strip()
+        signed = body if body.startswith("【") else self.signature + body
+        job = Job(
+            id=f"answer-{ticket_id}-{count}",
+            kind=Kind.REPLY,
+            to=phone,
+            text=signed,
+            unit=self.unit,
+            operator=operator,
+            in_reply_to=ticket.mo_id or ticket_id,
+            meta={"ticket": ticket_id},
+        )
+        return validate_job(job)
+
+
+def _ticket(raw: dict[bytes, bytes]) -> Ticket:
+    data = {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items()}
+    return Ticket(
+        id=data["id"],
+        phone=data.get("phone", ""),
+        text=data.get("text", ""),
+        kind=TicketKind(data.get("kind", TicketKind.CONSULT)),
+        created_at=float(data.get("created_at", 0)),
+        status=data.get("status", OPEN),
+        mo_id=data.get("mo_id", ""),
+        operator=data.get("operator", ""),
+        answer=data.get("answer", ""),
+        answered_at=float(data.get("answered_at", 0)),
+    )

@@ -1,0 +1,193 @@
+"""`taxsms template ...` and `taxsms review ...`: preview, list and load templates; check and load the term list.
+
+`add_commands(subparsers)` adds both commands; each sub-command sets `args.handler`, called as
+`handler(args, file_settings) -> exit code`. `COMMANDS` maps the top-level command names to a dispatcher
+for the `{name: handler}` table in taxsms.cli.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from taxsms.queue.keys import DEFAULT_PREFIX, Keys
+
+T = TypeVar("T")
+Handler = Callable[[argparse.Namespace, dict[str, Any]], int]
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `template {preview,list,load}` and `review {check,load}` to the `taxsms` parser."""
+    template = subparsers.add_parser("template", help="message templates: preview, list, load into Redis")
+    template_sub = template.add_subparsers(dest="template_command", required=True)
+
+    preview = template_sub.add_parser("preview", help="render a template and show its text, cost and review")
+    preview.add_argument("name")
+    preview.add_argument("--var", action="append", default=[], metavar="K=V", help="a variable (repeatable)")
+    preview.add_argument("--unit", required=True, help="the sending unit shown in 【】")
+    preview.add_argument("--operator", default="", help="the operator's real name")
+    preview.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
+    preview.add_argument("--terms", type=Path, help="forbidden-term list (default: the shipped list)")
+    preview.set_defaults(handler=cmd_template_preview)
+
+    listing = template_sub.add_parser("list", help="list the templates")
+    listing.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
+    listing.set_defaults(handler=cmd_template_list)
+
+    load = template_sub.add_parser("load", help="check the template files and replace the catalog in Redis")
+    load.add_argument("--redis-url")
+    load.add_argument("--prefix")
+    load.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
+    load.set_defaults(handler=cmd_template_load)
+
+    review = subparsers.add_parser("review", help="content review: check a text, load the forbidden-term list")
+    review_sub = review.add_subparsers(dest="review_command", required=True)
+
+    check = review_sub.add_parser("check", help="check a text against the forbidden-term list (exit 1 if found)")
+    check.add_argument("text")
+    check.add_argument("--terms", type=Path, help="forbidden-term list file (default: the shipped list)")
+    check.set_defaults(handler=cmd_review_check)
+
+    review_load = review_sub.add_parser("load", help="replace the forbidden-term list in Redis")
+    review_load.add_argument("file", type=Path)
+    review_load.add_argument("--redis-url")
+    review_load.add_argument("--prefix")
+    review_load.set_defaults(handler=cmd_review_load)
+
+
+def _dispatch(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    handler: Handler = args.handler
+    return handler(args, file)
+
+
+COMMANDS: dict[str, Handler] = {"template": _dispatch, "review": _dispatch}
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    from taxsms.cli import _run as run  # the command's own loop runner (uvloop when installed)
+
+    return run(coro)
+
+
+def _redis_target(args: argparse.Namespace, file: dict[str, Any]) -> tuple[str, Keys]:
+    url = args.redis_url or os.environ.get("TAXSMS_REDIS_URL") or file.get("redis_url") or "redis://localhost:6379/0"
+    prefix = args.prefix or os.environ.get("TAXSMS_PREFIX") or file.get("prefix") or DEFAULT_PREFIX
+    return url, Keys(prefix)
+
+
+def _variables(pairs: list[str]) -> dict[str, str]:
+    variables = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--var expects NAME=VALUE, got {pair!r}")
+        variables[name.strip()] = value
+    return variables
+
+
+def cmd_template_preview(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from taxsms.templates.catalog import DEFAULTS_DIR, Signature, TemplateCatalog, TemplateError
+    from taxsms.templates.preview import preview, print_preview
+    from taxsms.templates.review import ContentReview, ReviewListError
+
+    try:
+        catalog = TemplateCatalog.from_dir(args.dir or DEFAULTS_DIR)
+        review = ContentReview.from_file(args.terms) if args.terms else None
+        result = preview(catalog, args.name, _variables(args.var), Signature(args.unit, args.operator), review)
+    except (TemplateError, ReviewListError, ValueError) as error:
+        print(f"taxsms template preview: {error}", file=sys.stderr)
+        return 2
+    print_preview(result)
+    return 0 if result.clean else 1
+
+
+def cmd_template_list(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from taxsms.templates.catalog import DEFAULTS_DIR, TemplateCatalog, TemplateError
+
+    try:
+        catalog = TemplateCatalog.from_dir(args.dir or DEFAULTS_DIR)
+    except TemplateError as error:
+        print(f"taxsms template list: {error}", file=sys.stderr)
+        return 2
+    table = Table()
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    for column in ("variables", "operator", "description"):
+        table.add_column(column, overflow="fold")
+    for template in catalog:
+        signed = "yes" if template.sign_operator else "no"
+        table.add_row(template.name, template.kind, ", ".join(template.variables), signed, template.description)
+    Console().print(table)
+    return 0
+
+
+def cmd_template_load(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from redis.asyncio import Redis
+
+    from taxsms.templates.catalog import DEFAULTS_DIR, TemplateCatalog, TemplateError
+
+    try:
+        catalog = TemplateCatalog.from_dir(args.dir or DEFAULTS_DIR)
+    except TemplateError as error:
+        print(f"taxsms template load: {error}", file=sys.stderr)
+        return 2
+    url, keys = _redis_target(args, file)
+
+    async def go() -> None:
+        redis = Redis.from_url(url)
+        try:
+            await catalog.save_to_redis(redis, keys)
+        finally:
+            await redis.aclose()
+
+    _run(go())
+    print(f"loaded {len(catalog)} templates into {keys.templates}")
+    return 0
+
+
+def cmd_review_check(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from taxsms.templates.review import DEFAULT_TERMS, ContentReview, ReviewListError
+
+    try:
+        review = ContentReview.from_file(args.terms or DEFAULT_TERMS)
+    except (ReviewListError, OSError) as error:
+        print(f"taxsms review check: {error}", file=sys.stderr)
+        return 2
+    matches = review.check(args.text)
+    for match in matches:
+        start, end = match.original_span
+        print(f"forbidden: {match.term} ({match.category}) at {start}-{end}: {match.found!r}")
+    if not matches:
+        print("clean")
+    return 1 if matches else 0
+
+
+def cmd_review_load(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from redis.asyncio import Redis
+
+    from taxsms.templates.review import ContentReview, ReviewListError
+
+    try:
+        review = ContentReview.from_file(args.file)
+    except (ReviewListError, OSError) as error:
+        print(f"taxsms review load: {error}", file=sys.stderr)
+        return 2
+    url, keys = _redis_target(args, file)
+
+    async def go() -> None:
+        redis = Redis.from_url(url)
+        try:
+            await review.save_to_redis(redis, keys)
+        finally:
+            await redis.aclose()
+
+    _run(go())
+    print(f"loaded {len(review.terms)} terms into {keys.forbidden_terms} (digest {review.digest})")
+    return 0

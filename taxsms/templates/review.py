@@ -1,0 +1,220 @@
+"""Content review: forbidden terms found with one Aho-Corasick pass, through the usual evasions.
+
+Text and terms are folded the same way before matching: compatibility normalisation (full-width → half-width,
+compatibility ideographs → unified ones; NFKD with combining marks dropped, so accents and inserted combining
+marks don't matter), case folding, and whitespace, punctuation, symbols and invisible format characters
+(Unicode categories Z*, P*, S*, C*, M*) removed, so 赌 博, 賭*博 and ＤＵ·ＢＯ all fold. A map from folded
+positions back to the original text lets a rejection quote what was actually written. Traditional /
+simplified spellings are matched where the list gives both (`赌博|賭博`).
+
+The list is data: plain text (`[category]` headers, one term a line, spellings separated by `|`) or TOML
+(`category = ["term|spelling", ...]`), saved to Redis as JSON and reloaded without a restart (ReviewHolder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import ahocorasick
+import msgspec
+from redis.asyncio import Redis
+
+from taxsms.queue.keys import Keys
+
+DEFAULT_TERMS = Path(__file__).parent / "defaults" / "forbidden.txt"
+_DROPPED_CATEGORIES = frozenset("ZPSCM")
+
+
+class Term(msgspec.Struct, frozen=True):
+    """One forbidden term: its spellings (the first is the one reported) and its category."""
+
+    category: str
+    spellings: tuple[str, ...]
+
+    @property
+    def term(self) -> str:
+        return self.spellings[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A forbidden term found in a text: `original_span` is [start, end) in the text as written."""
+
+    term: str
+    category: str
+    original_span: tuple[int, int]
+    found: str  # the text as written, evasions included
+
+
+class ContentRejected(ValueError):
+    """A text with forbidden content; names every term found."""
+
+    def __init__(self, matches: list[Match]) -> None:
+        found = "; ".join(f"{m.term} ({m.category}) as {m.found!r} at {m.original_span[0]}" for m in matches)
+        super().__init__(f"forbidden content: {found}")
+        self.matches = matches
+
+
+class ReviewListError(ValueError):
+    """A forbidden-term list that cannot be used."""
+
+
+@lru_cache(maxsize=65536)
+def _fold_char(char: str) -> str:
+    out = []
+    for piece in unicodedata.normalize("NFKD", char):
+        if unicodedata.category(piece)[0] in _DROPPED_CATEGORIES:
+            continue
+        out.append(piece.casefold())
+    return "".join(out)
+
+
+def fold(text: str) -> tuple[str, list[int]]:
+    """The folded text, and for each of its characters the index of the original character it came from."""
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        folded = _fold_char(char)
+        chars.append(folded)
+        origin.extend([index] * len(folded))
+    return "".join(chars), origin
+
+
+class ContentReview:
+    """An immutable forbidden-term matcher (build a new one to change the list)."""
+
+    def __init__(self, terms: list[Term]) -> None:
+        self.terms = tuple(terms)
+        self._automaton = ahocorasick.Automaton()
+        for term in self.terms:
+            for spelling in term.spellings:
+                key, _ = fold(spelling)
+                if not key:
+                    raise ReviewListError(f"term {spelling!r} ({term.category}) has no letters left after folding")
+                if key not in self._automaton:  # the first term to claim a folded spelling keeps it
+                    self._automaton.add_word(key, (term.term, term.category, len(key)))
+        if len(self._automaton):
+            self._automaton.make_automaton()
+        self.digest = hashlib.sha256(self.to_json()).hexdigest()[:16]
+
+    @classmethod
+    def parse(cls, text: str, *, toml: bool = False) -> ContentReview:
+        """Build from the plain-text list format (or TOML when `toml`)."""
+        return cls(_parse_toml(text) if toml else _parse_text(text))
+
+    @classmethod
+    def from_file(cls, path: str | Path = DEFAULT_TERMS) -> ContentReview:
+        path = Path(path)
+        try:
+            return cls.parse(path.read_text(encoding="utf-8"), toml=path.suffix == ".toml")
+        except ReviewListError as exc:
+            raise ReviewListError(f"{path}: {exc}") from None
+
+    def to_json(self) -> bytes:
+        return msgspec.json.encode({"terms": self.terms})
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> ContentReview:
+        try:
+            return cls(list(msgspec.json.decode(data, type=_Stored).terms))
+        except msgspec.DecodeError as exc:
+            raise ReviewListError(f"stored list is not valid: {exc}") from None
+
+    async def save_to_redis(self, redis: Redis, keys: Keys) -> None:
+        await redis.set(keys.forbidden_terms, self.to_json())
+
+    @classmethod
+    async def from_redis(cls, redis: Redis, keys: Keys) -> ContentReview:
+        data = await redis.get(keys.forbidden_terms)
+        if data is None:
+            raise ReviewListError(f"no forbidden-term list at {keys.forbidden_terms} (load one: taxsms review load)")
+        return cls.from_json(data)
+
+    def check(self, text: str) -> list[Match]:
+        """Every forbidden term in `text`, in order of position (overlapping ones included)."""
+        if not len(self._automaton):
+            return []
+        folded, origin = fold(text)
+        matches = []
+        for end, (term, category, length) in self._automaton.iter(folded):
+            start, stop = origin[end - length + 1], origin[end] + 1
+            matches.append(Match(term, category, (start, stop), text[start:stop]))
+        matches.sort(key=lambda m: (m.original_span, m.term))
+        return matches
+
+    def ensure_clean(self, text: str) -> None:
+        """Raise ContentRejected naming every forbidden term in `text`."""
+        matches = self.check(text)
+        if matches:
+            raise ContentRejected(matches)
+
+
+class _Stored(msgspec.Struct):
+    terms: list[Term]
+
+
+def _term(category: str, line: str, where: str) -> Term:
+    spellings = tuple(s.strip() for s in line.split("|") if s.strip())
+    if not spellings:
+        raise ReviewListError(f"{where}: empty term")
+    if not category:
+        raise ReviewListError(f"{where}: term {spellings[0]!r} before any [category] header")
+    return Term(category, spellings)
+
+
+def _parse_text(text: str) -> list[Term]:
+    terms, category = [], ""
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            category = line[1:-1].strip()
+            continue
+        terms.append(_term(category, line, f"line {number}"))
+    return terms
+
+
+def _parse_toml(text: str) -> list[Term]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ReviewListError(f"not valid TOML: {exc}") from None
+    terms = []
+    for category, lines in data.items():
+        if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+            raise ReviewListError(f"{category}: expected a list of terms")
+        terms.extend(_term(category, line, category) for line in lines)
+    return terms
+
+
+class ReviewHolder:
+    """The review in force; `reload` builds a new one from Redis or a file and swaps it in whole."""
+
+    def __init__(self, review: ContentReview) -> None:
+        self.review = review
+
+    def check(self, text: str) -> list[Match]:
+        return self.review.check(text)
+
+    def ensure_clean(self, text: str) -> None:
+        self.review.ensure_clean(text)
+
+    async def reload(self, redis: Redis, keys: Keys) -> bool:
+        """Re-read the list from Redis; True when it changed. On error the review in force stays."""
+        return self._swap(await ContentReview.from_redis(redis, keys))
+
+    def reload_file(self, path: str | Path) -> bool:
+        """Re-read the list from a file; True when it changed. On error the review in force stays."""
+        return self._swap(ContentReview.from_file(path))
+
+    def _swap(self, review: ContentReview) -> bool:
+        changed = review.digest != self.review.digest
+        if changed:
+            self.review = review  # one reference assignment: readers see the old list or the new one
+        return changed

@@ -1,0 +1,115 @@
+"""Helpers for the API tests (no tests here): run the app on a real TCP port against the session's Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+
+import aiohttp
+import msgspec
+from aiohttp import web
+from redis.asyncio import Redis
+
+from taxsms.api import ApiConfig, create_app
+from taxsms.api.auth import TokenStore
+from taxsms.api.keys import ApiKeys
+from taxsms.api.operators import StandInOperators
+from taxsms.queue.keys import Keys
+
+TEXT = "【某市税务局】您本月增值税申报期限为15日，请及时申报。"
+ALL_KINDS = {"filing_reminder", "overdue_filing", "overdue_payment", "notice", "internal", "reply"}
+
+
+def job(i: int | str, **extra: object) -> dict[str, object]:
+    return {
+        "id": f"j{i}",
+        "kind": "notice",
+        "to": f"139{int(str(i).lstrip('x') or 0) % 10**8:08d}",
+        "text": TEXT,
+        **extra,
+    }
+
+
+def encode(value: object) -> bytes:
+    return msgspec.json.encode(value)
+
+
+@dataclass
+class RunningApi:
+    url: str
+    token: str
+    client: aiohttp.ClientSession
+    redis: Redis
+    keys: Keys
+    app: web.Application
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.token}"}
+
+    async def post_jobs(self, body: object, token: str | None = None, **kwargs: object) -> aiohttp.ClientResponse:
+        data = body if isinstance(body, bytes) else encode(body)
+        headers = {"Content-Type": "application/json", **self.auth(token)}
+        return await self.client.post(f"{self.url}/v1/jobs", data=data, headers=headers, **kwargs)
+
+    async def token_for(self, unit: str = "city-01", kinds: set[str] | None = None, **extra: object) -> str:
+        secret, _ = await TokenStore(self.redis, ApiKeys(self.keys)).create(unit, kinds or ALL_KINDS, **extra)
+        return secret
+
+
+async def start_site(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+@asynccontextmanager
+async def running_api(redis: Redis, keys: Keys, config: ApiConfig | None = None) -> AsyncIterator[RunningApi]:
+    """The app on a free port, an HTTP client with a cookie jar, and a token for unit city-01 (every kind)."""
+    app = create_app(redis, keys, config)
+    runner, url = await start_site(app)
+    secret, _ = await TokenStore(redis, ApiKeys(keys)).create("city-01", ALL_KINDS, {"city-01", "county-0101"})
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1
+    async with aiohttp.ClientSession(cookie_jar=jar) as client:
+        try:
+            yield RunningApi(url, secret, client, redis, keys, app)
+        finally:
+            await runner.cleanup()
+
+
+async def add_operator(redis: Redis, keys: Keys, operator: str = "op1", password: str = "s3cret-pass") -> None:
+    await StandInOperators(redis, ApiKeys(keys)).add(operator, "张三", "city-01", password, {"approver", "inbox"})
+
+
+@contextmanager
+def api_in_thread(redis_url: str, keys: Keys, config: ApiConfig | None = None) -> Iterator[tuple[str, str]]:
+    """The app served from its own thread and loop (for synchronous clients); yields (url, token)."""
+    loop = asyncio.new_event_loop()
+    started: dict[str, object] = {}
+    ready = threading.Event()
+    stop = asyncio.Event()
+
+    async def main() -> None:
+        redis = Redis.from_url(redis_url)
+        runner, url = await start_site(create_app(redis, keys, config))
+        secret, _ = await TokenStore(redis, ApiKeys(keys)).create("city-01", ALL_KINDS, {"city-01"})
+        started.update(url=url, token=secret)
+        ready.set()
+        await stop.wait()
+        await runner.cleanup()
+        await redis.aclose()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(10), "API did not start"
+    try:
+        yield str(started["url"]), str(started["token"])
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()
