@@ -17,15 +17,10 @@ from taxsms.api.errors import ApiError, json_response
 from taxsms.api.keys import ApiKeys
 from taxsms.api.routes import Route, RouteTable, error_reply, json_reply
 from taxsms.api.state import API_KEYS, CONFIG, REDIS
-from taxsms.queue.keys import Keys
+from taxsms.dispatcher.heartbeat import report_worker_health
 
+__all__ = ["report_worker_health", "worker_health"]
 STALE_FORGET_S = 24 * 3600  # heartbeats of workers gone this long are removed
-
-
-async def report_worker_health(redis: Redis, keys: Keys, consumer: str, binds: int) -> None:
-    """A worker's heartbeat: `binds` SMPP binds are bound now (call every few seconds)."""
-    payload = msgspec.json.encode({"binds": binds, "at": round(time.time(), 3)})
-    await redis.hset(ApiKeys(keys).workers, consumer, payload)
 
 
 async def worker_health(redis: Redis, keys: ApiKeys, fresh_s: float) -> dict[str, int]:

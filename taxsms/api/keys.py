@@ -37,8 +37,8 @@ class ApiKeys:
 
     @property
     def workers(self) -> str:
-        """Hash: worker consumer name -> JSON {binds, at}: the heartbeat /readyz reads."""
-        return f"{self.keys.prefix}:workers"
+        """Hash: worker consumer name -> JSON {binds, at}: the heartbeat /readyz reads (written by the workers)."""
+        return self.keys.workers
 
     def login_failures(self, operator_id: str) -> str:
         """Counter of failed console logins for one operator id (expires; throttles password guessing)."""

@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+import msgspec
 from redis.asyncio import Redis
 
 from taxsms.channels.pool import SmppPool
 from taxsms.channels.session import SessionConfig, SubmitResult
 from taxsms.channels.smpp import CommandStatus, EncodedMessage, SubmitSm, encode_message, normalise_message_id
 from taxsms.dispatcher.batcher import RETRYABLE, BatchWriter
+from taxsms.dispatcher.heartbeat import report_worker_health
 from taxsms.dispatcher.lanes import LaneBuffer
 from taxsms.dispatcher.ratelimit import RateLimiter
 from taxsms.dispatcher.receipts import DeliverySink
@@ -34,9 +36,11 @@ from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, parse_job
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
 from taxsms.queue.store import DispatchRules, JobStore, Settlement, StreamEntry
+from taxsms.templates.catalog import Signature, TemplateCatalog, TemplateError
 
 log = logging.getLogger(__name__)
 LATENCY_SAMPLES = 200_000
+HEARTBEAT_S = 5.0  # how often the worker reports its binds and reloads the template catalog
 T = TypeVar("T")
 
 #: SMSC answers worth trying again later (after back-off); every other refusal fails the job for good.
@@ -230,6 +234,7 @@ class Worker:
         self.sink: DeliverySink | None = None
         self._settlements: BatchWriter[Settlement] | None = None
         self._slots: asyncio.Semaphore | None = None
+        self.catalog = TemplateCatalog.from_dir()  # until the reviewed catalog is read from Redis
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
@@ -237,6 +242,7 @@ class Worker:
         """Create the groups, bind to the SMSC and start the background writers."""
         cfg = self.config
         await self._with_redis(self.store.ensure_group)
+        await self._reload_catalog()
         self.sink = DeliverySink(self.store, text_ids_decimal=cfg.receipt_ids_decimal)
         self.sink.start()
         self._settlements = BatchWriter(self.store.settle, name="settle")
@@ -317,13 +323,32 @@ class Worker:
         return entries
 
     async def _release_loop(self) -> None:
-        """Move delayed jobs whose time has come back into their lanes (every worker does it; once each)."""
+        """Move delayed jobs whose time has come back into their lanes (every worker does it; once each).
+
+        Every HEARTBEAT_S it also reports this worker's binds and reloads the template catalog.
+        """
+        next_beat = 0.0
         while True:
             await asyncio.sleep(self.config.release_interval_s)
             try:
                 self.stats.released += await self.store.release_due()
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + HEARTBEAT_S
+                    bound = self.pool.bound if self.pool else 0
+                    await report_worker_health(self._redis, self.keys, self.config.consumer, bound)
+                    await self._reload_catalog()
             except RETRYABLE:
                 continue
+
+    async def _reload_catalog(self) -> None:
+        """Use the reviewed catalog loaded into Redis (`taxsms template load`); the shipped one until then."""
+        try:
+            catalog = await TemplateCatalog.load_from_redis(self._redis, self.keys)
+        except TemplateError as exc:
+            log.error("template catalog in Redis is unusable, keeping the current one: %s", exc)
+            return
+        if len(catalog):
+            self.catalog = catalog
 
     async def _reclaim_loop(self) -> None:
         """Take over entries a dead consumer left pending; keep our own in-flight entries fresh."""
@@ -358,7 +383,7 @@ class Worker:
             if (entry.stream, entry.entry_id) in self._in_progress:
                 continue  # already ours
             try:
-                job = parse_job(entry.payload)
+                job = self._render(parse_job(entry.payload))
                 message = self._encode(job)
             except JobError as error:
                 job_id = "" if error.field == "id" else entry.job_id
@@ -383,6 +408,19 @@ class Worker:
                 self._buffer.put(claimed)
             else:
                 self.stats.skipped += 1
+
+    def _render(self, job: Job) -> Job:
+        """A template job with its final text: 【unit】body (and the operator where the template says)."""
+        if not job.template:
+            return job
+        try:
+            rendered = self.catalog.render(job.template, job.vars, Signature(job.unit, job.operator))
+        except TemplateError as error:
+            field = "template" if not error.variable else "vars"
+            raise JobError(field, str(error)) from None
+        if rendered.text and self.catalog.get(job.template).kind != job.kind:
+            raise JobError("template", f"template {job.template!r} is for {self.catalog.get(job.template).kind}")
+        return msgspec.structs.replace(job, text=rendered.text)
 
     def _encode(self, job: Job) -> EncodedMessage:
         self._ref = (self._ref + 1) & 0xFF

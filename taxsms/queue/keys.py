@@ -36,6 +36,11 @@ class Keys:
         return f"{self.prefix}:cap:{kind}:{day}:{phone}"
 
     @property
+    def workers(self) -> str:
+        """Hash: worker consumer name -> JSON {binds, at}, each worker's heartbeat."""
+        return f"{self.prefix}:workers"
+
+    @property
     def events(self) -> str:
         """Stream of job state changes, for upstream systems (each reads with its own consumer group)."""
         return f"{self.prefix}:stream:events"
