@@ -18,10 +18,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
+from taxsms.channels.smpp import decode_short_message, parse_concat_udh
 from taxsms.dispatcher.worker import Worker, WorkerConfig
+from taxsms.privacy import mask_phone
 from taxsms.queue.intake import enqueue_lines
+from taxsms.queue.jobs import FINAL_STATES
 from taxsms.queue.keys import Keys
-from taxsms.queue.server import RedisServer
+from taxsms.queue.server import RedisServer, free_port
+from taxsms.replies.providers import RedisProvider
+from taxsms.replies.service import ReplyConfig, ReplyService
+from taxsms.replies.subscriptions import SubscriptionBook
 
 UNITS = ["某市税务局", "某市某区税务局", "某县税务局", "某省税务局"]
 TAXES = ["增值税", "个人所得税", "企业所得税", "城市维护建设税", "印花税"]
@@ -31,7 +37,18 @@ NOTICE_BODY = (
     "按期办理申报。如有疑问请拨打12366纳税服务热线或登录电子税务局查询，也可前往办税服务厅咨询。"
     "本月办税服务厅延长服务时间至晚上七点，周六上午照常办公，欢迎广大纳税人合理安排办税时间。"
 )
-FINAL_STATES = ("delivered", "undelivered", "failed", "dead_lettered")
+#: What the demo's taxpayers text in, and why: each gets an automatic reply.
+MO_CONVERSATIONS = (
+    ("13812340001", "KT"),  # subscribe
+    ("13812340002", "FP 041001900111 12345678"),  # invoice check: genuine
+    ("13812340003", "041001900111，87654321"),  # invoice check: not found
+    ("13812340004", "CX 2026-000123"),  # progress of a business accepted online
+    ("13812340005", "请问个体户季度销售额多少以内可以免征增值税？"),  # consultation: a ticket for staff
+    ("13812340006", "ＴＤ"),  # unsubscribe (full-width)
+)
+INVOICES_CSV = ["code,number,date,amount", "041001900111,12345678,2026-11-02,2360.00"]
+STATUS_CSV = ["reference,status", "2026-000123,您的跨区域涉税事项报告已受理，预计2个工作日内办结。"]
+UNSUBSCRIBED_SHARE = 0.03  # of the reminder recipients, who texted TD some time ago
 
 
 def demo_jobs(count: int, *, seed: int = 12366, invalid: int = 20) -> Iterator[bytes]:
@@ -73,6 +90,7 @@ class DemoResult:
     elapsed: float
     latencies: list[float]
     simulator: dict[str, object]
+    conversations: list[tuple[str, str, str]]  # (phone, what the taxpayer texted, what the platform answered)
 
 
 async def run_demo(
@@ -87,6 +105,7 @@ async def run_demo(
     binds: int = 2,
     console: Console | None = None,
     receipt_timeout: float = 60.0,
+    api_port: int | None = None,
 ) -> DemoResult:
     """Run the whole pipeline once and return what happened (the CLI prints it)."""
     console = console or Console()
@@ -98,12 +117,25 @@ async def run_demo(
         redis_url = server.url
         console.print(f"[bold]Redis[/]: private redis-server ({server.binary}), AOF on, data in {data_dir}")
     prefix = f"demo{int(time.time())}"
-    sim = SmscSimulator(SimulatorConfig(latency_ms=latency_ms, dlr_ms=dlr_ms, undeliv_rate=undeliv_rate))
+    keys = Keys(prefix)
+    sim = SmscSimulator(
+        SimulatorConfig(latency_ms=latency_ms, dlr_ms=dlr_ms, undeliv_rate=undeliv_rate, keep_accepted=True)
+    )
     await sim.start()
     console.print(f"[bold]SMSC simulator[/]: 127.0.0.1:{sim.port}, latency {latency_ms} ms, receipts after {dlr_ms} ms")
     redis = Redis.from_url(redis_url)
+    api = asyncio.create_task(_serve_api(redis_url, prefix, api_port or free_port(), console))
     try:
-        added, refused = await enqueue_lines(redis, Keys(prefix), demo_jobs(jobs))
+        lines = list(demo_jobs(jobs))
+        book = await SubscriptionBook(redis, keys).import_csv(_subscription_rows(lines), at=time.time())
+        console.print(
+            f"[bold]Subscriptions[/]: {book.subscribed:,} taxpayers subscribed, {book.unsubscribed:,} unsubscribed "
+            "(filing reminders go only to subscribers)"
+        )
+        provider = RedisProvider(redis, keys)
+        await provider.load_invoices_csv(INVOICES_CSV)
+        await provider.load_status_csv(STATUS_CSV)
+        added, refused = await enqueue_lines(redis, keys, lines)
         console.print(f"[bold]Enqueued[/] {added} jobs; {refused} invalid jobs went to the dead-letter stream")
         config = WorkerConfig(
             redis_url=redis_url,
@@ -114,25 +146,79 @@ async def run_demo(
             window=window,
             binds=binds,
             send_window="00:00-24:00",
-            unknown_subscription="send",
         )
         console.print(
             "[bold]Send window[/]: widened to 00:00-24:00 so the demo runs at any hour "
-            "(production default: 08:00-18:00 China time for staff-published kinds)"
+            "(production default: 08:00-18:00 China time for staff-published kinds; replies go at any hour)"
         )
         worker = Worker(config)
+        replies = ReplyService(redis, keys, provider, ReplyConfig(block_ms=100))
         started = time.perf_counter()
-        task = asyncio.create_task(worker.run())
-        total = added + refused
+        tasks = [asyncio.create_task(coro) for coro in (worker.run(), replies.run(), _text_in(sim))]
+        total = added + refused + len(MO_CONVERSATIONS)
         counts, elapsed = await _progress(worker, total, started, console, receipt_timeout)
         worker.stop()
-        await task
-        return DemoResult(counts, worker.stats.segments, elapsed, worker.stats.latencies, sim.stats.as_dict())
+        replies.stop()
+        await asyncio.gather(*tasks)
+        return DemoResult(
+            counts,
+            worker.stats.segments,
+            elapsed,
+            worker.stats.latencies,
+            sim.stats.as_dict(),
+            _conversations(sim),
+        )
     finally:
+        api.cancel()
         await redis.aclose()
         await sim.stop()
         if server is not None:
             server.stop()
+
+
+def _subscription_rows(lines: list[bytes]) -> Iterator[str]:
+    """The subscription book of the reminder recipients (a few of them unsubscribed)."""
+    rng = random.Random(7)
+    for line in lines:
+        job = msgspec.json.decode(line) if line.startswith(b"{") else {}
+        if isinstance(job, dict) and job.get("kind") == "filing_reminder":
+            yield f"{job['to']},9144{rng.randrange(10**14):014d},{0 if rng.random() < UNSUBSCRIBED_SHARE else 1}"
+
+
+async def _text_in(sim: SmscSimulator) -> None:
+    """Taxpayers text the 12366 number while the campaign runs."""
+    while not sim.stats.binds:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    for phone, text in MO_CONVERSATIONS:
+        await sim.inject_mo("86" + phone, "12366", text)
+
+
+def _conversations(sim: SmscSimulator) -> list[tuple[str, str, str]]:
+    """What the SMSC accepted for each texting phone: the first message, its parts joined."""
+    phones = {phone for phone, _ in MO_CONVERSATIONS}
+    parts: dict[str, list[str]] = {}
+    answers: dict[str, str] = {}
+    for _, destination, data in sim.accepted_log:
+        phone = destination[2:]
+        if phone not in phones or phone in answers:
+            continue
+        concat, payload = parse_concat_udh(data) if data.startswith(b"\x05\x00\x03") else (None, data)
+        parts.setdefault(phone, []).append(decode_short_message(payload, 8))
+        if concat is None or concat.seqnum == concat.total:
+            answers[phone] = "".join(parts.pop(phone))
+    return [(phone, text, answers.get(phone, "(no reply)")) for phone, text in MO_CONVERSATIONS]
+
+
+async def _serve_api(redis_url: str, prefix: str, port: int, console: Console) -> None:
+    """The HTTP API and web console on the demo's Redis, for as long as the demo runs."""
+    from taxsms.api.serve import serve
+
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve("127.0.0.1", port, redis_url, prefix, ready=ready))
+    await ready.wait()
+    console.print(f"[bold]Web console[/]: http://127.0.0.1:{port}/console  (API: http://127.0.0.1:{port}/v1/jobs)")
+    await task
 
 
 async def _progress(
@@ -154,7 +240,7 @@ async def _progress(
         while True:
             await asyncio.sleep(0.2)
             counts = await worker.store.counts()
-            done_submit = total - counts["queued"] - counts["submitting"] - counts["delayed"]
+            done_submit = sum(counts.values()) - counts["queued"] - counts["submitting"] - counts["delayed"]
             done_final = sum(counts[s] for s in FINAL_STATES)
             rate = f"{done_submit / max(time.perf_counter() - started, 1e-9):,.0f} msg/s"
             progress.update(sent, completed=done_submit, rate=rate)
@@ -181,6 +267,7 @@ def print_summary(result: DemoResult, console: Console) -> None:
         ("undelivered", f"{counts['undelivered']:,}"),
         ("awaiting receipt", f"{counts['submitted']:,}"),
         ("failed", f"{counts['failed']:,}"),
+        ("suppressed (unsubscribed)", f"{counts['suppressed']:,}"),
         ("dead-lettered", f"{counts['dead_lettered']:,}"),
         ("segments", f"{result.segments:,}"),
         (
@@ -197,6 +284,13 @@ def print_summary(result: DemoResult, console: Console) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    talk = Table(title="taxpayers texting 12366 (MO) and the automatic replies")
+    talk.add_column("phone", no_wrap=True)
+    talk.add_column("taxpayer wrote", overflow="fold")
+    talk.add_column("platform replied", overflow="fold")
+    for phone, text, answer in result.conversations:
+        talk.add_row(mask_phone(phone), text, answer)
+    console.print(talk)
 
 
 def _pct(values: list[float], q: float) -> float:
