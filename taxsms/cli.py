@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--prefix")
     status.add_argument("job_id", nargs="?")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--show-phone", action="store_true", help="print the full phone number (masked by default)")
 
     sim = sub.add_parser("simulator", help="run the SMSC simulator (an SMPP 3.4 server)")
     sim.add_argument("--host", default="127.0.0.1")
@@ -208,6 +209,7 @@ def cmd_enqueue(args: argparse.Namespace, file: dict[str, Any]) -> int:
 def cmd_status(args: argparse.Namespace, file: dict[str, Any]) -> int:
     from redis.asyncio import Redis
 
+    from taxsms.privacy import mask_phone
     from taxsms.queue.keys import Keys
     from taxsms.queue.store import JobStore
 
@@ -222,6 +224,9 @@ def cmd_status(args: argparse.Namespace, file: dict[str, Any]) -> int:
                 if record is None:
                     print(f"no job {args.job_id!r}", file=sys.stderr)
                     return 1
+                if not args.show_phone:
+                    record["to"] = mask_phone(record.get("to", ""))
+                    record.pop("job", None)  # the stored JSON holds the full number too
                 if args.json:
                     print(msgspec.json.format(msgspec.json.encode(record)).decode())
                 else:
