@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import msgspec
@@ -229,6 +231,7 @@ class Worker:
         )
         self._in_progress: dict[tuple[str, str], str] = {}  # (stream, entry id) -> job id
         self._stopping = asyncio.Event()
+        self._redis_failed_at = -math.inf  # time.monotonic() of the last failed Redis call
         self._ref = 0
         self.pool: SmppPool | None = None
         self.sink: DeliverySink | None = None
@@ -267,7 +270,7 @@ class Worker:
                 asyncio.create_task(self._read_loop(lanes[:1], bounded=False), name="read-replies"),
                 asyncio.create_task(self._read_loop(lanes[1:], bounded=True), name="read-lanes"),
             ]
-            await self._stopping.wait()
+            await self._until_stopped_or_dead([sender, *readers, *background])
             # Readers return within block_ms (the bulk one once the sender makes room); what they admitted
             # is still sent before the buffer closes.
             _, late = await asyncio.wait(readers, timeout=self.config.block_ms / 1000 + 5)
@@ -285,6 +288,18 @@ class Worker:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def _until_stopped_or_dead(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Wait for stop(); if one of the worker's own tasks dies first, raise its error (never run half dead)."""
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        dead = next((task for task in done if task is not stopping), None)
+        if dead is not None:
+            self._stopping.set()
+            error = dead.exception() if not dead.cancelled() else None
+            log.critical("worker task %s ended unexpectedly (%r); stopping the worker", dead.get_name(), error)
+            raise RuntimeError(f"worker task {dead.get_name()} ended unexpectedly") from error
 
     async def _shutdown(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
@@ -316,6 +331,7 @@ class Worker:
         try:
             entries = await self.store.read(self.config.consumer, streams, count, self.config.block_ms, pending=pending)
         except RETRYABLE as exc:
+            self._redis_failed()
             log.warning("Redis unavailable while reading jobs (%s); retrying", exc)
             await asyncio.sleep(0.5)
             return []
@@ -338,6 +354,7 @@ class Worker:
                     await report_worker_health(self._redis, self.keys, self.config.consumer, bound)
                     await self._reload_catalog()
             except RETRYABLE:
+                self._redis_failed()
                 continue
 
     async def _reload_catalog(self) -> None:
@@ -351,19 +368,35 @@ class Worker:
             self.catalog = catalog
 
     async def _reclaim_loop(self) -> None:
-        """Take over entries a dead consumer left pending; keep our own in-flight entries fresh."""
-        interval = max(self.config.claim_idle_s / 3, 0.05)
+        """Take over entries a dead consumer left pending; keep our own in-flight entries fresh.
+
+        Idle time says a consumer is dead only if Redis was reachable for all of it: while Redis is away (and
+        when it restarts, since the AOF keeps the entries' delivery times) live workers cannot refresh their
+        entries either. So nothing is reclaimed until Redis has been up, and reachable from here, for a
+        whole claim_idle_s.
+        """
+        idle_s = self.config.claim_idle_s
+        interval = max(idle_s / 3, 0.05)
         redis, me, count = self._redis, self.config.consumer, self.config.batch
-        idle_ms = int(self.config.claim_idle_s * 1000)
+        idle_ms = int(idle_s * 1000)
         while True:
             await asyncio.sleep(interval)
+            try:
+                uptime = int((await redis.info("server"))["uptime_in_seconds"])
+            except RETRYABLE:
+                self._redis_failed()
+                continue
+            may_reclaim = uptime > idle_s and time.monotonic() - self._redis_failed_at >= idle_s
             for stream in self.store.streams:
                 try:
                     mine = [entry for (s, entry) in self._in_progress if s == stream]
                     if mine:  # heartbeat: reset our entries' idle time so nobody steals them
                         await redis.xclaim(stream, CONSUMER_GROUP, me, 0, mine, justid=True)
+                    if not may_reclaim:
+                        continue
                     _, claimed, *_ = await redis.xautoclaim(stream, CONSUMER_GROUP, me, idle_ms, count=count)
                 except RETRYABLE:
+                    self._redis_failed()
                     continue
                 if claimed:
                     entries = self.store.parse_entries(stream, claimed)
@@ -465,7 +498,7 @@ class Worker:
         while (claimed := await self._buffer.get()) is not None:
             held = self._hold(claimed.entry, claimed.job, self._clock())
             if held is None and self.limiter is not None:
-                await self.limiter.acquire(claimed.segments, ahead=self._buffer.segments)
+                await self._with_redis(partial(self.limiter.acquire, claimed.segments, ahead=self._buffer.segments))
                 held = self._hold(claimed.entry, claimed.job, self._clock())  # the window may have closed
             if held is not None:
                 self._record(held, claimed.key)
@@ -523,6 +556,10 @@ class Worker:
         assert self._slots is not None
         self._slots.release()
 
+    def _redis_failed(self) -> None:
+        """Note that Redis was unreachable just now (live peers may have missed their refreshes too)."""
+        self._redis_failed_at = time.monotonic()
+
     async def _with_redis(self, call: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run a store call, waiting out a Redis outage (the batch is held, nothing is dropped)."""
         delay = 0.05
@@ -530,6 +567,7 @@ class Worker:
             try:
                 return await call(*args)
             except RETRYABLE as exc:
+                self._redis_failed()
                 log.warning("Redis unavailable (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
