@@ -47,6 +47,7 @@ from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import FINAL_STATES
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
+from taxsms.queue.store import JobStore
 
 from common import BENCH_ENV, RESULTS, job_lines, write_json
 
@@ -235,14 +236,12 @@ def recovery_time(stamps: list[float], fault: Fault) -> float | None:
 
 
 async def job_states(redis: Redis, keys: Keys, ids: list[str]) -> list[bytes | None]:
+    store = JobStore(redis, keys)
     states: list[bytes | None] = []
     for start in range(0, len(ids), 10_000):
         for attempt in range(5):  # a connection from before a Redis restart fails once
             try:
-                async with redis.pipeline(transaction=False) as pipe:
-                    for job_id in ids[start : start + 10_000]:
-                        pipe.hget(keys.job(job_id), "state")
-                    states += await pipe.execute()
+                states += [s.encode() if s else None for s in await store.states(ids[start : start + 10_000])]
                 break
             except RETRYABLE:
                 if attempt == 4:

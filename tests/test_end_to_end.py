@@ -127,7 +127,7 @@ async def test_consultation_ticket_is_acknowledged_and_answered(platform: Platfo
     [ticket] = await inbox.list()
     assert ticket.id in ack
     job = await inbox.answer(ticket.id, "op-12366-01", "季度销售额30万元以下免征增值税。")
-    await JobStore(platform.redis, platform.keys).enqueue([(job, msgspec.json.encode(job))])
+    await JobStore(platform.redis, platform.keys).enqueue([job])
     await wait_until(lambda: len(platform.texts_to(phone)) == 2)
     assert "30万元" in platform.texts_to(phone)[1]
 

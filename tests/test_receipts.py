@@ -17,7 +17,7 @@ async def submitted(redis: Redis, keys: Keys, job_id: str, message_ids: list[str
     store = JobStore(redis, keys)
     await store.ensure_group()
     entries = await store.read("c", store.streams, 10, None)
-    entry = next(e for e in entries if e.job_id == job_id)
+    entry = next(e for e in entries if parse_job(e.payload).id == job_id)
     assert await store.begin([(entry, parse_job(entry.payload))]) == [True]
     await store.settle([Settlement(job_id, entry.stream, entry.entry_id, "submitted", message_ids=message_ids)])
     return store

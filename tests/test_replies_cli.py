@@ -15,6 +15,7 @@ import uvloop
 from redis.asyncio import Redis
 
 from taxsms.queue.keys import Keys
+from taxsms.queue.store import JobStore
 from taxsms.replies.cli import COMMANDS, add_commands, main
 from taxsms.replies.inbox import Inbox
 
@@ -87,14 +88,25 @@ def test_inbox_list_and_answer(redis_url: str, keys: Keys, capsys: pytest.Captur
     assert run(keys, redis_url, "inbox", "answer", ticket_id, "已受理，将于5个工作日内答复", "--operator", "张三") == 0
     out = capsys.readouterr().out
     assert f"reply answer-{ticket_id}-1" in out and PHONE not in out
-    client = sync_redis.Redis.from_url(redis_url)
-    assert client.hget(keys.job(f"answer-{ticket_id}-1"), "kind") == b"reply"
-    client.close()
+    assert job_kind(redis_url, keys, f"answer-{ticket_id}-1") == "reply"
     assert run(keys, redis_url, "inbox", "list") == 0
     assert "no tickets" in capsys.readouterr().out  # nothing open any more
     assert run(keys, redis_url, "inbox", "list", "--status", "answered") == 0
     assert ticket_id in capsys.readouterr().out
     assert run(keys, redis_url, "inbox", "answer", "T20000101-000001", "答复", "--operator", "张三") == 2
+
+
+def job_kind(redis_url: str, keys: Keys, job_id: str) -> str | None:
+    """The kind of a job as the job store reports it (queued or later), None while it is unknown."""
+
+    async def lookup() -> str | None:
+        client = Redis.from_url(redis_url)
+        try:
+            return ((await JobStore(client, keys).job(job_id)) or {}).get("kind")
+        finally:
+            await client.aclose()
+
+    return uvloop.run(lookup())
 
 
 def test_replies_run_answers_until_terminated(redis_url: str, keys: Keys) -> None:
@@ -104,9 +116,9 @@ def test_replies_run_answers_until_terminated(redis_url: str, keys: Keys) -> Non
     process = subprocess.Popen([*command, "--prefix", keys.prefix, "--consumer", "cli-test"])
     try:
         deadline = time.monotonic() + 10
-        while client.hget(keys.job(f"mo-{entry}"), "kind") is None and time.monotonic() < deadline:
+        while job_kind(redis_url, keys, f"mo-{entry}") is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert client.hget(keys.job(f"mo-{entry}"), "kind") == b"reply"
+        assert job_kind(redis_url, keys, f"mo-{entry}") == "reply"
         assert client.hget(keys.subscription_state, PHONE) == b"1"
     finally:
         process.send_signal(signal.SIGTERM)

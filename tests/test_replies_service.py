@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-import msgspec
 import pytest
 from redis.asyncio import Redis
 
-from taxsms.queue.jobs import CHINA, Job
+from taxsms.queue.jobs import CHINA, Job, parse_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 from taxsms.replies.config import ReplyConfig
@@ -30,11 +29,11 @@ async def send_mo(redis: Redis, keys: Keys, sender: str, text: str, at: float = 
 
 
 async def queued_jobs(redis: Redis, keys: Keys) -> dict[str, Job]:
-    """Every job JSON in the job streams, by id (whichever stream JobStore.enqueue put it in)."""
+    """Every job in the job streams, by id (whichever stream JobStore.enqueue put it in)."""
     jobs: dict[str, Job] = {}
     for stream in JobStore(redis, keys).streams:
         for _, fields in await redis.xrange(stream):
-            job = msgspec.json.decode(fields[b"job"], type=Job)
+            job = parse_job(fields[b"job"])
             assert job.id not in jobs, f"{job.id} enqueued twice"
             jobs[job.id] = job
     return jobs

@@ -14,7 +14,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from taxsms.api.auth import ApiToken
-from taxsms.queue.jobs import Job, JobError, encode_job, parse_job
+from taxsms.queue.jobs import Job, JobError, parse_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 
@@ -57,7 +57,7 @@ class Intake:
         self.token = token
         self.chunk = chunk
         self.result = IntakeResult()
-        self._batch: list[tuple[Job, bytes]] = []
+        self._batch: list[Job] = []
         self._refused: list[tuple[bytes, JobError]] = []
 
     def check(self, index: int, raw: bytes) -> Job | None:
@@ -78,7 +78,7 @@ class Intake:
     async def feed(self, index: int, raw: bytes) -> None:
         job = self.check(index, raw)
         if job is not None:
-            self._batch.append((job, encode_job(job)))
+            self._batch.append(job)
             if len(self._batch) >= self.chunk:
                 await self._flush()
 
@@ -104,9 +104,9 @@ class Intake:
         self.result.duplicates += len(batch) - added
         await self._label(batch)
 
-    async def _label(self, batch: list[tuple[Job, bytes]]) -> None:
+    async def _label(self, batch: list[Job]) -> None:
         """Note the issuing unit on each job record (HSETNX), so tokens read only their own unit's jobs."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for job, _ in batch:
+            for job in batch:
                 pipe.hsetnx(self.keys.job(job.id), "unit", job.unit)
             await pipe.execute()

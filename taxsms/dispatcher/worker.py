@@ -294,7 +294,8 @@ class Worker:
         stopping = asyncio.ensure_future(self._stopping.wait())
         done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
-        dead = next((task for task in done if task is not stopping), None)
+        ended = [task for task in done if task is not stopping]
+        dead = next((t for t in ended if t.cancelled() or t.exception() or not self._stopping.is_set()), None)
         if dead is not None:
             self._stopping.set()
             error = dead.exception() if not dead.cancelled() else None
@@ -416,11 +417,16 @@ class Worker:
             if (entry.stream, entry.entry_id) in self._in_progress:
                 continue  # already ours
             try:
-                job = self._render(parse_job(entry.payload))
-                message = self._encode(job)
+                job = parse_job(entry.payload)
             except JobError as error:
                 job_id = "" if error.field == "id" else entry.job_id
                 invalid.append((StreamEntry(entry.stream, entry.entry_id, job_id, entry.payload), error))
+                continue
+            try:
+                job = self._render(job)
+                message = self._encode(job)
+            except JobError as error:
+                invalid.append((StreamEntry(entry.stream, entry.entry_id, job.id, entry.payload), error))
                 continue
             held = self._hold(entry, job, now)
             if held is not None:

@@ -294,7 +294,7 @@ class CampaignBook:
         jobs_key = self.keys.campaign_jobs(campaign_id)
         for start in range(0, campaign.recipients, CHUNK):
             payloads = await self.redis.lrange(jobs_key, start, start + CHUNK - 1)
-            batch = [(msgspec.json.decode(p, type=Job), p) for p in payloads]
+            batch = [msgspec.json.decode(p, type=Job) for p in payloads]
             added += await self.store.enqueue(batch)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.campaign(campaign_id), "enqueued", added)
@@ -325,10 +325,8 @@ class CampaignBook:
             return CampaignStatus(campaign, {state.value: campaign.recipients})
         counts: dict[str, int] = {}
         for start in range(0, campaign.recipients, CHUNK):
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for n in range(start + 1, min(start + CHUNK, campaign.recipients) + 1):
-                    pipe.hget(self.keys.job(f"{campaign_id}-{n:06d}"), "state")
-                for state in await pipe.execute():
-                    name = state.decode() if state else "unknown"
-                    counts[name] = counts.get(name, 0) + 1
+            ids = [f"{campaign_id}-{n:06d}" for n in range(start + 1, min(start + CHUNK, campaign.recipients) + 1)]
+            for state in await self.store.states(ids):
+                name = state or "unknown"
+                counts[name] = counts.get(name, 0) + 1
         return CampaignStatus(campaign, counts)

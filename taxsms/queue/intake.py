@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
-from taxsms.queue.jobs import Job, JobError, encode_job, parse_job
+from taxsms.queue.jobs import Job, JobError, parse_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 
@@ -21,7 +21,7 @@ async def enqueue_lines(redis: Redis, keys: Keys, lines: Iterable[bytes | str]) 
     """
     store = JobStore(redis, keys)
     added = refused = 0
-    batch: list[tuple[Job, bytes]] = []
+    batch: list[Job] = []
     for line in lines:
         raw = line.encode() if isinstance(line, str) else line
         if not raw.strip():
@@ -32,7 +32,7 @@ async def enqueue_lines(redis: Redis, keys: Keys, lines: Iterable[bytes | str]) 
             await store.dead_letter_raw(raw.strip(), error)
             refused += 1
             continue
-        batch.append((job, encode_job(job)))
+        batch.append(job)
         if len(batch) >= BATCH:
             added += await store.enqueue(batch)
             batch = []

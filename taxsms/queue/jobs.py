@@ -140,6 +140,8 @@ _CN_MOBILE = re.compile(
 _PHONE_NOISE = str.maketrans("", "", " -()\u00a0")
 _decoder = msgspec.json.Decoder(Job)
 _encoder = msgspec.json.Encoder()
+_packed_decoder = msgspec.msgpack.Decoder(Job)
+_packer = msgspec.msgpack.Encoder()
 _FIELD_PATH = re.compile(r"`\$\.(\w+)|field `(\w+)`")
 _SIGNATURE = re.compile(r"^\s*【[^【】]{2,30}】|【[^【】]{2,30}】\s*$")
 
@@ -162,10 +164,15 @@ def normalise_mobile(raw: str) -> str:
     return number
 
 
+def is_packed(data: bytes | str) -> bool:
+    """True for a job in the queue's packed (MessagePack) form: a map header byte, which no JSON starts with."""
+    return isinstance(data, bytes) and bool(data) and (0x80 <= data[0] <= 0x8F or data[0] in (0xDE, 0xDF))
+
+
 def parse_job(data: bytes | str) -> Job:
-    """Decode and validate one job from JSON; raise JobError naming the field on any problem."""
+    """Decode and validate one job from JSON (or the packed form); raise JobError naming the field on any problem."""
     try:
-        job = _decoder.decode(data)
+        job = _packed_decoder.decode(data) if is_packed(data) else _decoder.decode(data)
     except msgspec.ValidationError as exc:
         match = _FIELD_PATH.search(str(exc))
         field = (match.group(1) or match.group(2)) if match else "job"
@@ -205,3 +212,18 @@ def validate_job(job: Job) -> Job:
 def encode_job(job: Job) -> bytes:
     """The job's canonical JSON form."""
     return _encoder.encode(job)
+
+
+def pack_job(job: Job) -> bytes:
+    """The job's packed form, as it waits in the lane streams: MessagePack, ~20 % smaller than its JSON."""
+    return _packer.encode(job)
+
+
+def job_json(data: bytes) -> bytes:
+    """A job payload as JSON for people and upstream systems (dead letters, status): packed ones converted."""
+    if not is_packed(data):
+        return data
+    try:
+        return _encoder.encode(msgspec.msgpack.decode(data))
+    except msgspec.DecodeError:
+        return data

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 DEFAULT_PREFIX = "taxsms"
 CONSUMER_GROUP = "dispatchers"
+#: Buckets of the queued index: ~60 queued jobs per bucket at a million, small enough for Redis's compact
+#: (listpack) hash encoding, which costs ~30 bytes per job instead of a key of its own (~200 bytes).
+QUEUED_BUCKETS = 16384
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,10 @@ class Keys:
     def mo(self) -> str:
         """Stream of messages taxpayers sent in (MO), for the reply handlers."""
         return f"{self.prefix}:stream:mo"
+
+    def queued_index(self, job_id: str) -> str:
+        """Hash bucket: job id -> enqueue time (ms) for jobs not yet picked up; they get a record when they are."""
+        return f"{self.prefix}:queued:{zlib.crc32(job_id.encode()) % QUEUED_BUCKETS}"
 
     def job(self, job_id: str) -> str:
         """Hash holding one job's record and status."""

@@ -16,7 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State
+from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, job_json, pack_job, parse_job
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
 
 MESSAGE_ID_TTL_S = 3 * 24 * 3600  # receipts can take days (a phone switched off); keep the mapping 3 days
@@ -33,7 +33,8 @@ def load_script(name: str, *, common: bool = True) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StreamEntry:
-    """One entry read from a job stream: the stream, its id, the job id if present, and the raw job JSON."""
+    """One entry read from a job stream: the stream, its id, the job id if the entry names it (upstream pushes
+    do; the lanes' entries carry it inside the job), and the job as stored (JSON, or packed in the lanes)."""
 
     stream: str
     entry_id: str
@@ -96,6 +97,14 @@ class DispatchRules:
             raise ValueError("replies to taxpayers are never capped, suppressed by subscription or by quota")
 
 
+def _entry_id(ref: str) -> str:
+    """A stream entry id back from the queued index's integer form (see entry_ref in common.lua)."""
+    if "-" in ref:
+        return ref
+    ms, seq = divmod(int(ref), 1024)
+    return f"{ms}-{seq}"
+
+
 def _csv(items: Iterable[str]) -> str:
     return "," + ",".join(items) + ","
 
@@ -125,10 +134,10 @@ class JobStore:
 
     # -- intake ------------------------------------------------------------------------------------------
 
-    async def enqueue(self, jobs: Iterable[tuple[Job, bytes]]) -> int:
-        """Add (job, canonical JSON) pairs once each; return how many were new (the rest were duplicates)."""
+    async def enqueue(self, jobs: Iterable[Job]) -> int:
+        """Add validated jobs once each; return how many were new (the rest were duplicates)."""
         added = 0
-        chunk: list[tuple[Job, bytes]] = []
+        chunk: list[Job] = []
         async with self.redis.pipeline(transaction=False) as pipe:
             for item in jobs:
                 chunk.append(item)
@@ -141,11 +150,12 @@ class JobStore:
                 added += int(result)
         return added
 
-    async def _queue_enqueue(self, pipe: Any, chunk: list[tuple[Job, bytes]]) -> None:
-        keys = [self.keys.counts, self.keys.events, *(self.keys.job(job.id) for job, _ in chunk)]
+    async def _queue_enqueue(self, pipe: Any, chunk: list[Job]) -> None:
+        keys = [self.keys.counts, self.keys.events, *(self.keys.lane(lane) for lane in Lane)]
         args: list[Any] = [self._now(), self.keys.prefix]
-        for job, payload in chunk:
-            args += (job.id, job.kind.value, job.to, int(job.lane), payload)
+        for job in chunk:
+            keys += (self.keys.job(job.id), self.keys.queued_index(job.id))
+            args += (job.id, int(job.lane), pack_job(job))
         await self._enqueue(keys=keys, args=args, client=pipe)
 
     async def dead_letter_raw(self, payload: bytes, error: JobError) -> None:
@@ -224,7 +234,9 @@ class JobStore:
         if not jobs:
             return []
         rules, moment = self.rules, datetime.fromtimestamp(self._clock(), CHINA)
-        keys = [self.keys.counts, self.keys.events, *(self.keys.job(job.id) for _, job in jobs)]
+        keys = [self.keys.counts, self.keys.events]
+        for _, job in jobs:
+            keys += (self.keys.job(job.id), self.keys.queued_index(job.id))
         caps = _csv(f"{kind}={n}" for kind, n in rules.daily_caps.items())
         args: list[Any] = [
             self._now(), self.keys.prefix, CONSUMER_GROUP, f"{moment:%Y%m%d}", f"{moment:%Y-%m}",
@@ -246,7 +258,7 @@ class JobStore:
             rules.retry_base_s, rules.retry_max_s, rules.max_retries,
         ]  # fmt: skip
         for s in settlements:
-            keys.append(self.keys.job(s.job_id))
+            keys += (self.keys.job(s.job_id), self.keys.queued_index(s.job_id))
             args += (s.stream, s.entry_id, s.outcome, s.detail, s.smpp_status, f"{s.release_at:.3f}", int(s.lane))
             args += (s.payload, len(s.message_ids), *s.message_ids)
         await self._settle(keys=keys, args=args, client=client)
@@ -297,11 +309,41 @@ class JobStore:
         return {name.decode(): int(value) for name, value in raw.items()}
 
     async def job(self, job_id: str) -> dict[str, str] | None:
-        """One job's full record, or None if unknown."""
-        raw = await self.redis.hgetall(self.keys.job(job_id))
-        if not raw:
-            return None
-        return {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items()}
+        """One job's full record, or None if unknown (a job not picked up yet: what its stream entry says)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.job(job_id))
+            pipe.hget(self.keys.queued_index(job_id), job_id)
+            raw, ref = await pipe.execute()
+        record = {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items() if k != b"job"}
+        if b"job" in raw:
+            record["job"] = job_json(raw[b"job"]).decode("utf-8", "replace")
+        if ref is not None and "state" not in record:
+            record.update(await self._queued_record(_entry_id(ref.decode())))
+        return record or None
+
+    async def _queued_record(self, entry_id: str) -> dict[str, str]:
+        """The record of a job still waiting in its lane: state, enqueue time, and its fields from the entry."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for lane in Lane:
+                pipe.xrange(self.keys.lane(lane), entry_id, entry_id)
+            found = [entries for entries in await pipe.execute() if entries]
+        record = {"state": State.QUEUED.value, "at:queued": f"{int(entry_id.split('-')[0]) / 1000:.3f}"}
+        if found:
+            job = parse_job(found[0][0][1][b"job"])
+            record.update(kind=job.kind.value, to=job.to, lane=str(int(job.lane)), unit=job.unit)
+        return record
+
+    async def states(self, job_ids: Sequence[str]) -> list[str | None]:
+        """The state of each job (None: unknown), in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hget(self.keys.job(job_id), "state")
+                pipe.hexists(self.keys.queued_index(job_id), job_id)
+            replies = await pipe.execute()
+        states: list[str | None] = []
+        for state, queued in zip(replies[::2], replies[1::2], strict=True):
+            states.append(state.decode() if state else State.QUEUED.value if queued else None)
+        return states
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
@@ -314,6 +356,6 @@ class JobStore:
             "entry": entry_id,
             "field": error.field,
             "reason": error.reason,
-            "job": payload,
+            "job": job_json(payload),
             "at": self._now(),
         }

@@ -154,7 +154,6 @@ def cmd_inbox_list(args: argparse.Namespace, file: dict[str, Any]) -> int:
 
 
 def cmd_inbox_answer(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    from taxsms.queue.jobs import encode_job
     from taxsms.queue.store import JobStore
     from taxsms.replies.config import reply_config
     from taxsms.replies.inbox import Inbox, TicketError
@@ -167,7 +166,7 @@ def cmd_inbox_answer(args: argparse.Namespace, file: dict[str, Any]) -> int:
             job = await inbox.answer(args.ticket, args.operator, args.text)
         except TicketError as error:
             return _fail("inbox answer", error)
-        await JobStore(redis, keys).enqueue([(job, encode_job(job))])
+        await JobStore(redis, keys).enqueue([job])
         print(f"answered {args.ticket}: reply {job.id} to {mask_phone(job.to)} enqueued")
         return 0
 

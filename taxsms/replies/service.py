@@ -20,7 +20,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from taxsms.privacy import mask_phone
-from taxsms.queue.jobs import Job, Kind, encode_job, validate_job
+from taxsms.queue.jobs import Job, Kind, validate_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 from taxsms.replies import texts
@@ -150,7 +150,7 @@ class ReplyService:
         messages = [mo for _, mo in entries if mo is not None]
         outcomes, jobs, last = await self._handle(messages) if messages else ([], [], {})
         if jobs:
-            await self.store.enqueue([(job, encode_job(job)) for job in jobs])
+            await self.store.enqueue(jobs)
         if entries:
             async with self.redis.pipeline(transaction=False) as pipe:
                 self.limiter.remember(pipe, last)

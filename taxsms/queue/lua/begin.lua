@@ -1,7 +1,7 @@
 -- Claim a batch of jobs for submission. Skips those an earlier attempt already took past submission (dedupe
 -- after a crash); suppresses those the rules forbid (unsubscribed phone, per-recipient daily cap, the unit's
--- monthly quota), recording why and acking their entries.
--- KEYS: counts hash, events stream, then one job hash key per job.
+-- monthly quota), recording why and acking (deleting) their entries.
+-- KEYS: counts hash, events stream, then per job: job hash key, queued-index bucket.
 -- ARGV: now, key prefix, group, day (YYYYMMDD, China time), month (YYYY-MM),
 --   subscription kinds (',k1,k2,'), unknown-subscription policy ('send' | 'suppress'),
 --   caps (',kind=n,...,'), quota kinds (',k1,'), then per job: stream, entry id, kind, to, unit.
@@ -35,23 +35,19 @@ local function suppression(kind, to, unit)
 end
 
 local result = {}
-for i = 3, #KEYS do
-  local a = 10 + (i - 3) * 5
+for i = 3, #KEYS, 2 do
+  local a = 10 + (i - 3) / 2 * 5
   local stream, entry, kind, to, unit = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local jobkey = KEYS[i]
-  local current = redis.call('HGET', jobkey, 'state')
-  if current == false or current == 'queued' or current == 'submitting' or current == 'delayed' then
-    if current == false then
-      -- Pushed straight into a stream by an upstream system: create the record.
-      redis.call('HSET', jobkey, 'kind', kind, 'to', to, 'enqueued_at', CTX.now)
-      current = nil
-    end
-    redis.call('HSET', jobkey, 'entry', entry, 'unit', unit)
+  -- nil: pushed straight into a stream by an upstream system, never counted as queued
+  local current = adopt(jobkey, KEYS[i + 1], job_id_of(jobkey))
+  if current == nil or current == 'queued' or current == 'submitting' or current == 'delayed' then
+    redis.call('HSET', jobkey, 'kind', kind, 'to', to, 'unit', unit, 'entry', entry)
     local why = suppression(kind, to, unit)
     if why then
       redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', why)
       set_state(jobkey, current, 'suppressed', why)
-      redis.call('XACK', stream, group, entry)
+      finish_entry(stream, group, entry)
       result[#result + 1] = 0
     else
       redis.call('HSET', jobkey, 'submitting_at', CTX.now)
@@ -60,7 +56,7 @@ for i = 3, #KEYS do
       result[#result + 1] = 1
     end
   else
-    redis.call('XACK', stream, group, entry)
+    finish_entry(stream, group, entry)
     result[#result + 1] = 0
   end
 end

@@ -48,3 +48,39 @@ local function apply_receipt(jobkey, part, outcome, stat, err)
   end
   return 'partial'
 end
+
+-- A stream entry id ('<ms>-<seq>') as the integer ms * 1024 + seq, which Redis stores in 8 bytes (exact in a
+-- Lua double up to 2^53); an id with seq >= 1024 stays a string. entry_id() turns it back.
+local function entry_ref(entry)
+  local ms, seq = string.match(entry, '^(%d+)-(%d+)$')
+  seq = tonumber(seq)
+  if seq >= 1024 then return entry end
+  return string.format('%d', tonumber(ms) * 1024 + seq)
+end
+
+local function entry_id(ref)
+  if string.find(ref, '-', 1, true) then return ref end
+  local n = tonumber(ref)
+  local seq = n % 1024
+  return string.format('%d-%d', (n - seq) / 1024, seq)
+end
+
+-- The state of job `jobkey` (nil if unknown). A job still only in its queued-index bucket `index` (enqueued,
+-- never picked up) gets its record here, state 'queued' since its entry was added, and leaves the index.
+local function adopt(jobkey, index, id)
+  local current = redis.call('HGET', jobkey, 'state')
+  if current then return current end
+  local ref = redis.call('HGET', index, id)
+  if not ref then return nil end
+  redis.call('HDEL', index, id)
+  local ms = string.match(entry_id(ref), '^(%d+)')
+  redis.call('HSET', jobkey, 'state', 'queued', 'at:queued', string.format('%.3f', tonumber(ms) / 1000))
+  return 'queued'
+end
+
+-- Ack a job stream entry and delete it: a handled entry is of no more use, and an acked one left in the
+-- stream would hold its job's bytes in memory for ever.
+local function finish_entry(stream, group, entry)
+  redis.call('XACK', stream, group, entry)
+  redis.call('XDEL', stream, entry)
+end

@@ -1,17 +1,20 @@
 -- Enqueue jobs once each (the job id is the idempotency key), each into its priority lane's stream.
--- KEYS: counts hash, events stream, then one job hash key per job.
--- ARGV: now, key prefix, then per job: id, kind, to, lane, json.
+-- A queued job has no record of its own yet, only an entry in its bucket of the queued index (id -> its
+-- stream entry), ~30 bytes instead of a key; adopt() gives it a record when a worker picks it up.
+-- KEYS: counts hash, events stream, the lane streams 0..3, then per job: job hash key, queued-index bucket.
+-- ARGV: now, key prefix, then per job: id, lane, packed job.
 -- Returns the number of jobs added (duplicates are skipped).
 CTX.counts, CTX.events, CTX.prefix, CTX.now = KEYS[1], KEYS[2], ARGV[2], ARGV[1]
 local added = 0
-for i = 3, #KEYS do
-  local a = 3 + (i - 3) * 5
-  local id, kind, to, lane, json = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  if redis.call('EXISTS', KEYS[i]) == 0 then
-    redis.call('HSET', KEYS[i], 'kind', kind, 'to', to, 'lane', lane, 'enqueued_at', CTX.now)
-    set_state(KEYS[i], nil, 'queued')
-    redis.call('XADD', CTX.prefix .. ':stream:lane' .. lane, '*', 'id', id, 'job', json)
+for i = 7, #KEYS, 2 do
+  local jobkey, index = KEYS[i], KEYS[i + 1]
+  local a = 3 + (i - 7) / 2 * 3
+  local id, lane, packed = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
+  if redis.call('EXISTS', jobkey) == 0 and redis.call('HEXISTS', index, id) == 0 then
+    local entry = redis.call('XADD', KEYS[3 + lane], '*', 'job', packed)
+    redis.call('HSET', index, id, entry_ref(entry))
     added = added + 1
   end
 end
+if added > 0 then redis.call('HINCRBY', CTX.counts, 'queued', added) end
 return added

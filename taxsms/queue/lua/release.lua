@@ -12,7 +12,7 @@ for lane = 0, lanes - 1 do
     local jobkey = CTX.prefix .. ':job:' .. id
     local fields = redis.call('HMGET', jobkey, 'state', 'job')
     if fields[1] == 'delayed' and fields[2] then
-      redis.call('XADD', CTX.prefix .. ':stream:lane' .. lane, '*', 'id', id, 'job', fields[2])
+      redis.call('XADD', CTX.prefix .. ':stream:lane' .. lane, '*', 'job', fields[2])
       set_state(jobkey, 'delayed', 'queued')
       released = released + 1
     end

@@ -1,6 +1,7 @@
 -- Record outcomes for a batch of jobs, then ack their stream entries (acceptance is recorded before the ack,
 -- so a crash in between resends nothing that was accepted).
--- KEYS: counts hash, events stream, stats hash, dead-letter stream, then one job hash key per job.
+-- KEYS: counts hash, events stream, stats hash, dead-letter stream, then per job: job hash key, queued-index
+--   bucket (a job delayed or expired before it was ever claimed gets its record here).
 -- ARGV: now, key prefix, group, message-id ttl (s), month (YYYY-MM), retry base (s), retry cap (s),
 --   max retries, then per job a record of 9 fields + n message ids:
 --   stream, entry id, outcome, detail, smpp status, release time, lane, job json, n, id_1 .. id_n.
@@ -23,13 +24,13 @@ local function delay(jobkey, current, release, lane, json, detail)
 end
 
 local a = 9
-for i = 5, #KEYS do
-  local jobkey = KEYS[i]
+for i = 5, #KEYS, 2 do
+  local jobkey, index = KEYS[i], KEYS[i + 1]
   local stream, entry, outcome, detail = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local status, release, lane, json = ARGV[a + 4], tonumber(ARGV[a + 5]), ARGV[a + 6], ARGV[a + 7]
   local n = tonumber(ARGV[a + 8])
   a = a + 9
-  local current = redis.call('HGET', jobkey, 'state') or nil
+  local current = jobkey ~= prefix .. ':job:' and adopt(jobkey, index, job_id_of(jobkey)) or nil
   if outcome == 'skip' or (current and (current == outcome or FINAL[current])) then
     -- nothing to record: an earlier attempt (or a retried batch) already did
   elseif jobkey == prefix .. ':job:' then
@@ -78,7 +79,7 @@ for i = 5, #KEYS do
     set_state(jobkey, current, outcome, detail)
   end
   a = a + n
-  redis.call('XACK', stream, group, entry)
+  finish_entry(stream, group, entry)
 end
 if segments > 0 then redis.call('HINCRBY', stats, 'segments', segments) end
-return #KEYS - 4
+return (#KEYS - 4) / 2
