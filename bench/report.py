@@ -58,6 +58,7 @@ def scripts(quick: bool, chaos_jobs: int) -> list[Script]:
             BENCH / "api_intake.py",
             ["--requests", "10", "--batch", "5000"] if quick else [],
         ),
+        Script("intake", BENCH / "intake.py", ["--jobs", "100000"] if quick else []),
         Script("chaos", BENCH / "chaos.py", ["--jobs", str(chaos_jobs), *(QUICK_CHAOS if quick else [])]),
     ]
 
@@ -270,6 +271,26 @@ def replies_md(d: dict[str, Any]) -> list[str]:
 
 
 def intake_md(d: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Intake into Redis",
+        "",
+        f"Targets (template jobs): 1,000,000 in < {d['targets']['seconds_per_million']:g} s, "
+        f"≤ {d['targets']['bytes_per_job']} Redis bytes per queued job.",
+        "",
+        "| jobs | count | seconds | jobs/s | Redis bytes/job | JSON bytes/job |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in ("template", "text"):
+        if run in d:
+            r = d[run]
+            lines.append(
+                f"| {run} | {r['jobs']:,} | {r['seconds']:.1f} | {r['jobs_per_s']:,} | {r['bytes_per_job']:.0f} "
+                f"| {r['line_bytes']:.0f} |"
+            )
+    return [*lines, ""]
+
+
+def api_intake_md(d: dict[str, Any]) -> list[str]:
     keys = [k for k in ("jobs", "batch", "concurrency", "seconds", "jobs_per_s", "p50_ms", "max_ms") if k in d]
     return [
         "## HTTP intake",
@@ -308,7 +329,8 @@ SECTIONS: dict[str, tuple[Callable[[dict[str, Any], Path], str] | None, Callable
     "throughput": (plot_throughput, throughput_md),
     "ratelimit": (plot_ratelimit, ratelimit_md),
     "replies_under_load": (plot_replies, replies_md),
-    "api_intake": (None, intake_md),
+    "api_intake": (None, api_intake_md),
+    "intake": (None, intake_md),
     "chaos": (plot_chaos, chaos_md),
 }
 

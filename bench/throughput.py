@@ -6,7 +6,7 @@ from the worker's start to the moment the last receipt is recorded in Redis. CPU
 worker process's user+system time divided by the jobs it sent. The same latencies are then run with a
 synchronous smpplib client that waits for each submit_sm_resp before the next (stop-and-wait).
 
-    python bench/throughput.py [--quick] [--json bench/results/throughput.json]
+    python bench/throughput.py [--quick] [--latencies 0,20] [--windows 64] [--json bench/results/throughput.json]
 """
 
 from __future__ import annotations
@@ -181,10 +181,16 @@ def print_table(runs: list[Run]) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="only latency 0 and 20 ms, windows 1 and 64")
+    parser.add_argument("--latencies", help="comma-separated SMSC latencies in ms (default 0,5,20,50)")
+    parser.add_argument("--windows", help="comma-separated windows (default 1,16,64,256)")
     parser.add_argument("--json", type=Path, default=RESULTS / "throughput.json")
     args = parser.parse_args()
     latencies = (0, 20) if args.quick else LATENCIES_MS
     windows = (1, 64) if args.quick else WINDOWS
+    if args.latencies:
+        latencies = tuple(int(v) for v in args.latencies.split(","))
+    if args.windows:
+        windows = tuple(int(v) for v in args.windows.split(","))
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp) / "redis") as server:
         for latency in latencies:

@@ -250,7 +250,9 @@ class Worker:
         self.sink.start()
         self._settlements = BatchWriter(self.store.settle, name="settle")
         self._settlements.start()
-        self._slots = asyncio.Semaphore(cfg.window * cfg.binds * 2 + cfg.batch)  # queued in the pool + in flight
+        # Jobs handed to the SMSC whose outcome is not recorded yet: at most a window per bind. They are all a
+        # kill -9 can duplicate (a survivor resends them), answered ones included until their record is written.
+        self._slots = asyncio.Semaphore(cfg.window * cfg.binds)
         self.pool = SmppPool(cfg.session_config(), self.sink, binds=cfg.binds)
         self.pool.start()
 
