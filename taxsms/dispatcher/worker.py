@@ -24,7 +24,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 import msgspec
-from redis.asyncio import Redis
 
 from taxsms.channels.pool import SmppPool
 from taxsms.channels.session import SessionConfig, SubmitResult
@@ -35,8 +34,9 @@ from taxsms.dispatcher.lanes import LaneBuffer
 from taxsms.dispatcher.ratelimit import RateLimiter
 from taxsms.dispatcher.receipts import DeliverySink
 from taxsms.dispatcher.windows import WindowPolicy
+from taxsms.queue.connect import AnyRedis, connect, keys_for, uptime_s
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, parse_job
-from taxsms.queue.keys import CONSUMER_GROUP, Keys
+from taxsms.queue.keys import CONSUMER_GROUP
 from taxsms.queue.store import DispatchRules, JobStore, Settlement, StreamEntry
 from taxsms.templates.catalog import Signature, TemplateCatalog, TemplateError
 
@@ -207,7 +207,7 @@ class Worker:
         self,
         config: WorkerConfig,
         *,
-        redis: Redis | None = None,
+        redis: AnyRedis | None = None,
         clock: Callable[[], float] = time.time,
         rate_clock: Callable[[], float] | None = None,
     ) -> None:
@@ -215,8 +215,8 @@ class Worker:
         self.config = config
         self.stats = WorkerStats()
         self._clock = clock
-        self._redis = redis or Redis.from_url(config.redis_url, socket_keepalive=True)
-        self.keys = Keys(config.prefix)
+        self._redis = redis or connect(config.redis_url, socket_keepalive=True)
+        self.keys = keys_for(self._redis, config.prefix)
         self.store = JobStore(
             self._redis, self.keys, clock=clock, message_id_ttl=config.message_id_ttl, rules=config.rules()
         )
@@ -258,17 +258,19 @@ class Worker:
         """Dispatch until stop() is called; then finish what is in flight and shut down."""
         if self.pool is None:
             await self.start()
-        lanes = self.store.streams
+        groups = self.store.reader_groups()
         background = [
             asyncio.create_task(self._reclaim_loop(), name="reclaim"),
             asyncio.create_task(self._release_loop(), name="release"),
         ]
         sender = asyncio.create_task(self._send_loop(), name="send")
         try:
-            await self._admit(await self._read(lanes, self.config.batch, pending=True))  # our own leftovers
+            for replies, others in groups:  # our own leftovers
+                await self._admit(await self._read(replies + others, self.config.batch, pending=True))
             readers = [
-                asyncio.create_task(self._read_loop(lanes[:1], bounded=False), name="read-replies"),
-                asyncio.create_task(self._read_loop(lanes[1:], bounded=True), name="read-lanes"),
+                asyncio.create_task(self._read_loop(streams, bounded=bounded), name=f"read-{streams[0]}")
+                for replies, others in groups
+                for streams, bounded in ((replies, False), (others, True))
             ]
             await self._until_stopped_or_dead([sender, *readers, *background])
             # Readers return within block_ms (the bulk one once the sender makes room); what they admitted
@@ -316,13 +318,17 @@ class Worker:
     # -- reading ----------------------------------------------------------------------------------------------
 
     async def _read_loop(self, streams: list[str], *, bounded: bool) -> None:
-        """Keep the buffer fed from `streams`; the bulk reader waits for room, the reply reader never does."""
+        """Keep the buffer fed from `streams` (of one shard; there is a reply and a bulk reader per shard).
+
+        The bulk readers wait for room and share it; the reply readers never wait.
+        """
+        shards = self.keys.shards
         while not self._stopping.is_set():
             if bounded:
                 await self._buffer.wait_for_room()
                 if self._stopping.is_set():
                     return
-            count = max(1, min(self._buffer.room, self.config.batch)) if bounded else self.config.batch
+            count = max(1, min(self._buffer.room, self.config.batch) // shards) if bounded else self.config.batch
             entries = await self._read(streams, count)
             if entries and not self._stopping.is_set():
                 await self._admit(entries)
@@ -382,7 +388,7 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             try:
-                uptime = int((await redis.info("server"))["uptime_in_seconds"])
+                uptime = await uptime_s(redis)
             except RETRYABLE:
                 self._redis_failed()
                 continue
@@ -411,11 +417,16 @@ class Worker:
         now = self._clock()
         invalid: list[tuple[StreamEntry, JobError]] = []
         ready: list[tuple[StreamEntry, Job]] = []
+        raw: list[tuple[StreamEntry, Job]] = []  # from the intake stream, to be moved into their lanes
         messages: list[EncodedMessage] = []
+        intake = self.keys.intake
         for entry in entries:
             if (entry.stream, entry.entry_id) in self._in_progress:
                 continue  # already ours
             try:
+                if entry.stream == intake:
+                    raw.append((entry, parse_job(entry.payload)))
+                    continue
                 job = self._render(parse_job(entry.payload))
                 message = self._encode(job)
             except JobError as error:
@@ -431,6 +442,8 @@ class Worker:
         if invalid:
             await self._with_redis(self.store.dead_letter, invalid)
             self.stats.dead_lettered += len(invalid)
+        if raw:
+            await self._with_redis(self.store.route, raw)
         if not ready:
             return
         go = await self._with_redis(self.store.begin, ready)

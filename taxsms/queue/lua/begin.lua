@@ -2,7 +2,7 @@
 -- after a crash); suppresses those the rules forbid (unsubscribed phone, per-recipient daily cap, the unit's
 -- monthly quota), recording why and acking their entries.
 -- KEYS: counts hash, events stream, then one job hash key per job.
--- ARGV: now, key prefix, group, day (YYYYMMDD, China time), month (YYYY-MM),
+-- ARGV: now, shard key prefix (its hash tag), group, day (YYYYMMDD, China time), month (YYYY-MM),
 --   subscription kinds (',k1,k2,'), unknown-subscription policy ('send' | 'suppress'),
 --   caps (',kind=n,...,'), quota kinds (',k1,'), then per job: stream, entry id, kind, to, unit.
 -- Returns one flag per job: 1 = send it, 0 = handled here (skipped or suppressed; the entry is acked).

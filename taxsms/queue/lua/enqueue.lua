@@ -1,6 +1,6 @@
 -- Enqueue jobs once each (the job id is the idempotency key), each into its priority lane's stream.
 -- KEYS: counts hash, events stream, then one job hash key per job.
--- ARGV: now, key prefix, then per job: id, kind, to, lane, json.
+-- ARGV: now, shard key prefix (its hash tag), then per job: id, kind, to, lane, json.
 -- Returns the number of jobs added (duplicates are skipped).
 CTX.counts, CTX.events, CTX.prefix, CTX.now = KEYS[1], KEYS[2], ARGV[2], ARGV[1]
 local added = 0

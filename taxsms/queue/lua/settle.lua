@@ -1,7 +1,7 @@
 -- Record outcomes for a batch of jobs, then ack their stream entries (acceptance is recorded before the ack,
 -- so a crash in between resends nothing that was accepted).
 -- KEYS: counts hash, events stream, stats hash, dead-letter stream, then one job hash key per job.
--- ARGV: now, key prefix, group, message-id ttl (s), month (YYYY-MM), retry base (s), retry cap (s),
+-- ARGV: now, shard key prefix (its hash tag), group, message-id ttl (s), month (YYYY-MM), retry base (s), retry cap (s),
 --   max retries, then per job a record of 9 fields + n message ids:
 --   stream, entry id, outcome, detail, smpp status, release time, lane, job json, n, id_1 .. id_n.
 -- Outcomes: 'submitted' (n message ids, one per part), 'failed', 'expired', 'dead_lettered', 'skip' (only
