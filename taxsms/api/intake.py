@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from taxsms.api.auth import ApiToken
 from taxsms.queue.jobs import Job, JobError, encode_job, parse_job
 from taxsms.queue.keys import Keys
-from taxsms.queue.store import JobStore
+from taxsms.queue.store import JobStore, job_keys
 
 DEAD_LETTER_CONCURRENCY = 32
 
@@ -106,7 +106,9 @@ class Intake:
 
     async def _label(self, batch: list[tuple[Job, bytes]]) -> None:
         """Note the issuing unit on each job record (HSETNX), so tokens read only their own unit's jobs."""
+        records = await job_keys(self.redis, self.keys, [job.id for job, _ in batch])
         async with self.redis.pipeline(transaction=False) as pipe:
-            for job, _ in batch:
-                pipe.hsetnx(self.keys.job(job.id), "unit", job.unit)
+            for (job, _), key in zip(batch, records, strict=True):
+                if key is not None:
+                    pipe.hsetnx(key, "unit", job.unit)
             await pipe.execute()

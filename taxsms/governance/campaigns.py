@@ -25,7 +25,7 @@ from taxsms.governance.scope import send_refusal
 from taxsms.governance.units import UnitTree
 from taxsms.queue.jobs import CHINA, Job, JobError, Kind, State, encode_job, normalise_mobile, validate_job
 from taxsms.queue.keys import Keys
-from taxsms.queue.store import JobStore
+from taxsms.queue.store import JobStore, job_keys
 
 try:
     from taxsms.privacy import mask_phone
@@ -325,9 +325,11 @@ class CampaignBook:
             return CampaignStatus(campaign, {state.value: campaign.recipients})
         counts: dict[str, int] = {}
         for start in range(0, campaign.recipients, CHUNK):
+            ids = [f"{campaign_id}-{n:06d}" for n in range(start + 1, min(start + CHUNK, campaign.recipients) + 1)]
+            records = await job_keys(self.redis, self.keys, ids)
             async with self.redis.pipeline(transaction=False) as pipe:
-                for n in range(start + 1, min(start + CHUNK, campaign.recipients) + 1):
-                    pipe.hget(self.keys.job(f"{campaign_id}-{n:06d}"), "state")
+                for key in records:
+                    pipe.hget(key or self.keys.job(""), "state")
                 for state in await pipe.execute():
                     name = state.decode() if state else "unknown"
                     counts[name] = counts.get(name, 0) + 1

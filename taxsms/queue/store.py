@@ -66,6 +66,25 @@ async def run_scripts(redis: Any, calls: Sequence[ScriptCall]) -> list[Any]:
     return results
 
 
+async def sum_hashes(redis: Any, keys: Keys, name: Callable[[Keys], str]) -> dict[str, int]:
+    """Field -> sum over every shard of the counter hash `name(shard)` (counts, stats, usage...)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for shard in keys.every_shard():
+            pipe.hgetall(name(shard))
+        replies = await pipe.execute()
+    totals: dict[str, int] = {}
+    for raw in replies:
+        for field_name, value in raw.items():
+            text = field_name.decode() if isinstance(field_name, bytes) else field_name
+            totals[text] = totals.get(text, 0) + int(value)
+    return totals
+
+
+async def state_counts(redis: Any, keys: Keys) -> dict[str, int]:
+    """Number of jobs in each state over every shard (every state present, zero when none)."""
+    return {state.value: 0 for state in COUNTED_STATES} | await sum_hashes(redis, keys, lambda shard: shard.counts)
+
+
 async def job_keys(redis: Any, keys: Keys, job_ids: Sequence[str]) -> list[str | None]:
     """The record key of each job id (None: no such job), looked up in the id index with several shards."""
     if keys.shards == 1:
@@ -414,22 +433,12 @@ class JobStore:
 
     # -- reading state -------------------------------------------------------------------------------------
 
-    async def _sum_hashes(self, name: Callable[[Keys], str]) -> dict[str, int]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in self._shards:
-                pipe.hgetall(name(shard))
-            totals: dict[str, int] = {}
-            for raw in await pipe.execute():
-                for field_name, value in raw.items():
-                    totals[field_name.decode()] = totals.get(field_name.decode(), 0) + int(value)
-        return totals
-
     async def counts(self) -> dict[str, int]:
         """Number of jobs in each state over every shard (every state present, zero when none)."""
-        return {state.value: 0 for state in COUNTED_STATES} | await self._sum_hashes(lambda shard: shard.counts)
+        return await state_counts(self.redis, self.keys)
 
     async def stats(self) -> dict[str, int]:
-        return await self._sum_hashes(lambda shard: shard.stats)
+        return await sum_hashes(self.redis, self.keys, lambda shard: shard.stats)
 
     async def job(self, job_id: str) -> dict[str, str] | None:
         """One job's full record, or None if unknown."""
