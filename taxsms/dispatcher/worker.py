@@ -296,7 +296,9 @@ class Worker:
         stopping = asyncio.ensure_future(self._stopping.wait())
         done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
-        dead = next((task for task in done if task is not stopping), None)
+        # A task that returned because stop() was called (readers do, within block_ms) is not dead.
+        stopped = self._stopping.is_set()
+        dead = next((t for t in done if t is not stopping and not (stopped and _returned(t))), None)
         if dead is not None:
             self._stopping.set()
             error = dead.exception() if not dead.cancelled() else None
@@ -584,6 +586,11 @@ class Worker:
                 log.warning("Redis unavailable (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+
+def _returned(task: asyncio.Task[None]) -> bool:
+    """Whether `task` ended by returning (not cancelled, no exception)."""
+    return not task.cancelled() and task.exception() is None
 
 
 def _china(ts: float) -> str:

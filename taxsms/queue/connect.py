@@ -7,6 +7,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from taxsms.queue.keys import DEFAULT_PREFIX, Keys
 
@@ -14,12 +16,31 @@ CLUSTER_SHARDS = 16  # job-keyspace shards on a cluster: 16 hash tags spread ove
 AnyRedis = Redis | RedisCluster
 
 
+class _ClusterConnection(Connection):
+    """A write on a connection that the cluster client closed under it (it does, when it reloads the
+    topology after a failover) raises AttributeError in redis-py 8.1 (cf. redis/redis-py#4287); say
+    ConnectionError instead, which the cluster client and taxsms both retry."""
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        try:
+            await super().send_packed_command(command, check_health)
+        except (AttributeError, TypeError) as exc:
+            if self._writer is not None:
+                raise
+            raise RedisConnectionError(f"connection closed while writing ({exc})") from exc
+
+
 def connect(url: str, **options: Any) -> AnyRedis:
     """A client for `url`; `+cluster` in the scheme gives a cluster client, anything else one Redis."""
     scheme, sep, rest = url.partition("://")
-    if sep and scheme.endswith("+cluster"):
-        return RedisCluster.from_url(f"{scheme.removesuffix('+cluster')}://{rest}", **options)
-    return Redis.from_url(url, **options)
+    if not (sep and scheme.endswith("+cluster")):
+        return Redis.from_url(url, **options)
+    cluster = RedisCluster.from_url(f"{scheme.removesuffix('+cluster')}://{rest}", **options)
+    if not url.startswith("rediss"):  # every node, also those found later, connects with _ClusterConnection
+        cluster.nodes_manager.connection_kwargs["connection_class"] = _ClusterConnection
+        for node in cluster.nodes_manager.startup_nodes.values():
+            node.connection_class = _ClusterConnection
+    return cluster
 
 
 def is_cluster(redis: Any) -> bool:

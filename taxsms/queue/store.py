@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State
@@ -286,13 +287,18 @@ class JobStore:
         Entries come back in the order of `streams`, so listing the lanes most urgent first keeps priority.
         The streams must be of one shard (one reader group of reader_groups()).
         """
-        reply = await self.redis.xreadgroup(
-            CONSUMER_GROUP,
-            consumer,
-            dict.fromkeys(streams, "0" if pending else ">"),
-            count=count,
-            block=None if pending else block_ms,
-        )
+        try:
+            reply = await self.redis.xreadgroup(
+                CONSUMER_GROUP,
+                consumer,
+                dict.fromkeys(streams, "0" if pending else ">"),
+                count=count,
+                block=None if pending else block_ms,
+            )
+        except ResponseError as exc:
+            if not str(exc).startswith("UNBLOCKED"):
+                raise
+            raise RedisConnectionError(f"a failover ended the blocking read: {exc}") from exc
         by_stream = {self._text(name): items for name, items in reply or ()}
         return [entry for stream in streams for entry in self.parse_entries(stream, by_stream.get(stream, ()))]
 
