@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 
 import msgspec
 import pytest
@@ -15,7 +16,7 @@ from taxsms.dispatcher.worker import Worker, WorkerConfig
 from taxsms.queue.cluster import LocalCluster
 from taxsms.queue.connect import AnyRedis, connect, keys_for
 from taxsms.queue.intake import enqueue_lines
-from taxsms.queue.jobs import FINAL_STATES
+from taxsms.queue.jobs import CHINA, FINAL_STATES
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 from taxsms.replies.subscriptions import SubscriptionBook
@@ -117,23 +118,32 @@ async def test_a_campaign_runs_through_a_cluster(
     keys = keys_for(client, "c1")
     assert keys.shards > 1
     jobs = campaign("c1", 3000)
+    # city-01 used its quota of 5 in shard 0 alone; its notices to phones of other shards stop all the same.
+    month = f"{datetime.now(CHINA):%Y-%m}"
+    await client.hset(keys.shard(0).usage(month), "city-01|*", 9)
+    for shard in keys.every_shard():
+        await client.set(shard.quota("city-01"), 5)
+    phones = [f"1380000{n:04d}" for n in range(100) if keys.for_phone(f"1380000{n:04d}").shard_index != 0][:5]
+    over = [{"id": f"q{n}", "kind": "notice", "to": p, "text": SHORT, "unit": "city-01"} for n, p in enumerate(phones)]
+    assert await enqueue_lines(client, keys, [msgspec.json.encode(job) for job in over]) == (5, 0)
     await SubscriptionBook(client, keys).unsubscribe("13900000004", "sms", time.time())  # job c1-4 is a reminder
     assert await enqueue_lines(client, keys, jobs) == (3000, 0)
     duplicate_id = msgspec.json.encode({"id": "c1-7", "kind": "notice", "to": "13700000000", "text": SHORT})
     assert await enqueue_lines(client, keys, [*jobs[:10], duplicate_id]) == (0, 0)  # deduped, whatever shard
     store = JobStore(client, keys)
-    seconds = await run_until_final(workers(cluster.url, keys, simulator, 2), store, 3000)
+    seconds = await run_until_final(workers(cluster.url, keys, simulator, 2), store, 3005)
 
     counts = await store.counts()
     print(f"\n3,000 jobs through the cluster in {seconds:.1f}s: {counts}, simulator {simulator.stats}")
-    assert counts["delivered"] == 2999 and counts["suppressed"] == 1
-    assert sum(counts.values()) == 3000
+    assert counts["delivered"] == 2999 and counts["suppressed"] == 1 + 5
+    assert sum(counts.values()) == 3005
     assert simulator.stats.duplicates == 0
     stats = await store.stats()
     assert stats["segments"] == simulator.stats.accepted == 2700 + 300 * 3 - 1
     record = await store.job("c1-10")
     assert record is not None and record["state"] == "delivered" and record["parts"] == "3"
     assert (await store.job("c1-4") or {}).get("error") == "unsubscribed"
+    assert (await store.job("q0") or {}).get("error") == "monthly quota reached for city-01"
     assert primaries_holding_keys(cluster, "c1") >= 2
 
 

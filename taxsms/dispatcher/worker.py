@@ -245,6 +245,7 @@ class Worker:
         """Create the groups, bind to the SMSC and start the background writers."""
         cfg = self.config
         await self._with_redis(self.store.ensure_group)
+        await self._with_redis(self.store.refresh_quotas)
         await self._reload_catalog()
         self.sink = DeliverySink(self.store, text_ids_decimal=cfg.receipt_ids_decimal)
         self.sink.start()
@@ -349,7 +350,8 @@ class Worker:
     async def _release_loop(self) -> None:
         """Move delayed jobs whose time has come back into their lanes (every worker does it; once each).
 
-        Every HEARTBEAT_S it also reports this worker's binds and reloads the template catalog.
+        Every HEARTBEAT_S it also reports this worker's binds, reloads the template catalog and, on a
+        cluster, finds the units whose quota the shards used up together.
         """
         next_beat = 0.0
         while True:
@@ -360,6 +362,7 @@ class Worker:
                     next_beat = time.monotonic() + HEARTBEAT_S
                     bound = self.pool.bound if self.pool else 0
                     await report_worker_health(self._redis, self.keys, self.config.consumer, bound)
+                    await self.store.refresh_quotas()
                     await self._reload_catalog()
             except RETRYABLE:
                 self._redis_failed()

@@ -199,6 +199,9 @@ class JobStore:
         self._shards = list(self.keys.every_shard())
         self._shard_of_stream = {stream: shard.shard_index for shard in self._shards for stream in self._lanes(shard)}
         self._shard_of_stream[self.keys.intake] = 0
+        #: Units whose monthly quota is used up, summed over every shard (refresh_quotas; begin.lua checks
+        #: each shard's own usage exactly, this catches what the shards used together).
+        self.exhausted_units: frozenset[str] = frozenset()
 
     # -- intake ------------------------------------------------------------------------------------------
 
@@ -336,6 +339,24 @@ class JobStore:
             sizes = await pipe.execute()
         return {int(lane): sum(sizes[int(lane) :: len(Lane)]) for lane in Lane}
 
+    async def refresh_quotas(self) -> None:
+        """Find the units whose quota this month's usage over every shard reached (only with several shards)."""
+        if self.keys.shards == 1:
+            return
+        month = f"{datetime.fromtimestamp(self._clock(), CHINA):%Y-%m}"
+        used = {
+            name.removesuffix("|*"): n
+            for name, n in (await sum_hashes(self.redis, self.keys, lambda shard: shard.usage(month))).items()
+            if name.endswith("|*")
+        }
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for unit in used:
+                pipe.get(self.keys.quota(unit))
+            quotas = await pipe.execute()
+        self.exhausted_units = frozenset(
+            unit for (unit, n), quota in zip(used.items(), quotas, strict=True) if quota is not None and n >= int(quota)
+        )
+
     # -- the dispatch ledger -----------------------------------------------------------------------------
 
     def shard_of(self, stream: str) -> Keys:
@@ -359,6 +380,7 @@ class JobStore:
             args: list[Any] = [
                 self._now(), shard.tag, CONSUMER_GROUP, f"{moment:%Y%m%d}", f"{moment:%Y-%m}",
                 _csv(rules.subscription_kinds), rules.unknown_subscription, caps, _csv(rules.quota_kinds),
+                _csv(self.exhausted_units),
             ]  # fmt: skip
             for _, entry, job in group:
                 args += (entry.stream, entry.entry_id, job.kind.value, job.to, job.unit)
