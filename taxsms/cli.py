@@ -187,17 +187,15 @@ def _lines(path: str) -> Iterator[bytes]:
 
 
 def cmd_enqueue(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    from redis.asyncio import Redis
-
+    from taxsms.queue.connect import connect, keys_for
     from taxsms.queue.intake import enqueue_lines
-    from taxsms.queue.keys import Keys
 
     config = _worker_config(args, file)
 
     async def go() -> int:
-        redis = Redis.from_url(config.redis_url)
+        redis = connect(config.redis_url)
         try:
-            added, refused = await enqueue_lines(redis, Keys(config.prefix), _lines(args.file))
+            added, refused = await enqueue_lines(redis, keys_for(redis, config.prefix), _lines(args.file))
         finally:
             await redis.aclose()
         print(f"enqueued {added} jobs; {refused} refused to the dead-letter stream")
@@ -207,18 +205,16 @@ def cmd_enqueue(args: argparse.Namespace, file: dict[str, Any]) -> int:
 
 
 def cmd_status(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    from redis.asyncio import Redis
-
     from taxsms.privacy import mask_phone
-    from taxsms.queue.keys import Keys
+    from taxsms.queue.connect import connect, keys_for
     from taxsms.queue.store import JobStore
 
     config = _worker_config(args, file)
 
     async def go() -> int:
-        redis = Redis.from_url(config.redis_url)
+        redis = connect(config.redis_url)
         try:
-            store = JobStore(redis, Keys(config.prefix))
+            store = JobStore(redis, keys_for(redis, config.prefix))
             if args.job_id:
                 record = await store.job(args.job_id)
                 if record is None:
@@ -249,10 +245,8 @@ def cmd_status(args: argparse.Namespace, file: dict[str, Any]) -> int:
 def cmd_webhook(args: argparse.Namespace, file: dict[str, Any]) -> int:
     import os
 
-    from redis.asyncio import Redis
-
     from taxsms.dispatcher.webhooks import WebhookRelay
-    from taxsms.queue.keys import Keys
+    from taxsms.queue.connect import connect, keys_for
 
     config = _worker_config(args, file)
     secret = args.secret or os.environ.get("TAXSMS_WEBHOOK_SECRET") or file.get("webhook_secret")
@@ -261,8 +255,8 @@ def cmd_webhook(args: argparse.Namespace, file: dict[str, Any]) -> int:
         return 2
 
     async def serve() -> None:
-        redis = Redis.from_url(config.redis_url)
-        relay = WebhookRelay(redis, Keys(config.prefix), args.url, secret)
+        redis = connect(config.redis_url)
+        relay = WebhookRelay(redis, keys_for(redis, config.prefix), args.url, secret)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, relay.stop)

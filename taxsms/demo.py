@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
-from redis.asyncio import Redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -21,9 +20,9 @@ from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.channels.smpp import decode_short_message, parse_concat_udh
 from taxsms.dispatcher.worker import Worker, WorkerConfig
 from taxsms.privacy import mask_phone
+from taxsms.queue.connect import connect, keys_for
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import FINAL_STATES
-from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer, free_port
 from taxsms.replies.providers import RedisProvider
 from taxsms.replies.service import ReplyConfig, ReplyService
@@ -117,13 +116,13 @@ async def run_demo(
         redis_url = server.url
         console.print(f"[bold]Redis[/]: private redis-server ({server.binary}), AOF on, data in {data_dir}")
     prefix = f"demo{int(time.time())}"
-    keys = Keys(prefix)
     sim = SmscSimulator(
         SimulatorConfig(latency_ms=latency_ms, dlr_ms=dlr_ms, undeliv_rate=undeliv_rate, keep_accepted=True)
     )
     await sim.start()
     console.print(f"[bold]SMSC simulator[/]: 127.0.0.1:{sim.port}, latency {latency_ms} ms, receipts after {dlr_ms} ms")
-    redis = Redis.from_url(redis_url)
+    redis = connect(redis_url)
+    keys = keys_for(redis, prefix)
     api = asyncio.create_task(_serve_api(redis_url, prefix, api_port or free_port(), console))
     try:
         lines = list(demo_jobs(jobs))

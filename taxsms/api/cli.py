@@ -65,13 +65,12 @@ async def create_token(
     redis_url: str, prefix: str, unit: str, kinds: set[str], recipient_units: set[str] | None = None, **extra: Any
 ) -> tuple[str, str]:
     """Issue a token; return (secret, token id)."""
-    from redis.asyncio import Redis
-
     from taxsms.api.auth import TokenStore
     from taxsms.api.keys import ApiKeys
+    from taxsms.queue.connect import connect
     from taxsms.queue.keys import Keys
 
-    redis = Redis.from_url(redis_url)
+    redis = connect(redis_url)
     try:
         secret, token = await TokenStore(redis, ApiKeys(Keys(prefix))).create(unit, kinds, recipient_units, **extra)
     finally:
@@ -102,16 +101,15 @@ def cmd_token_create(args: argparse.Namespace, file: dict[str, Any]) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    from redis.asyncio import Redis
-
     from taxsms.api.auth import TokenStore
     from taxsms.api.keys import ApiKeys
+    from taxsms.queue.connect import connect
     from taxsms.queue.keys import Keys
 
     redis_url, prefix = _where(args, file)
 
     async def go() -> bool:
-        redis = Redis.from_url(redis_url)
+        redis = connect(redis_url)
         try:
             return await TokenStore(redis, ApiKeys(Keys(prefix))).revoke(args.token_id)
         finally:

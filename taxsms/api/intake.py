@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from taxsms.api.auth import ApiToken
 from taxsms.queue.jobs import Job, JobError, parse_job
 from taxsms.queue.keys import Keys
-from taxsms.queue.store import JobStore
+from taxsms.queue.store import JobStore, job_shards
 
 DEAD_LETTER_CONCURRENCY = 32
 
@@ -106,7 +106,9 @@ class Intake:
 
     async def _label(self, batch: list[Job]) -> None:
         """Note the issuing unit on each job record (HSETNX), so tokens read only their own unit's jobs."""
+        shards = await job_shards(self.redis, self.keys, [job.id for job in batch])
         async with self.redis.pipeline(transaction=False) as pipe:
-            for job in batch:
-                pipe.hsetnx(self.keys.job(job.id), "unit", job.unit)
+            for job, shard in zip(batch, shards, strict=True):
+                if shard is not None:
+                    pipe.hsetnx(shard.job(job.id), "unit", job.unit)
             await pipe.execute()

@@ -6,12 +6,11 @@ import asyncio
 import logging
 
 from aiohttp import web
-from redis.asyncio import Redis
 
 from taxsms.api.app import create_app
 from taxsms.api.config import ApiConfig
 from taxsms.privacy import PhoneMaskingFilter
-from taxsms.queue.keys import Keys
+from taxsms.queue.connect import connect, keys_for
 
 log = logging.getLogger(__name__)
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf'  # no headers (tokens, cookies) and no query strings with phones
@@ -35,9 +34,9 @@ async def serve(
     ready: asyncio.Event | None = None,
 ) -> None:
     """Serve on host:port until cancelled; `ready` is set once listening."""
-    redis = Redis.from_url(redis_url)
+    redis = connect(redis_url)
     runner = web.AppRunner(
-        create_app(redis, Keys(prefix), config), access_log=_mask_logs(), access_log_format=ACCESS_LOG_FORMAT
+        create_app(redis, keys_for(redis, prefix), config), access_log=_mask_logs(), access_log_format=ACCESS_LOG_FORMAT
     )
     await runner.setup()
     try:

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.queue.jobs import Lane, State
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
+from taxsms.queue.store import state_counts, sum_hashes
 
 SENT_STATES = (State.SUBMITTED, State.DELIVERED, State.UNDELIVERED)  # accepted by the SMSC
 
@@ -50,40 +51,39 @@ class Snapshot:
 
 
 async def take_snapshot(redis: Redis, keys: Keys, windows: WindowPolicy) -> Snapshot:
+    counts = await state_counts(redis, keys)
+    stats = await sum_hashes(redis, keys, lambda shard: shard.stats)
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.hgetall(keys.counts)
-        pipe.hgetall(keys.stats)
-        for lane in Lane:
-            pipe.xlen(keys.lane(lane))
-            pipe.xinfo_groups(keys.lane(lane))
-            pipe.zcard(keys.delayed(lane))
+        for shard in keys.every_shard():
+            for lane in Lane:
+                pipe.xlen(shard.lane(lane))
+                pipe.xinfo_groups(shard.lane(lane))
+                pipe.zcard(shard.delayed(lane))
         replies = await pipe.execute(raise_on_error=False)
-    counts = {state.value: 0 for state in State}
-    for name, value in _mapping(replies[0]).items():
-        counts[name] = int(value)
-    stats = {name: int(value) for name, value in _mapping(replies[1]).items()}
     lanes = []
     for i, lane in enumerate(Lane):
-        length, groups, delayed = replies[2 + 3 * i : 5 + 3 * i]
-        length = length if isinstance(length, int) else 0
-        depth, pending = length, 0
-        for group in groups if isinstance(groups, list) else ():
-            if _text(group.get("name")) == CONSUMER_GROUP:
-                pending = int(group.get("pending") or 0)
-                lag = group.get("lag")
-                depth = (int(lag) if lag is not None else length) + pending
-        lanes.append(LaneDepth(int(lane), depth, pending, delayed if isinstance(delayed, int) else 0, length))
+        depth = pending = delayed = length = 0
+        for base in range(3 * i, len(replies), 3 * len(Lane)):  # this lane in every shard
+            part = _lane_depth(*replies[base : base + 3])
+            depth, pending, delayed, length = depth + part[0], pending + part[1], delayed + part[2], length + part[3]
+        lanes.append(LaneDepth(int(lane), depth, pending, delayed, length))
     now = time.time()
     open_now = {kind.value: window is None or window.is_open(now) for kind, window in windows.windows.items()}
     sent = sum(counts[s.value] for s in SENT_STATES)
     return Snapshot(now, counts, stats, lanes, open_now, sent)
 
 
+def _lane_depth(length: object, groups: object, delayed: object) -> tuple[int, int, int, int]:
+    """(depth, pending, delayed, length) of one lane stream from its XLEN, XINFO GROUPS and ZCARD replies."""
+    length = length if isinstance(length, int) else 0
+    depth, pending = length, 0
+    for group in groups if isinstance(groups, list) else ():
+        if _text(group.get("name")) == CONSUMER_GROUP:
+            pending = int(group.get("pending") or 0)
+            lag = group.get("lag")
+            depth = (int(lag) if lag is not None else length) + pending
+    return depth, pending, delayed if isinstance(delayed, int) else 0, length
+
+
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _mapping(reply: object) -> dict[str, str]:
-    if not isinstance(reply, dict):
-        return {}
-    return {_text(k): _text(v) for k, v in reply.items()}

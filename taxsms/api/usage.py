@@ -12,16 +12,17 @@ from taxsms.api.errors import ApiError, json_response
 from taxsms.api.routes import Param, Route, RouteTable, json_reply
 from taxsms.api.state import KEYS, REDIS
 from taxsms.queue.jobs import CHINA
+from taxsms.queue.store import sum_hashes
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 async def read_usage(redis, keys, month: str) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
-    """unit -> kind -> segments, from the hash keys.usage(month) ('<unit>|<kind>' -> segments)."""
+    """unit -> kind -> segments, from the hashes keys.usage(month) ('<unit>|<kind>' -> segments) of every shard."""
     units: dict[str, dict[str, int]] = {}
-    for name, value in (await redis.hgetall(keys.usage(month))).items():
-        unit, _, kind = name.decode().rpartition("|")
-        units.setdefault(unit, {})[kind] = int(value)
+    for name, value in (await sum_hashes(redis, keys, lambda shard: shard.usage(month))).items():
+        unit, _, kind = name.rpartition("|")
+        units.setdefault(unit, {})[kind] = value
     return units
 
 

@@ -49,22 +49,23 @@ class DeliverySink:
 
     async def _write(self, events: Sequence[Receipt | MoMessage]) -> None:
         updates = []
-        async with self._store.redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                if isinstance(event, MoMessage):
+        mo = [event for event in events if isinstance(event, MoMessage)]
+        for event in events:
+            if not isinstance(event, MoMessage):
+                update = receipt_update(event, text_ids_decimal=self._text_ids_decimal)
+                if update is not None:
+                    updates.append(update)
+        if mo:
+            async with self._store.redis.pipeline(transaction=False) as pipe:
+                for message in mo:
                     fields = {
-                        "from": event.source,
-                        "to": event.destination,
-                        "text": event.text,
-                        "at": f"{event.received_at:.3f}",
+                        "from": message.source,
+                        "to": message.destination,
+                        "text": message.text,
+                        "at": f"{message.received_at:.3f}",
                     }
                     pipe.xadd(self._store.keys.mo, fields, maxlen=MO_STREAM_MAXLEN, approximate=True)
-                else:
-                    update = receipt_update(event, text_ids_decimal=self._text_ids_decimal)
-                    if update is not None:
-                        updates.append(update)
-            if updates:
-                await self._store.apply_receipts(updates, client=pipe)
-            await pipe.execute()
+                await pipe.execute()
+        await self._store.apply_receipts(updates)
         self.receipts += sum(1 for e in events if not isinstance(e, MoMessage))
         self.mo += sum(1 for e in events if isinstance(e, MoMessage))

@@ -68,30 +68,36 @@ class WebhookRelay:
         self._stopping.set()
 
     async def run(self) -> None:
-        try:
-            await self._redis.xgroup_create(self._keys.events, GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        """Relay every shard's events stream (one reader each) until stop()."""
+        streams = [shard.events for shard in self._keys.every_shard()]
+        for stream in streams:
+            try:
+                await self._redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
         async with aiohttp.ClientSession(timeout=self._timeout) as http:
-            pending = True  # first what we read before a restart but never posted
-            while not self._stopping.is_set():
-                try:
-                    reply = await self._redis.xreadgroup(
-                        GROUP, self._consumer, {self._keys.events: "0" if pending else ">"},
-                        count=self._batch, block=None if pending else 500,
-                    )  # fmt: skip
-                except RETRYABLE:
-                    await asyncio.sleep(0.5)
-                    continue
-                entries = [(eid, fields) for _, items in reply or () for eid, fields in items if fields]
-                if pending and not entries:
-                    pending = False
-                    continue
-                if entries:
-                    await self._deliver(http, entries)
+            await asyncio.gather(*(self._relay(http, stream) for stream in streams))
 
-    async def _deliver(self, http: aiohttp.ClientSession, entries: list) -> None:  # type: ignore[type-arg]
+    async def _relay(self, http: aiohttp.ClientSession, stream: str) -> None:
+        pending = True  # first what we read before a restart but never posted
+        while not self._stopping.is_set():
+            try:
+                reply = await self._redis.xreadgroup(
+                    GROUP, self._consumer, {stream: "0" if pending else ">"},
+                    count=self._batch, block=None if pending else 500,
+                )  # fmt: skip
+            except RETRYABLE:
+                await asyncio.sleep(0.5)
+                continue
+            entries = [(eid, fields) for _, items in reply or () for eid, fields in items if fields]
+            if pending and not entries:
+                pending = False
+                continue
+            if entries:
+                await self._deliver(http, stream, entries)
+
+    async def _deliver(self, http: aiohttp.ClientSession, stream: str, entries: list) -> None:  # type: ignore[type-arg]
         events = [
             {"event_id": eid.decode(), **{k.decode(): v.decode() for k, v in fields.items()}} for eid, fields in entries
         ]
@@ -107,7 +113,7 @@ class WebhookRelay:
             try:
                 async with http.post(self._url, data=body, headers=headers) as response:
                     if 200 <= response.status < 300:
-                        await self._redis.xack(self._keys.events, GROUP, *(eid for eid, _ in entries))
+                        await self._redis.xack(stream, GROUP, *(eid for eid, _ in entries))
                         self.posted += len(events)
                         return
                     log.warning("webhook answered %d; retrying in %.1fs", response.status, delay)

@@ -24,7 +24,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 import msgspec
-from redis.asyncio import Redis
 
 from taxsms.channels.pool import SmppPool
 from taxsms.channels.session import SessionConfig, SubmitResult
@@ -35,8 +34,9 @@ from taxsms.dispatcher.lanes import LaneBuffer
 from taxsms.dispatcher.ratelimit import RateLimiter
 from taxsms.dispatcher.receipts import DeliverySink
 from taxsms.dispatcher.windows import WindowPolicy
+from taxsms.queue.connect import AnyRedis, connect, keys_for, uptime_s
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, parse_job
-from taxsms.queue.keys import CONSUMER_GROUP, Keys
+from taxsms.queue.keys import CONSUMER_GROUP
 from taxsms.queue.store import DispatchRules, JobStore, Settlement, StreamEntry
 from taxsms.templates.catalog import Signature, TemplateCatalog, TemplateError
 
@@ -207,7 +207,7 @@ class Worker:
         self,
         config: WorkerConfig,
         *,
-        redis: Redis | None = None,
+        redis: AnyRedis | None = None,
         clock: Callable[[], float] = time.time,
         rate_clock: Callable[[], float] | None = None,
     ) -> None:
@@ -215,8 +215,8 @@ class Worker:
         self.config = config
         self.stats = WorkerStats()
         self._clock = clock
-        self._redis = redis or Redis.from_url(config.redis_url, socket_keepalive=True)
-        self.keys = Keys(config.prefix)
+        self._redis = redis or connect(config.redis_url, socket_keepalive=True)
+        self.keys = keys_for(self._redis, config.prefix)
         self.store = JobStore(
             self._redis, self.keys, clock=clock, message_id_ttl=config.message_id_ttl, rules=config.rules()
         )
@@ -245,6 +245,7 @@ class Worker:
         """Create the groups, bind to the SMSC and start the background writers."""
         cfg = self.config
         await self._with_redis(self.store.ensure_group)
+        await self._with_redis(self.store.refresh_quotas)
         await self._reload_catalog()
         self.sink = DeliverySink(self.store, text_ids_decimal=cfg.receipt_ids_decimal)
         self.sink.start()
@@ -260,17 +261,19 @@ class Worker:
         """Dispatch until stop() is called; then finish what is in flight and shut down."""
         if self.pool is None:
             await self.start()
-        lanes = self.store.streams
+        groups = self.store.reader_groups()
         background = [
             asyncio.create_task(self._reclaim_loop(), name="reclaim"),
             asyncio.create_task(self._release_loop(), name="release"),
         ]
         sender = asyncio.create_task(self._send_loop(), name="send")
         try:
-            await self._admit(await self._read(lanes, self.config.batch, pending=True))  # our own leftovers
+            for replies, others in groups:  # our own leftovers
+                await self._admit(await self._read(replies + others, self.config.batch, pending=True))
             readers = [
-                asyncio.create_task(self._read_loop(lanes[:1], bounded=False), name="read-replies"),
-                asyncio.create_task(self._read_loop(lanes[1:], bounded=True), name="read-lanes"),
+                asyncio.create_task(self._read_loop(streams, bounded=bounded), name=f"read-{streams[0]}")
+                for replies, others in groups
+                for streams, bounded in ((replies, False), (others, True))
             ]
             await self._until_stopped_or_dead([sender, *readers, *background])
             # Readers return within block_ms (the bulk one once the sender makes room); what they admitted
@@ -296,8 +299,9 @@ class Worker:
         stopping = asyncio.ensure_future(self._stopping.wait())
         done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
-        ended = [task for task in done if task is not stopping]
-        dead = next((t for t in ended if t.cancelled() or t.exception() or not self._stopping.is_set()), None)
+        # A task that returned because stop() was called (readers do, within block_ms) is not dead.
+        stopped = self._stopping.is_set()
+        dead = next((t for t in done if t is not stopping and not (stopped and _returned(t))), None)
         if dead is not None:
             self._stopping.set()
             error = dead.exception() if not dead.cancelled() else None
@@ -319,13 +323,17 @@ class Worker:
     # -- reading ----------------------------------------------------------------------------------------------
 
     async def _read_loop(self, streams: list[str], *, bounded: bool) -> None:
-        """Keep the buffer fed from `streams`; the bulk reader waits for room, the reply reader never does."""
+        """Keep the buffer fed from `streams` (of one shard; there is a reply and a bulk reader per shard).
+
+        The bulk readers wait for room and share it; the reply readers never wait.
+        """
+        shards = self.keys.shards
         while not self._stopping.is_set():
             if bounded:
                 await self._buffer.wait_for_room()
                 if self._stopping.is_set():
                     return
-            count = max(1, min(self._buffer.room, self.config.batch)) if bounded else self.config.batch
+            count = max(1, min(self._buffer.room, self.config.batch) // shards) if bounded else self.config.batch
             entries = await self._read(streams, count)
             if entries and not self._stopping.is_set():
                 await self._admit(entries)
@@ -344,7 +352,8 @@ class Worker:
     async def _release_loop(self) -> None:
         """Move delayed jobs whose time has come back into their lanes (every worker does it; once each).
 
-        Every HEARTBEAT_S it also reports this worker's binds and reloads the template catalog.
+        Every HEARTBEAT_S it also reports this worker's binds, reloads the template catalog and, on a
+        cluster, finds the units whose quota the shards used up together.
         """
         next_beat = 0.0
         while True:
@@ -355,6 +364,7 @@ class Worker:
                     next_beat = time.monotonic() + HEARTBEAT_S
                     bound = self.pool.bound if self.pool else 0
                     await report_worker_health(self._redis, self.keys, self.config.consumer, bound)
+                    await self.store.refresh_quotas()
                     await self._reload_catalog()
             except RETRYABLE:
                 self._redis_failed()
@@ -385,7 +395,7 @@ class Worker:
         while True:
             await asyncio.sleep(interval)
             try:
-                uptime = int((await redis.info("server"))["uptime_in_seconds"])
+                uptime = await uptime_s(redis)
             except RETRYABLE:
                 self._redis_failed()
                 continue
@@ -414,12 +424,17 @@ class Worker:
         now = self._clock()
         invalid: list[tuple[StreamEntry, JobError]] = []
         ready: list[tuple[StreamEntry, Job]] = []
+        raw: list[tuple[StreamEntry, Job]] = []  # from the intake stream, to be moved into their lanes
         messages: list[EncodedMessage] = []
+        intake = self.keys.intake
         for entry in entries:
             if (entry.stream, entry.entry_id) in self._in_progress:
                 continue  # already ours
             try:
                 job = parse_job(entry.payload)
+                if entry.stream == intake:
+                    raw.append((entry, job))
+                    continue
             except JobError as error:
                 job_id = "" if error.field == "id" else entry.job_id
                 invalid.append((StreamEntry(entry.stream, entry.entry_id, job_id, entry.payload), error))
@@ -439,6 +454,8 @@ class Worker:
         if invalid:
             await self._with_redis(self.store.dead_letter, invalid)
             self.stats.dead_lettered += len(invalid)
+        if raw:
+            await self._with_redis(self.store.route, raw)
         if not ready:
             return
         go = await self._with_redis(self.store.begin, ready)
@@ -579,6 +596,11 @@ class Worker:
                 log.warning("Redis unavailable (%s); retrying in %.2fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+
+def _returned(task: asyncio.Task[None]) -> bool:
+    """Whether `task` ended by returning (not cancelled, no exception)."""
+    return not task.cancelled() and task.exception() is None
 
 
 def _china(ts: float) -> str:

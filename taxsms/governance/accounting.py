@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from taxsms.governance.units import UnitTree
 from taxsms.queue.keys import Keys
+from taxsms.queue.store import sum_hashes
 
 ALL_KINDS = "*"
 TOTAL = "total"
@@ -135,7 +136,8 @@ class Accounting:
 
     async def report(self, month: str) -> UsageReport:
         """The month's usage per unit, own and rolled up the tree."""
-        own = parse_usage(await self.redis.hgetall(self.keys.usage(check_month(month))))
+        month = check_month(month)
+        own = parse_usage(await sum_hashes(self.redis, self.keys, lambda shard: shard.usage(month)))
         return UsageReport(month, own, roll_up(self.tree, own))
 
     async def get_quota(self, unit: str) -> int | None:
@@ -145,17 +147,22 @@ class Accounting:
     async def set_quota(self, unit: str, segments: int | None) -> None:
         """Set a unit's monthly quota in segments (None removes it)."""
         self.tree.get(unit)
-        if segments is None:
-            await self.redis.delete(self.keys.quota(unit))
-        elif segments < 0:
+        if segments is not None and segments < 0:
             raise ValueError("a quota is a number of segments, 0 or more")
-        else:
-            await self.redis.set(self.keys.quota(unit), segments)
+        async with self.redis.pipeline(transaction=False) as pipe:  # a copy per shard, for begin.lua
+            for shard in self.keys.every_shard():
+                if segments is None:
+                    pipe.delete(shard.quota(unit))
+                else:
+                    pipe.set(shard.quota(unit), segments)
+            await pipe.execute()
 
     async def check_quota(self, unit: str, month: str, segments_to_add: int, kind: str = "notice") -> QuotaCheck:
         """Whether `segments_to_add` more segments of `kind` fit in `unit`'s quota for `month`."""
         quota = await self.get_quota(unit)
         used = 0
         if quota is not None:
-            used = int(await self.redis.hget(self.keys.usage(check_month(month)), f"{unit}|{ALL_KINDS}") or 0)
+            month = check_month(month)
+            usage = await sum_hashes(self.redis, self.keys, lambda shard: shard.usage(month))
+            used = usage.get(f"{unit}|{ALL_KINDS}", 0)
         return QuotaCheck(quota_level(used, segments_to_add, quota, kind), used, segments_to_add, quota)

@@ -27,6 +27,7 @@ from taxsms.governance.campaigns import CampaignBook, Review
 from taxsms.governance.errors import ContentRefused, NotFound, PermissionDenied
 from taxsms.governance.operators import Operator, OperatorBook, Role
 from taxsms.governance.units import Level, UnitError, UnitTree, load_units, save_units
+from taxsms.queue.connect import connect, keys_for
 from taxsms.queue.jobs import CHINA
 from taxsms.queue.keys import DEFAULT_PREFIX, Keys
 
@@ -178,9 +179,10 @@ def _command(name: str, body: Callable[[_Context, argparse.Namespace], Coroutine
         url, keys = _keys(args, file)
 
         async def go() -> int:
-            redis = Redis.from_url(url)
+            redis = connect(url)
+            shard_keys = keys_for(redis, keys.prefix)
             try:
-                return await body(_Context(redis, keys, await load_units(redis, keys)), args)
+                return await body(_Context(redis, shard_keys, await load_units(redis, shard_keys)), args)
             finally:
                 await redis.aclose()
 

@@ -1,43 +1,114 @@
-"""Every Redis key name taxsms uses, in one place; each carries the configurable prefix."""
+"""Every Redis key name taxsms uses, in one place; each carries the configurable prefix.
+
+The job keyspace is split into `shards` shards, each under its own hash tag `{<prefix>:<shard>}` so that
+every Lua script and every multi-stream read touches one cluster slot. A job lives in the shard of its
+recipient's phone (with that phone's subscription state and daily caps). A single Redis has one shard;
+a Redis Cluster several, spread over its masters (see README "Redis Cluster"). A `Keys` object names the
+keys of one shard (`shard`, 0 by default); `keys.shard(n)` and `keys.for_phone(phone)` give the others.
+Keys outside the job keyspace (templates, units, operators, campaigns, the MO stream, the rate limiter...)
+carry the plain prefix.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 DEFAULT_PREFIX = "taxsms"
 CONSUMER_GROUP = "dispatchers"
-#: Buckets of the queued index: ~60 queued jobs per bucket at a million, small enough for Redis's compact
-#: (listpack) hash encoding, which costs ~30 bytes per job instead of a key of its own (~200 bytes).
+#: Buckets of the queued index (over all shards): ~60 queued jobs per bucket at a million, small enough for
+#: Redis's compact (listpack) hash encoding, ~30 bytes per job instead of a key of its own (~200 bytes).
 QUEUED_BUCKETS = 16384
+
+
+def _bucket(text: str, shards: int) -> int:
+    """A stable hash of `text` into range(shards) (the same in every process, unlike hash())."""
+    return zlib.crc32(text.encode()) % shards
 
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """Key names under one prefix (one deployment of taxsms per prefix)."""
+    """Key names under one prefix (one deployment of taxsms per prefix), for shard `shard` of `shards`."""
 
     prefix: str = DEFAULT_PREFIX
+    shards: int = 1
+    shard_index: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.shard_index < self.shards:
+            raise ValueError(f"shard {self.shard_index} out of range for {self.shards} shards")
+
+    # -- shards ------------------------------------------------------------------------------------------
+
+    @property
+    def tag(self) -> str:
+        """This shard's hash tag; every job key of the shard starts with it (also inside the Lua scripts)."""
+        return f"{{{self.prefix}:{self.shard_index}}}"
+
+    def shard(self, index: int) -> Keys:
+        """The keys of shard `index`."""
+        return dataclasses.replace(self, shard_index=index)
+
+    def every_shard(self) -> Iterator[Keys]:
+        return (self.shard(index) for index in range(self.shards))
+
+    def for_phone(self, phone: str) -> Keys:
+        """The shard of a (normalised) phone number: its jobs, subscription state and caps."""
+        return self.shard(_bucket(phone, self.shards))
+
+    def home(self, job_id: str) -> str:
+        """job id -> the shard holding the job (only with several shards; written once, at enqueue)."""
+        return f"{self.shard(_bucket(job_id, self.shards)).tag}:home:{job_id}"
+
+    # -- the job keyspace (per shard) --------------------------------------------------------------------
 
     @property
     def intake(self) -> str:
-        """Stream of accepted jobs, read by the dispatchers' consumer group."""
-        return f"{self.prefix}:stream:jobs"
+        """Stream of raw jobs that upstream systems XADD; the dispatchers move them into their lanes.
+
+        There is one, in shard 0, whichever shard this is.
+        """
+        return f"{self.shard(0).tag}:stream:jobs"
 
     def lane(self, lane: int) -> str:
         """Stream of jobs ready to send in one priority lane (0 = replies ... 3 = bulk)."""
-        return f"{self.prefix}:stream:lane{lane}"
+        return f"{self.tag}:stream:lane{lane}"
 
     def delayed(self, lane: int) -> str:
         """Sorted set: job id -> release time, jobs waiting for a window, not_before or a retry."""
-        return f"{self.prefix}:delayed:{lane}"
+        return f"{self.tag}:delayed:{lane}"
 
     def rate(self, link: str) -> str:
         """The shared rate limiter state (GCRA theoretical arrival time) of one SMSC link."""
         return f"{self.prefix}:rate:{link}"
 
     def recipient_cap(self, kind: str, phone: str, day: str) -> str:
-        """Counter of messages of one kind to one phone on one day (per-recipient caps)."""
-        return f"{self.prefix}:cap:{kind}:{day}:{phone}"
+        """Counter of messages of one kind to one phone on one day (per-recipient caps; begin.lua)."""
+        return f"{self.tag}:cap:{kind}:{day}:{phone}"
+
+    @property
+    def events(self) -> str:
+        """Stream of job state changes, for upstream systems (each reads with its own consumer group)."""
+        return f"{self.tag}:stream:events"
+
+    @property
+    def dead_letters(self) -> str:
+        """Stream of jobs that cannot be sent, each with the reason."""
+        return f"{self.tag}:stream:dead"
+
+    @property
+    def counts(self) -> str:
+        """Hash: job state -> number of jobs in it."""
+        return f"{self.tag}:counts"
+
+    @property
+    def stats(self) -> str:
+        """Hash of counters that are not job states (segments, unknown receipts, resends...)."""
+        return f"{self.tag}:stats"
+
+    # -- outside the job keyspace --------------------------------------------------------------------------
 
     @property
     def workers(self) -> str:
@@ -45,56 +116,36 @@ class Keys:
         return f"{self.prefix}:workers"
 
     @property
-    def events(self) -> str:
-        """Stream of job state changes, for upstream systems (each reads with its own consumer group)."""
-        return f"{self.prefix}:stream:events"
-
-    @property
-    def dead_letters(self) -> str:
-        """Stream of jobs that cannot be sent, each with the reason."""
-        return f"{self.prefix}:stream:dead"
-
-    @property
-    def counts(self) -> str:
-        """Hash: job state -> number of jobs in it."""
-        return f"{self.prefix}:counts"
-
-    @property
-    def stats(self) -> str:
-        """Hash of counters that are not job states (segments, unknown receipts, resends...)."""
-        return f"{self.prefix}:stats"
-
-    @property
     def mo(self) -> str:
         """Stream of messages taxpayers sent in (MO), for the reply handlers."""
         return f"{self.prefix}:stream:mo"
 
     def queued_index(self, job_id: str) -> str:
-        """Hash bucket: job id -> enqueue time (ms) for jobs not yet picked up; they get a record when they are."""
-        return f"{self.prefix}:queued:{zlib.crc32(job_id.encode()) % QUEUED_BUCKETS}"
+        """Hash bucket of the shard's queued index: job id -> its stream entry, for jobs not picked up yet."""
+        return f"{self.tag}:queued:{_bucket(job_id, max(1024, QUEUED_BUCKETS // self.shards))}"
 
     def job(self, job_id: str) -> str:
         """Hash holding one job's record and status."""
-        return f"{self.prefix}:job:{job_id}"
+        return f"{self.tag}:job:{job_id}"
 
     def message(self, message_id: str) -> str:
         """SMSC message id -> 'job_id part' (with a TTL) so receipts find their job."""
-        return f"{self.prefix}:msg:{message_id}"
+        return f"{self.tag}:msg:{message_id}"
 
     def usage(self, month: str) -> str:
         """Hash: '<unit>|<kind>' -> segments sent in month 'YYYY-MM' (accounting)."""
-        return f"{self.prefix}:usage:{month}"
+        return f"{self.tag}:usage:{month}"
 
     # -- replies (taxsms.replies) ------------------------------------------------------------------------
 
     @property
     def subscription_state(self) -> str:
         """Hash: phone -> '1' (subscribed) or '0' (unsubscribed); read by the dispatcher's claim script."""
-        return f"{self.prefix}:sub:state"
+        return f"{self.tag}:sub:state"
 
     def subscription(self, phone: str) -> str:
         """Hash: one phone's subscription record (taxpayer ids, state, time, source)."""
-        return f"{self.prefix}:sub:{phone}"
+        return f"{self.tag}:sub:{phone}"
 
     def invoice(self, code: str, number: str) -> str:
         """Hash: one invoice's record for authenticity checks (the Redis-backed provider)."""
@@ -159,9 +210,9 @@ class Keys:
         return f"{self.prefix}:stream:audit"
 
     def quota(self, unit: str) -> str:
-        """Monthly segment quota of one unit (absent = no quota)."""
-        return f"{self.prefix}:quota:{unit}"
+        """Monthly segment quota of one unit (absent = no quota); a copy in every shard, for begin.lua."""
+        return f"{self.tag}:quota:{unit}"
 
     def orphan_receipt(self, message_id: str) -> str:
         """A receipt whose message id was not (yet) known, kept for later matching."""
-        return f"{self.prefix}:orphan:{message_id}"
+        return f"{self.tag}:orphan:{message_id}"

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -33,10 +34,19 @@ def free_port() -> int:
 class RedisServer:
     """Start, stop, kill and restart one redis-server on 127.0.0.1 with its data in `data_dir`."""
 
-    def __init__(self, data_dir: str | Path, *, port: int | None = None, appendonly: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        port: int | None = None,
+        appendonly: bool = True,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        """`extra_args`: more redis-server options, e.g. ('--cluster-enabled', 'yes')."""
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra_args = tuple(extra_args)
         self.binary = redis_server_binary()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -64,6 +74,7 @@ class RedisServer:
             "no",
             "--logfile",
             str(self.data_dir / "redis.log"),
+            *self.extra_args,
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout

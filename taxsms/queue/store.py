@@ -1,7 +1,8 @@
 """The job store in Redis: intake stream and consumer group, job records, dead letters, receipts.
 
-Every operation works on a batch and costs one round trip (a pipeline or one EVALSHA), whatever the
-batch size: the dispatcher's hot path never pays a round trip per message.
+Every operation works on a batch and costs one round trip (a pipeline of one EVALSHA per shard touched),
+whatever the batch size: the dispatcher's hot path never pays a round trip per message. Each script call
+stays in one shard (one hash tag, so one cluster slot); see taxsms.queue.keys for the sharding.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
-from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
 
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, job_json, pack_job, parse_job
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
@@ -22,6 +24,7 @@ from taxsms.queue.keys import CONSUMER_GROUP, Keys
 MESSAGE_ID_TTL_S = 3 * 24 * 3600  # receipts can take days (a phone switched off); keep the mapping 3 days
 ENQUEUE_CHUNK = 500
 COUNTED_STATES = tuple(State)
+T = TypeVar("T")
 
 
 def load_script(name: str, *, common: bool = True) -> str:
@@ -29,6 +32,77 @@ def load_script(name: str, *, common: bool = True) -> str:
     lua = resources.files("taxsms.queue") / "lua"
     source = (lua / f"{name}.lua").read_text(encoding="utf-8")
     return (lua / "common.lua").read_text(encoding="utf-8") + "\n" + source if common else source
+
+
+ScriptCall = tuple[AsyncScript, Sequence[str], Sequence[Any]]
+
+
+async def run_scripts(redis: Any, calls: Sequence[ScriptCall]) -> list[Any]:
+    """Run (script, keys, args) calls in one pipeline (EVALSHA; a cluster client splits it per node).
+
+    A node that does not know a script yet (new, restarted or just promoted) gets it loaded, and the calls
+    it refused run again. Any other error is raised.
+    """
+    results: list[Any] = [None] * len(calls)
+    todo = list(range(len(calls)))
+    for attempt in range(2):
+        async with redis.pipeline(transaction=False) as pipe:
+            for i in todo:
+                script, keys, args = calls[i]
+                pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            replies = await pipe.execute(raise_on_error=False)
+        missing = []
+        for i, reply in zip(todo, replies, strict=True):
+            if isinstance(reply, NoScriptError) and attempt == 0:
+                missing.append(i)
+            elif isinstance(reply, Exception):
+                raise reply
+            else:
+                results[i] = reply
+        if not missing:
+            break
+        for script in {calls[i][0].sha: calls[i][0] for i in missing}.values():
+            await redis.script_load(script.script)
+        todo = missing
+    return results
+
+
+async def sum_hashes(redis: Any, keys: Keys, name: Callable[[Keys], str]) -> dict[str, int]:
+    """Field -> sum over every shard of the counter hash `name(shard)` (counts, stats, usage...)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for shard in keys.every_shard():
+            pipe.hgetall(name(shard))
+        replies = await pipe.execute()
+    totals: dict[str, int] = {}
+    for raw in replies:
+        for field_name, value in raw.items():
+            text = field_name.decode() if isinstance(field_name, bytes) else field_name
+            totals[text] = totals.get(text, 0) + int(value)
+    return totals
+
+
+async def state_counts(redis: Any, keys: Keys) -> dict[str, int]:
+    """Number of jobs in each state over every shard (every state present, zero when none)."""
+    return {state.value: 0 for state in COUNTED_STATES} | await sum_hashes(redis, keys, lambda shard: shard.counts)
+
+
+async def job_shards(redis: Any, keys: Keys, job_ids: Sequence[str]) -> list[Keys | None]:
+    """The shard holding each job id (None: no such job), looked up in the id index with several shards."""
+    if keys.shards == 1:
+        return [keys] * len(job_ids)
+    async with redis.pipeline(transaction=False) as pipe:
+        for job_id in job_ids:
+            pipe.get(keys.home(job_id))
+        homes = await pipe.execute()
+    return [None if home is None else keys.shard(int(home)) for home in homes]
+
+
+def _entry_id(ref: str) -> str:
+    """A stream entry id back from the queued index's integer form (see entry_ref in common.lua)."""
+    if "-" in ref:
+        return ref
+    ms, seq = divmod(int(ref), 1024)
+    return f"{ms}-{seq}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,30 +171,30 @@ class DispatchRules:
             raise ValueError("replies to taxpayers are never capped, suppressed by subscription or by quota")
 
 
-def _entry_id(ref: str) -> str:
-    """A stream entry id back from the queued index's integer form (see entry_ref in common.lua)."""
-    if "-" in ref:
-        return ref
-    ms, seq = divmod(int(ref), 1024)
-    return f"{ms}-{seq}"
-
-
 def _csv(items: Iterable[str]) -> str:
     return "," + ",".join(items) + ","
 
 
+def _by_shard(items: Iterable[tuple[int, T]]) -> dict[int, list[T]]:
+    groups: dict[int, list[T]] = {}
+    for shard, item in items:
+        groups.setdefault(shard, []).append(item)
+    return groups
+
+
 class JobStore:
-    """Batch operations on the job keys of one prefix."""
+    """Batch operations on the job keys of one prefix, over every shard of `keys`."""
 
     def __init__(
         self,
-        redis: Redis,
+        redis: Any,
         keys: Keys | None = None,
         *,
         clock: Callable[[], float] = time.time,
         message_id_ttl: int = MESSAGE_ID_TTL_S,
         rules: DispatchRules | None = None,
     ) -> None:
+        """`redis`: a Redis or RedisCluster client (taxsms.queue.connect)."""
         self.redis = redis
         self.keys = keys or Keys()
         self.rules = rules or DispatchRules()
@@ -131,46 +205,88 @@ class JobStore:
         self._begin = redis.register_script(load_script("begin"))
         self._settle = redis.register_script(load_script("settle"))
         self._receipts = redis.register_script(load_script("receipts"))
+        self._shards = list(self.keys.every_shard())
+        self._shard_of_stream = {stream: shard.shard_index for shard in self._shards for stream in self._lanes(shard)}
+        self._shard_of_stream[self.keys.intake] = 0
+        #: Units whose monthly quota is used up, summed over every shard (refresh_quotas; begin.lua checks
+        #: each shard's own usage exactly, this catches what the shards used together).
+        self.exhausted_units: frozenset[str] = frozenset()
 
     # -- intake ------------------------------------------------------------------------------------------
 
     async def enqueue(self, jobs: Iterable[Job]) -> int:
-        """Add validated jobs once each; return how many were new (the rest were duplicates)."""
-        added = 0
-        chunk: list[Job] = []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for item in jobs:
-                chunk.append(item)
-                if len(chunk) == ENQUEUE_CHUNK:
-                    await self._queue_enqueue(pipe, chunk)
-                    chunk = []
-            if chunk:
-                await self._queue_enqueue(pipe, chunk)
-            for result in await pipe.execute():
-                added += int(result)
-        return added
+        """Add validated jobs once each; return how many were new (the rest were duplicates).
 
-    async def _queue_enqueue(self, pipe: Any, chunk: list[Job]) -> None:
-        keys = [self.keys.counts, self.keys.events, *(self.keys.lane(lane) for lane in Lane)]
-        args: list[Any] = [self._now(), self.keys.prefix]
+        A job goes to its phone's shard; with several shards the id index (written first, SET NX) names
+        the shard that holds the id, so a retried or repeated id lands where the first one did.
+        """
+        items = list(jobs)
+        homes = await self._homes(items)
+        calls: list[ScriptCall] = []
+        for shard, group in _by_shard(zip(homes, items, strict=True)).items():
+            for start in range(0, len(group), ENQUEUE_CHUNK):
+                calls.append(self._enqueue_call(self._shards[shard], group[start : start + ENQUEUE_CHUNK]))
+        return sum(int(added) for added in await run_scripts(self.redis, calls))
+
+    async def _homes(self, items: Sequence[Job]) -> list[int]:
+        if self.keys.shards == 1:
+            return [0] * len(items)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job in items:
+                pipe.set(self.keys.home(job.id), self.keys.for_phone(job.to).shard_index, nx=True)
+                pipe.get(self.keys.home(job.id))
+            replies = await pipe.execute()
+        return [int(home) for home in replies[1::2]]
+
+    def _enqueue_call(self, shard: Keys, chunk: Sequence[Job]) -> ScriptCall:
+        keys = [shard.counts, shard.events, *(shard.lane(lane) for lane in Lane)]
+        args: list[Any] = [self._now(), shard.tag]
         for job in chunk:
-            keys += (self.keys.job(job.id), self.keys.queued_index(job.id))
+            keys += (shard.job(job.id), shard.queued_index(job.id))
             args += (job.id, int(job.lane), pack_job(job))
-        await self._enqueue(keys=keys, args=args, client=pipe)
+        return (self._enqueue, keys, args)
 
     async def dead_letter_raw(self, payload: bytes, error: JobError) -> None:
-        """Record a job refused before it entered the stream (e.g. by `taxsms enqueue`)."""
+        """Record a job refused before it entered the stream (e.g. by `taxsms enqueue`), in shard 0."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.xadd(self.keys.dead_letters, self._dead_fields("", "", payload, error))
             pipe.hincrby(self.keys.counts, State.DEAD_LETTERED, 1)
             await pipe.execute()
 
+    async def route(self, entries: Sequence[tuple[StreamEntry, Job]]) -> int:
+        """Move valid raw jobs from the intake stream into their lanes (enqueue, then ack and delete); return how
+        many.
+
+        Enqueue dedupes by id, so a crash between the two steps enqueues nothing twice.
+        """
+        if not entries:
+            return 0
+        added = await self.enqueue(job for _, job in entries)
+        ids = [entry.entry_id for entry, _ in entries]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xack(self.keys.intake, CONSUMER_GROUP, *ids)
+            pipe.xdel(self.keys.intake, *ids)
+            await pipe.execute()
+        return added
+
     # -- the consumer group ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _lanes(shard: Keys) -> list[str]:
+        return [shard.lane(lane) for lane in Lane]
 
     @property
     def streams(self) -> list[str]:
-        """Every stream the dispatchers read, most urgent first: the lanes, then raw upstream intake."""
-        return [*(self.keys.lane(lane) for lane in Lane), self.keys.intake]
+        """Every stream the dispatchers read: each shard's lanes, most urgent first, then raw upstream intake."""
+        return [*(stream for shard in self._shards for stream in self._lanes(shard)), self.keys.intake]
+
+    def reader_groups(self) -> list[tuple[list[str], list[str]]]:
+        """Per shard, (reply streams, other streams): the streams one XREADGROUP may read together (one slot)."""
+        groups = []
+        for shard in self._shards:
+            lanes = self._lanes(shard)
+            groups.append((lanes[:1], lanes[1:] + ([self.keys.intake] if shard.shard_index == 0 else [])))
+        return groups
 
     async def ensure_group(self) -> None:
         """Create the consumer group on every job stream (and the streams) if they do not exist yet."""
@@ -187,14 +303,20 @@ class JobStore:
         """Read up to `count` new entries from each of `streams` (pending=True: this consumer's unacked ones).
 
         Entries come back in the order of `streams`, so listing the lanes most urgent first keeps priority.
+        The streams must be of one shard (one reader group of reader_groups()).
         """
-        reply = await self.redis.xreadgroup(
-            CONSUMER_GROUP,
-            consumer,
-            dict.fromkeys(streams, "0" if pending else ">"),
-            count=count,
-            block=None if pending else block_ms,
-        )
+        try:
+            reply = await self.redis.xreadgroup(
+                CONSUMER_GROUP,
+                consumer,
+                dict.fromkeys(streams, "0" if pending else ">"),
+                count=count,
+                block=None if pending else block_ms,
+            )
+        except ResponseError as exc:
+            if not str(exc).startswith("UNBLOCKED"):
+                raise
+            raise RedisConnectionError(f"a failover ended the blocking read: {exc}") from exc
         by_stream = {self._text(name): items for name, items in reply or ()}
         return [entry for stream in streams for entry in self.parse_entries(stream, by_stream.get(stream, ()))]
 
@@ -217,115 +339,173 @@ class JobStore:
 
     async def release_due(self, limit: int = 1000) -> int:
         """Move delayed jobs whose release time has come back into their lanes; return how many."""
-        keys = [self.keys.counts, self.keys.events]
-        return int(await self._release(keys=keys, args=[self._now(), self.keys.prefix, len(Lane), limit]))
+        calls: list[ScriptCall] = [
+            (self._release, [shard.counts, shard.events], [self._now(), shard.tag, len(Lane), limit])
+            for shard in self._shards
+        ]
+        return sum(int(n) for n in await run_scripts(self.redis, calls))
 
     async def delayed_counts(self) -> dict[int, int]:
-        """Jobs waiting in each lane's delayed set."""
+        """Jobs waiting in each lane's delayed set (over every shard)."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for lane in Lane:
-                pipe.zcard(self.keys.delayed(lane))
-            return dict(zip((int(lane) for lane in Lane), await pipe.execute(), strict=True))
+            for shard in self._shards:
+                for lane in Lane:
+                    pipe.zcard(shard.delayed(lane))
+            sizes = await pipe.execute()
+        return {int(lane): sum(sizes[int(lane) :: len(Lane)]) for lane in Lane}
+
+    async def refresh_quotas(self) -> None:
+        """Find the units whose quota this month's usage over every shard reached (only with several shards)."""
+        if self.keys.shards == 1:
+            return
+        month = f"{datetime.fromtimestamp(self._clock(), CHINA):%Y-%m}"
+        used = {
+            name.removesuffix("|*"): n
+            for name, n in (await sum_hashes(self.redis, self.keys, lambda shard: shard.usage(month))).items()
+            if name.endswith("|*")
+        }
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for unit in used:
+                pipe.get(self.keys.quota(unit))
+            quotas = await pipe.execute()
+        self.exhausted_units = frozenset(
+            unit for (unit, n), quota in zip(used.items(), quotas, strict=True) if quota is not None and n >= int(quota)
+        )
 
     # -- the dispatch ledger -----------------------------------------------------------------------------
 
+    def shard_of(self, stream: str) -> Keys:
+        """The shard a job stream belongs to."""
+        return self._shards[self._shard_of_stream[stream]]
+
     async def begin(self, jobs: Sequence[tuple[StreamEntry, Job]]) -> list[bool]:
-        """Claim (entry, job) pairs for submission; False for jobs skipped or suppressed (recorded and acked)."""
+        """Claim (entry, job) pairs for submission; False for jobs skipped or suppressed (recorded and acked).
+
+        The entries must come from lane streams (raw intake entries are route()d first).
+        """
         if not jobs:
             return []
         rules, moment = self.rules, datetime.fromtimestamp(self._clock(), CHINA)
-        keys = [self.keys.counts, self.keys.events]
-        for _, job in jobs:
-            keys += (self.keys.job(job.id), self.keys.queued_index(job.id))
         caps = _csv(f"{kind}={n}" for kind, n in rules.daily_caps.items())
-        args: list[Any] = [
-            self._now(), self.keys.prefix, CONSUMER_GROUP, f"{moment:%Y%m%d}", f"{moment:%Y-%m}",
-            _csv(rules.subscription_kinds), rules.unknown_subscription, caps, _csv(rules.quota_kinds),
-        ]  # fmt: skip
-        for entry, job in jobs:
-            args += (entry.stream, entry.entry_id, job.kind.value, job.to, job.unit)
-        flags = await self._begin(keys=keys, args=args)
-        return [bool(flag) for flag in flags]
+        groups = _by_shard((self._shard_of_stream[e.stream], (i, e, job)) for i, (e, job) in enumerate(jobs))
+        calls: list[ScriptCall] = []
+        for shard_index, group in groups.items():
+            shard = self._shards[shard_index]
+            keys = [shard.counts, shard.events]
+            for _, _, job in group:
+                keys += (shard.job(job.id), shard.queued_index(job.id))
+            args: list[Any] = [
+                self._now(), shard.tag, CONSUMER_GROUP, f"{moment:%Y%m%d}", f"{moment:%Y-%m}",
+                _csv(rules.subscription_kinds), rules.unknown_subscription, caps, _csv(rules.quota_kinds),
+                _csv(self.exhausted_units),
+            ]  # fmt: skip
+            for _, entry, job in group:
+                args += (entry.stream, entry.entry_id, job.kind.value, job.to, job.unit)
+            calls.append((self._begin, keys, args))
+        flags = [False] * len(jobs)
+        for group, result in zip(groups.values(), await run_scripts(self.redis, calls), strict=True):
+            for (i, _, _), flag in zip(group, result, strict=True):
+                flags[i] = bool(flag)
+        return flags
 
-    async def settle(self, settlements: Sequence[Settlement], *, client: Any = None) -> None:
-        """Record outcomes, then ack their entries, atomically (one script call)."""
+    async def settle(self, settlements: Sequence[Settlement]) -> None:
+        """Record outcomes, then ack their entries, atomically per shard (one script call per shard)."""
         if not settlements:
             return
         rules, month = self.rules, f"{datetime.fromtimestamp(self._clock(), CHINA):%Y-%m}"
-        keys = [self.keys.counts, self.keys.events, self.keys.stats, self.keys.dead_letters]
-        args: list[Any] = [
-            self._now(), self.keys.prefix, CONSUMER_GROUP, self._ttl, month,
-            rules.retry_base_s, rules.retry_max_s, rules.max_retries,
-        ]  # fmt: skip
-        for s in settlements:
-            keys += (self.keys.job(s.job_id), self.keys.queued_index(s.job_id))
-            args += (s.stream, s.entry_id, s.outcome, s.detail, s.smpp_status, f"{s.release_at:.3f}", int(s.lane))
-            args += (s.payload, len(s.message_ids), *s.message_ids)
-        await self._settle(keys=keys, args=args, client=client)
+        calls: list[ScriptCall] = []
+        for shard_index, group in _by_shard((self._shard_of_stream[s.stream], s) for s in settlements).items():
+            shard = self._shards[shard_index]
+            keys = [shard.counts, shard.events, shard.stats, shard.dead_letters]
+            args: list[Any] = [
+                self._now(), shard.tag, CONSUMER_GROUP, self._ttl, month,
+                rules.retry_base_s, rules.retry_max_s, rules.max_retries,
+            ]  # fmt: skip
+            for s in group:
+                keys += (shard.job(s.job_id), shard.queued_index(s.job_id))
+                args += (s.stream, s.entry_id, s.outcome, s.detail, s.smpp_status, f"{s.release_at:.3f}", int(s.lane))
+                args += (s.payload, len(s.message_ids), *s.message_ids)
+            calls.append((self._settle, keys, args))
+        await run_scripts(self.redis, calls)
 
     async def dead_letter(self, entries: Sequence[tuple[StreamEntry, JobError]]) -> None:
-        """Move invalid entries to the dead-letter stream with their reason, record and ack them."""
+        """Move invalid entries to their shard's dead-letter stream with their reason, record and ack them."""
         if not entries:
             return
-        settlements = [
-            Settlement(e.job_id, e.stream, e.entry_id, State.DEAD_LETTERED, f"{err.field}: {err.reason}")
-            for e, err in entries
-        ]
         async with self.redis.pipeline(transaction=False) as pipe:
             for entry, error in entries:
                 pipe.xadd(
-                    self.keys.dead_letters,
+                    self.shard_of(entry.stream).dead_letters,
                     self._dead_fields(entry.entry_id, entry.job_id, entry.payload, error),
                 )
-            await self.settle(settlements, client=pipe)
             await pipe.execute()
+        await self.settle(
+            [
+                Settlement(e.job_id, e.stream, e.entry_id, State.DEAD_LETTERED, f"{err.field}: {err.reason}")
+                for e, err in entries
+            ]
+        )
 
-    async def apply_receipts(self, receipts: Sequence[ReceiptUpdate], *, client: Any = None) -> int:
+    async def apply_receipts(self, receipts: Sequence[ReceiptUpdate]) -> int:
         """Apply delivery receipts to their jobs; return how many ids were unknown (kept as orphans).
 
-        With a pipeline as `client` the call is only queued (the count comes with the pipeline's results).
+        A receipt carries only the SMSC message id, so every shard is asked. With several shards, first
+        each applies what it knows; an id no shard knew is then offered to every shard again, and each
+        either applies it (its submit was recorded in between) or keeps it as an orphan, atomically, so a
+        settle racing with the receipt cannot lose it (the copies in the other shards expire unused).
         """
         if not receipts:
             return 0
-        args: list[Any] = [self._now(), self.keys.prefix, self._ttl]
+        if self.keys.shards == 1:
+            return len((await run_scripts(self.redis, [self._receipts_call(self._shards[0], receipts, True)]))[0])
+        first = await run_scripts(self.redis, [self._receipts_call(shard, receipts, False) for shard in self._shards])
+        unknown = set.intersection(*(set(ids) for ids in first))
+        if not unknown:
+            return 0
+        late = [r for r in receipts if r.message_id.encode() in unknown]
+        second = await run_scripts(self.redis, [self._receipts_call(shard, late, True) for shard in self._shards])
+        orphans = len(set.intersection(*(set(ids) for ids in second)))
+        if orphans:
+            await self.redis.hincrby(self.keys.stats, "unknown_receipts", orphans)
+        return orphans
+
+    def _receipts_call(self, shard: Keys, receipts: Sequence[ReceiptUpdate], keep_orphans: bool) -> ScriptCall:
+        counted = keep_orphans and self.keys.shards == 1  # with several shards apply_receipts counts them
+        args: list[Any] = [self._now(), shard.tag, self._ttl, int(keep_orphans), int(counted)]
         for r in receipts:
             args += (r.message_id, r.outcome, r.stat.replace(" ", "_") or "-", r.error.replace(" ", "_"))
-        keys = [self.keys.counts, self.keys.events, self.keys.stats]
-        result = await self._receipts(keys=keys, args=args, client=client)
-        return 0 if client is not None else int(result)
+        return (self._receipts, [shard.counts, shard.events, shard.stats], args)
 
     # -- reading state -------------------------------------------------------------------------------------
 
     async def counts(self) -> dict[str, int]:
-        """Number of jobs in each state (every state present, zero when none)."""
-        raw = await self.redis.hgetall(self.keys.counts)
-        counts = {state.value: 0 for state in COUNTED_STATES}
-        for name, value in raw.items():
-            counts[name.decode()] = int(value)
-        return counts
+        """Number of jobs in each state over every shard (every state present, zero when none)."""
+        return await state_counts(self.redis, self.keys)
 
     async def stats(self) -> dict[str, int]:
-        raw = await self.redis.hgetall(self.keys.stats)
-        return {name.decode(): int(value) for name, value in raw.items()}
+        return await sum_hashes(self.redis, self.keys, lambda shard: shard.stats)
 
     async def job(self, job_id: str) -> dict[str, str] | None:
         """One job's full record, or None if unknown (a job not picked up yet: what its stream entry says)."""
+        (shard,) = await job_shards(self.redis, self.keys, [job_id])
+        if shard is None:
+            return None
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(self.keys.job(job_id))
-            pipe.hget(self.keys.queued_index(job_id), job_id)
+            pipe.hgetall(shard.job(job_id))
+            pipe.hget(shard.queued_index(job_id), job_id)
             raw, ref = await pipe.execute()
         record = {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items() if k != b"job"}
         if b"job" in raw:
             record["job"] = job_json(raw[b"job"]).decode("utf-8", "replace")
         if ref is not None and "state" not in record:
-            record.update(await self._queued_record(_entry_id(ref.decode())))
+            record.update(await self._queued_record(shard, _entry_id(ref.decode())))
         return record or None
 
-    async def _queued_record(self, entry_id: str) -> dict[str, str]:
+    async def _queued_record(self, shard: Keys, entry_id: str) -> dict[str, str]:
         """The record of a job still waiting in its lane: state, enqueue time, and its fields from the entry."""
         async with self.redis.pipeline(transaction=False) as pipe:
             for lane in Lane:
-                pipe.xrange(self.keys.lane(lane), entry_id, entry_id)
+                pipe.xrange(shard.lane(lane), entry_id, entry_id)
             found = [entries for entries in await pipe.execute() if entries]
         record = {"state": State.QUEUED.value, "at:queued": f"{int(entry_id.split('-')[0]) / 1000:.3f}"}
         if found:
@@ -334,14 +514,17 @@ class JobStore:
         return record
 
     async def states(self, job_ids: Sequence[str]) -> list[str | None]:
-        """The state of each job (None: unknown), in one round trip."""
+        """The state of each job (None: unknown), in one round trip (two with several shards)."""
+        shards = await job_shards(self.redis, self.keys, job_ids)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                pipe.hget(self.keys.job(job_id), "state")
-                pipe.hexists(self.keys.queued_index(job_id), job_id)
-            replies = await pipe.execute()
+            for job_id, shard in zip(job_ids, shards, strict=True):
+                if shard is not None:
+                    pipe.hget(shard.job(job_id), "state")
+                    pipe.hexists(shard.queued_index(job_id), job_id)
+            replies = iter(await pipe.execute())
         states: list[str | None] = []
-        for state, queued in zip(replies[::2], replies[1::2], strict=True):
+        for shard in shards:
+            state, queued = (next(replies), next(replies)) if shard is not None else (None, False)
             states.append(state.decode() if state else State.QUEUED.value if queued else None)
         return states
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from redis.asyncio import Redis
 
 from taxsms.privacy import mask_phone
+from taxsms.queue.connect import connect, keys_for
 from taxsms.queue.keys import DEFAULT_PREFIX, Keys
 
 T = TypeVar("T")
@@ -123,9 +124,9 @@ def _with_redis(args: argparse.Namespace, file: dict[str, Any], work: Callable[[
     url, keys = _redis_target(args, file)
 
     async def go() -> T:
-        redis = Redis.from_url(url)
+        redis = connect(url)
         try:
-            return await work(redis, keys)
+            return await work(redis, keys_for(redis, keys.prefix))
         finally:
             await redis.aclose()
 

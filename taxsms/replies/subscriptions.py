@@ -10,12 +10,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 from redis.asyncio import Redis
 
 from taxsms.queue.jobs import JobError, normalise_mobile
 from taxsms.queue.keys import Keys
+from taxsms.queue.store import ScriptCall, run_scripts
 
 IMPORT_CHUNK = 2000
 MAX_REPORTED_ERRORS = 1000
@@ -114,28 +116,35 @@ class SubscriptionBook:
     async def apply(self, changes: Iterable[tuple[str, bool, str, float, Sequence[str]]]) -> list[str]:
         """Apply (phone, subscribed, source, at, taxpayer ids) changes in one pipeline; return the phones.
 
-        Every phone is checked before anything is written (SubscriptionError for the first bad one).
+        Every phone is checked before anything is written (SubscriptionError for the first bad one). Each
+        phone's state goes to its shard (where the dispatcher reads it); one transaction per shard.
         """
         checked = [(normalise_phone(phone), *rest) for phone, *rest in changes]
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for phone, subscribed, source, at, taxpayer_ids in checked:
-                state = "1" if subscribed else "0"
-                pipe.hset(self.keys.subscription_state, phone, state)
-                record: dict[str, str] = {"state": state, "source": source, "at": f"{at:.3f}"}
-                record.update({TAXPAYER_FIELD + tp: "1" for tp in taxpayer_ids if tp})
-                pipe.hset(self.keys.subscription(phone), mapping=record)  # type: ignore[arg-type]
-            await pipe.execute()
+        by_shard: dict[int, list[tuple[str, bool, str, float, Sequence[str]]]] = {}
+        for change in checked:
+            by_shard.setdefault(self.keys.for_phone(change[0]).shard_index, []).append(change)
+        for index, group in by_shard.items():
+            shard = self.keys.shard(index)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for phone, subscribed, source, at, taxpayer_ids in group:
+                    state = "1" if subscribed else "0"
+                    pipe.hset(shard.subscription_state, phone, state)
+                    record: dict[str, str] = {"state": state, "source": source, "at": f"{at:.3f}"}
+                    record.update({TAXPAYER_FIELD + tp: "1" for tp in taxpayer_ids if tp})
+                    pipe.hset(shard.subscription(phone), mapping=record)  # type: ignore[arg-type]
+                await pipe.execute()
         return [phone for phone, *_ in checked]
 
     async def state(self, phone: str) -> bool | None:
         """True (subscribed), False (unsubscribed) or None (no record)."""
-        value = await self.redis.hget(self.keys.subscription_state, normalise_phone(phone))
+        number = normalise_phone(phone)
+        value = await self.redis.hget(self.keys.for_phone(number).subscription_state, number)
         return None if value is None else value == b"1"
 
     async def record(self, phone: str) -> SubscriptionRecord | None:
         """The phone's full record, or None."""
         number = normalise_phone(phone)
-        raw = await self.redis.hgetall(self.keys.subscription(number))
+        raw = await self.redis.hgetall(self.keys.for_phone(number).subscription(number))
         if not raw:
             return None
         data = {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items()}
@@ -165,8 +174,7 @@ class SubscriptionBook:
                     fh, at=at, default_source=default_source, override_sms=override_sms, chunk=chunk
                 )
         result = ImportResult()
-        keys: list[str] = []
-        args: list[str] = []
+        rows: list[tuple[str, str, str, str]] = []
         reader = csv.reader(source)
         for row in reader:
             line = reader.line_num
@@ -181,17 +189,16 @@ class SubscriptionBook:
                 result.error(line, parsed)
                 continue
             phone, taxpayer_id, subscribed, row_source = parsed
-            keys.append(self.keys.subscription(phone))
-            args += (phone, "1" if subscribed else "0", row_source, taxpayer_id)
+            rows.append((phone, "1" if subscribed else "0", row_source, taxpayer_id))
             if subscribed:
                 result.subscribed += 1
             else:
                 result.unsubscribed += 1
-            if len(keys) >= chunk:
-                result.kept += await self._import_chunk(keys, args, at, override_sms)
-                keys, args = [], []
-        if keys:
-            result.kept += await self._import_chunk(keys, args, at, override_sms)
+            if len(rows) >= chunk:
+                result.kept += await self._import_chunk(rows, at, override_sms)
+                rows = []
+        if rows:
+            result.kept += await self._import_chunk(rows, at, override_sms)
         return result
 
     @staticmethod
@@ -207,8 +214,14 @@ class SubscriptionBook:
         source = cells[3] if len(cells) > 3 and cells[3] else default_source
         return phone, cells[1], subscribed, source
 
-    async def _import_chunk(self, keys: list[str], args: list[str], at: float, override_sms: bool) -> int:
-        _, kept = await self._import(
-            keys=[self.keys.subscription_state, *keys], args=[f"{at:.3f}", "1" if override_sms else "0", *args]
-        )
-        return int(kept)
+    async def _import_chunk(self, rows: list[tuple[str, str, str, str]], at: float, override_sms: bool) -> int:
+        """Import (phone, state, source, taxpayer id) rows: one script call per shard, in one pipeline."""
+        by_shard: dict[int, list[tuple[str, str, str, str]]] = {}
+        for row in rows:
+            by_shard.setdefault(self.keys.for_phone(row[0]).shard_index, []).append(row)
+        calls: list[ScriptCall] = []
+        for index, group in by_shard.items():
+            shard = self.keys.shard(index)
+            keys = [shard.subscription_state, *(shard.subscription(row[0]) for row in group)]
+            calls.append((self._import, keys, [f"{at:.3f}", "1" if override_sms else "0", *chain(*group)]))
+        return sum(int(kept) for _, kept in await run_scripts(self.redis, calls))

@@ -129,8 +129,7 @@ def cmd_template_list(args: argparse.Namespace, file: dict[str, Any]) -> int:
 
 
 def cmd_template_load(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    from redis.asyncio import Redis
-
+    from taxsms.queue.connect import connect
     from taxsms.templates.catalog import DEFAULTS_DIR, TemplateCatalog, TemplateError
 
     try:
@@ -141,7 +140,7 @@ def cmd_template_load(args: argparse.Namespace, file: dict[str, Any]) -> int:
     url, keys = _redis_target(args, file)
 
     async def go() -> None:
-        redis = Redis.from_url(url)
+        redis = connect(url)
         try:
             await catalog.save_to_redis(redis, keys)
         finally:
@@ -170,8 +169,7 @@ def cmd_review_check(args: argparse.Namespace, file: dict[str, Any]) -> int:
 
 
 def cmd_review_load(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    from redis.asyncio import Redis
-
+    from taxsms.queue.connect import connect
     from taxsms.templates.review import ContentReview, ReviewListError
 
     try:
@@ -182,7 +180,7 @@ def cmd_review_load(args: argparse.Namespace, file: dict[str, Any]) -> int:
     url, keys = _redis_target(args, file)
 
     async def go() -> None:
-        redis = Redis.from_url(url)
+        redis = connect(url)
         try:
             await review.save_to_redis(redis, keys)
         finally:

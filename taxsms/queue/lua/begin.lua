@@ -2,13 +2,14 @@
 -- after a crash); suppresses those the rules forbid (unsubscribed phone, per-recipient daily cap, the unit's
 -- monthly quota), recording why and acking (deleting) their entries.
 -- KEYS: counts hash, events stream, then per job: job hash key, queued-index bucket.
--- ARGV: now, key prefix, group, day (YYYYMMDD, China time), month (YYYY-MM),
+-- ARGV: now, shard key prefix (its hash tag), group, day (YYYYMMDD, China time), month (YYYY-MM),
 --   subscription kinds (',k1,k2,'), unknown-subscription policy ('send' | 'suppress'),
---   caps (',kind=n,...,'), quota kinds (',k1,'), then per job: stream, entry id, kind, to, unit.
+--   caps (',kind=n,...,'), quota kinds (',k1,'), units whose quota is used up over every shard (',u1,'),
+--   then per job: stream, entry id, kind, to, unit.
 -- Returns one flag per job: 1 = send it, 0 = handled here (skipped or suppressed; the entry is acked).
 CTX.counts, CTX.events, CTX.prefix, CTX.now = KEYS[1], KEYS[2], ARGV[2], ARGV[1]
 local group, day, month = ARGV[3], ARGV[4], ARGV[5]
-local sub_kinds, unknown_policy, caps, quota_kinds = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local sub_kinds, unknown_policy, caps, quota_kinds, exhausted = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
 local prefix = CTX.prefix
 
 local function suppression(kind, to, unit)
@@ -18,6 +19,7 @@ local function suppression(kind, to, unit)
     if sub == false and unknown_policy == 'suppress' then return 'not subscribed (no subscription record)' end
   end
   if unit ~= '' and string.find(quota_kinds, ',' .. kind .. ',', 1, true) then
+    if string.find(exhausted, ',' .. unit .. ',', 1, true) then return 'monthly quota reached for ' .. unit end
     local quota = tonumber(redis.call('GET', prefix .. ':quota:' .. unit) or '')
     if quota then
       local used = tonumber(redis.call('HGET', prefix .. ':usage:' .. month, unit .. '|*') or '0')
@@ -36,7 +38,7 @@ end
 
 local result = {}
 for i = 3, #KEYS, 2 do
-  local a = 10 + (i - 3) / 2 * 5
+  local a = 11 + (i - 3) / 2 * 5
   local stream, entry, kind, to, unit = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local jobkey = KEYS[i]
   -- nil: pushed straight into a stream by an upstream system, never counted as queued

@@ -2,7 +2,7 @@
 -- A queued job has no record of its own yet, only an entry in its bucket of the queued index (id -> its
 -- stream entry), ~30 bytes instead of a key; adopt() gives it a record when a worker picks it up.
 -- KEYS: counts hash, events stream, the lane streams 0..3, then per job: job hash key, queued-index bucket.
--- ARGV: now, key prefix, then per job: id, lane, packed job.
+-- ARGV: now, shard key prefix (its hash tag), then per job: id, lane, packed job.
 -- Returns the number of jobs added (duplicates are skipped).
 CTX.counts, CTX.events, CTX.prefix, CTX.now = KEYS[1], KEYS[2], ARGV[2], ARGV[1]
 local added = 0

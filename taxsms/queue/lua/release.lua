@@ -1,6 +1,6 @@
 -- Release delayed jobs whose time has come back into their lane's stream (every worker runs this; the
 -- ZREM makes each release happen once).
--- KEYS: counts hash, events stream. ARGV: now, key prefix, lanes, limit per lane.
+-- KEYS: counts hash, events stream. ARGV: now, shard key prefix, lanes, limit per lane.
 -- Returns the number of jobs released.
 CTX.counts, CTX.events, CTX.prefix, CTX.now = KEYS[1], KEYS[2], ARGV[2], ARGV[1]
 local lanes, limit = tonumber(ARGV[3]), tonumber(ARGV[4])

@@ -2,7 +2,8 @@
 -- so a crash in between resends nothing that was accepted).
 -- KEYS: counts hash, events stream, stats hash, dead-letter stream, then per job: job hash key, queued-index
 --   bucket (a job delayed or expired before it was ever claimed gets its record here).
--- ARGV: now, key prefix, group, message-id ttl (s), month (YYYY-MM), retry base (s), retry cap (s),
+-- ARGV: now, shard key prefix (its hash tag), group, message-id ttl (s), month (YYYY-MM), retry base (s),
+--   retry cap (s),
 --   max retries, then per job a record of 9 fields + n message ids:
 --   stream, entry id, outcome, detail, smpp status, release time, lane, job json, n, id_1 .. id_n.
 -- Outcomes: 'submitted' (n message ids, one per part), 'failed', 'expired', 'dead_lettered', 'skip' (only

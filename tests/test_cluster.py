@@ -1,0 +1,171 @@
+"""The worker on a Redis Cluster: 3 masters + 3 replicas of local redis-server, the SMSC simulator, no mocks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+
+import msgspec
+import pytest
+import redis as sync_redis
+
+from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
+from taxsms.dispatcher.worker import Worker, WorkerConfig
+from taxsms.queue.cluster import LocalCluster
+from taxsms.queue.connect import AnyRedis, connect, keys_for
+from taxsms.queue.intake import enqueue_lines
+from taxsms.queue.jobs import CHINA, FINAL_STATES
+from taxsms.queue.keys import Keys
+from taxsms.queue.store import JobStore
+from taxsms.replies.subscriptions import SubscriptionBook
+
+FINAL = tuple(FINAL_STATES)
+SHORT = "【某市税务局】您本月增值税申报期限为15日，请及时申报。"
+LONG = "【某市税务局】" + "根据国家税务总局公告，请纳税人按期办理申报并缴纳税款，逾期将依法加收滞纳金。" * 4
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    with LocalCluster(tmp_path_factory.mktemp("cluster")) as local:
+        yield local
+
+
+@pytest.fixture
+async def client(cluster: LocalCluster) -> AsyncIterator[AnyRedis]:
+    redis = connect(cluster.url)
+    yield redis
+    await redis.aclose()
+
+
+@pytest.fixture
+async def simulator() -> AsyncIterator[SmscSimulator]:
+    sim = SmscSimulator(SimulatorConfig(dlr_ms=20, latency_ms=2))
+    await sim.start()
+    yield sim
+    await sim.stop()
+
+
+def campaign(prefix: str, n: int) -> list[bytes]:
+    """n jobs of mixed kinds, one in ten a 3-part message."""
+    kinds = ("filing_reminder", "notice", "overdue_payment", "reply")
+    return [
+        msgspec.json.encode(
+            {"id": f"{prefix}-{i}", "kind": kinds[i % 4], "to": f"139{i:08d}", "text": LONG if i % 10 == 0 else SHORT}
+        )
+        for i in range(n)
+    ]
+
+
+def workers(url: str, keys: Keys, sim: SmscSimulator, count: int) -> list[Worker]:
+    """`count` in-process workers sharing a 1,000 segments/s limit; a dead one's entries are reclaimed after 2 s."""
+    common = {"send_window": "00:00-24:00", "unknown_subscription": "send", "daily_caps": "", "tps": 1000.0}
+    return [
+        Worker(
+            WorkerConfig(
+                redis_url=url,
+                prefix=keys.prefix,
+                smsc_port=sim.port,
+                system_id=sim.config.system_id,
+                block_ms=50,
+                claim_idle_s=2.0,
+                consumer=f"w{i}",
+                **common,  # type: ignore[arg-type]
+            )
+        )
+        for i in range(count)
+    ]
+
+
+async def finished(store: JobStore) -> int:
+    counts = await store.counts()
+    return sum(counts[state] for state in FINAL)
+
+
+async def run_until_final(ws: list[Worker], store: JobStore, total: int, during: object = None) -> float:
+    """Run the workers until `total` jobs are final; `during` (a coroutine) runs alongside. Returns seconds."""
+    start = time.monotonic()
+    tasks = [asyncio.create_task(w.run()) for w in ws]
+    side = asyncio.ensure_future(during) if during is not None else None
+    try:
+        while await finished(store) < total:
+            assert time.monotonic() - start < 45, await store.counts()
+            for task in tasks:
+                if task.done():
+                    task.result()  # a dead worker: raise its error
+            await asyncio.sleep(0.2)
+        if side is not None:
+            await side
+    finally:
+        for w in ws:
+            w.stop()
+        await asyncio.gather(*tasks)
+    return time.monotonic() - start
+
+
+def primaries_holding_keys(cluster: LocalCluster, prefix: str) -> int:
+    held = 0
+    for node in cluster.primaries():
+        with sync_redis.Redis(port=node.port) as client:
+            held += any(True for _ in client.scan_iter(f"{{{prefix}:*", count=1000))
+    return held
+
+
+async def test_a_campaign_runs_through_a_cluster(
+    cluster: LocalCluster, client: AnyRedis, simulator: SmscSimulator
+) -> None:
+    keys = keys_for(client, "c1")
+    assert keys.shards > 1
+    jobs = campaign("c1", 3000)
+    # city-01 used its quota of 5 in shard 0 alone; its notices to phones of other shards stop all the same.
+    month = f"{datetime.now(CHINA):%Y-%m}"
+    await client.hset(keys.shard(0).usage(month), "city-01|*", 9)
+    for shard in keys.every_shard():
+        await client.set(shard.quota("city-01"), 5)
+    phones = [f"1380000{n:04d}" for n in range(100) if keys.for_phone(f"1380000{n:04d}").shard_index != 0][:5]
+    over = [{"id": f"q{n}", "kind": "notice", "to": p, "text": SHORT, "unit": "city-01"} for n, p in enumerate(phones)]
+    assert await enqueue_lines(client, keys, [msgspec.json.encode(job) for job in over]) == (5, 0)
+    await SubscriptionBook(client, keys).unsubscribe("13900000004", "sms", time.time())  # job c1-4 is a reminder
+    assert await enqueue_lines(client, keys, jobs) == (3000, 0)
+    duplicate_id = msgspec.json.encode({"id": "c1-7", "kind": "notice", "to": "13700000000", "text": SHORT})
+    assert await enqueue_lines(client, keys, [*jobs[:10], duplicate_id]) == (0, 0)  # deduped, whatever shard
+    store = JobStore(client, keys)
+    seconds = await run_until_final(workers(cluster.url, keys, simulator, 2), store, 3005)
+
+    counts = await store.counts()
+    print(f"\n3,000 jobs through the cluster in {seconds:.1f}s: {counts}, simulator {simulator.stats}")
+    assert counts["delivered"] == 2999 and counts["suppressed"] == 1 + 5
+    assert sum(counts.values()) == 3005
+    assert simulator.stats.duplicates == 0
+    stats = await store.stats()
+    assert stats["segments"] == simulator.stats.accepted == 2700 + 300 * 3 - 1
+    record = await store.job("c1-10")
+    assert record is not None and record["state"] == "delivered" and record["parts"] == "3"
+    assert (await store.job("c1-4") or {}).get("error") == "unsubscribed"
+    assert (await store.job("q0") or {}).get("error") == "monthly quota reached for city-01"
+    assert primaries_holding_keys(cluster, "c1") >= 2
+
+
+async def test_a_master_fails_over_during_a_campaign_and_nothing_is_lost(
+    cluster: LocalCluster, client: AnyRedis, simulator: SmscSimulator
+) -> None:
+    keys = keys_for(client, "c2")
+    assert await enqueue_lines(client, keys, campaign("c2", 3000)) == (3000, 0)
+    store = JobStore(client, keys)
+    victim = cluster.primaries()[1]
+
+    async def failover() -> None:
+        while await finished(store) < 600:
+            await asyncio.sleep(0.05)
+        promoted = await asyncio.to_thread(cluster.failover, victim)
+        print(f"\nfailed over port {victim.port} to {promoted.port} with {await finished(store)} jobs final")
+
+    seconds = await run_until_final(workers(cluster.url, keys, simulator, 2), store, 3000, failover())
+    counts = await store.counts()
+    print(f"3,000 jobs with a failover in {seconds:.1f}s: {counts}; resent at the SMSC: {simulator.stats.duplicates}")
+    assert counts["delivered"] == 3000
+    assert sum(counts.values()) == 3000
+    assert simulator.stats.duplicates <= 2 * 64  # only submits in flight on the failed master's shards
+    assert victim not in cluster.primaries()
+
