@@ -14,6 +14,7 @@ from taxsms.api.auth import digest
 from taxsms.api.cli import add_commands, create_token
 from taxsms.api.sessions import COOKIE, CSRF_HEADER
 from taxsms.queue.keys import Keys
+from taxsms.queue.store import JobStore
 
 
 @pytest.fixture
@@ -29,14 +30,14 @@ async def test_requests_without_a_valid_token_are_refused(api: RunningApi) -> No
         assert response.headers["WWW-Authenticate"] == "Bearer"
         body = await response.json()
         assert body["error"] == "unauthorized" and body["detail"]
-    assert await api.redis.exists(api.keys.job("j1")) == 0
+    assert await JobStore(api.redis, api.keys).job("j1") is None
 
 
 async def test_token_is_stored_hashed_and_revocable(api: RunningApi, redis_url: str) -> None:
     secret, token_id = await create_token(redis_url, api.keys.prefix, "city-09", {"notice"})
-    stored = [key async for key in api.redis.scan_iter(f"{api.keys.prefix}:api:token:*")]
-    assert f"{api.keys.prefix}:api:token:{digest(secret)}".encode() in stored
-    async for key in api.redis.scan_iter(f"{api.keys.prefix}:*"):
+    stored = [key async for key in api.redis.scan_iter(f"{api.keys.control}:api:token:*")]
+    assert f"{api.keys.control}:api:token:{digest(secret)}".encode() in stored
+    async for key in api.redis.scan_iter(f"{{{api.keys.prefix}[}}:]*"):
         kind = await api.redis.type(key)
         values = await api.redis.hgetall(key) if kind == b"hash" else {}
         assert secret.encode() not in key and all(secret.encode() not in v for v in values.values())

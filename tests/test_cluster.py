@@ -10,16 +10,23 @@ from datetime import datetime
 import msgspec
 import pytest
 import redis as sync_redis
+from argon2 import PasswordHasher
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.dispatcher.worker import Worker, WorkerConfig
+from taxsms.governance.audit import AuditLog
+from taxsms.governance.campaigns import CampaignBook
+from taxsms.governance.operators import OperatorBook
+from taxsms.governance.units import UnitTree, load_units, save_units
 from taxsms.queue.cluster import LocalCluster
 from taxsms.queue.connect import AnyRedis, connect, keys_for
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import CHINA, FINAL_STATES
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
+from taxsms.replies.inbox import Inbox
 from taxsms.replies.subscriptions import SubscriptionBook
+from taxsms.templates.catalog import TemplateCatalog
 
 FINAL = tuple(FINAL_STATES)
 SHORT = "【某市税务局】您本月增值税申报期限为15日，请及时申报。"
@@ -169,3 +176,40 @@ async def test_a_master_fails_over_during_a_campaign_and_nothing_is_lost(
     assert simulator.stats.duplicates <= 2 * 64  # only submits in flight on the failed master's shards
     assert victim not in cluster.primaries()
 
+
+
+async def test_the_control_plane_works_on_a_cluster(cluster: LocalCluster, client: AnyRedis) -> None:
+    """Operators, four-eyes approval, the staff inbox, the audit chain and templates: their transactions and
+    scripts span several keys, all under the `{prefix}` tag, so they run on a cluster as on one Redis."""
+    keys = keys_for(client, "c3")
+    tree = UnitTree.from_file()
+    await save_units(client, keys, tree)
+    assert len(await load_units(client, keys)) == len(tree)
+    book = OperatorBook(client, keys, tree, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    root = await book.bootstrap("P001", "王省", "correct horse")
+    admin = await book.add(root, "C001", "赵市", "city-east", ["admin"], "correct horse")
+    author = await book.add(admin, "C010", "钱市", "city-east", ["publisher"], "correct horse")
+    approver = await book.add(admin, "C011", "陈市", "city-east", ["publisher"], "correct horse")
+    campaigns = CampaignBook(client, keys, tree, book)
+    recipients = [(f"1390000{n:04d}", "county-e1") for n in range(40)]
+    created = await campaigns.create(author, "请于本月15日前完成申报。", recipients, name="申报提醒")
+    assert await campaigns.approve(approver, created.id) == 40
+    status = await campaigns.status(created.id)
+    assert status.counts == {"queued": 40}  # the jobs landed in several shards, each found by its id
+
+    inbox = Inbox(client, keys)
+    ticket, new = await inbox.create("13800138000", "请问个体户季度销售额多少以内免征增值税？", mo_id="mo-1")
+    assert new and not (await inbox.create("13800138000", "同一条", mo_id="mo-1"))[1]
+    answer = await inbox.answer(ticket.id, "钱市", "季度销售额30万元以下免征增值税。")
+    assert await JobStore(client, keys).enqueue([answer]) == 1
+    assert [t.id for t in await inbox.list("answered")] == [ticket.id]
+
+    audit = AuditLog(client, keys)
+    for n in range(5):
+        await audit.append("P001", "test", f"entry-{n}")
+    verified = await audit.verify()
+    assert verified.ok and verified.entries >= 5
+
+    catalog = TemplateCatalog.from_dir()
+    await catalog.save_to_redis(client, keys)
+    assert len(await TemplateCatalog.load_from_redis(client, keys)) == len(catalog)

@@ -164,7 +164,7 @@ async def test_rejected_campaign_never_enqueues(campaigns: CampaignBook, staff: 
     with pytest.raises(PermissionDenied, match="rejected, not pending"):
         await campaigns.approve(staff.city_pub, campaign.id)
     assert await redis.xlen(keys.lane(3)) == 0
-    assert not await redis.exists(keys.job(f"{campaign.id}-000001"))
+    assert await JobStore(redis, keys).job(f"{campaign.id}-000001") is None
     assert (await campaigns.status(campaign.id)).counts == {"rejected": 2}
 
 

@@ -121,4 +121,4 @@ async def test_non_mobile_senders_are_not_counted(redis: Redis, keys: Keys) -> N
     limiter = MoLimiter(redis, keys, CONFIG)
     verdicts = await limiter.check([mo("10086", "KT", 0), mo("1069012345678", "TD", 0)])
     assert verdicts == [Withheld.NOT_MOBILE, Withheld.NOT_MOBILE]
-    assert await redis.keys(f"{keys.prefix}:*") == []
+    assert await redis.keys(f"{{{keys.prefix}[}}:]*") == []  # neither control nor job keys

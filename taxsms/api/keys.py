@@ -15,25 +15,25 @@ class ApiKeys:
 
     def token(self, digest: str) -> str:
         """Hash: one API token's record, keyed by the sha256 hex digest of the token (never the token)."""
-        return f"{self.keys.prefix}:api:token:{digest}"
+        return f"{self.keys.control}:api:token:{digest}"
 
     @property
     def tokens(self) -> str:
         """Set of token ids (digest prefixes) issued, for listing and revocation."""
-        return f"{self.keys.prefix}:api:tokens"
+        return f"{self.keys.control}:api:tokens"
 
     def rate(self, token_id: str, second: int) -> str:
         """Counter of one token's requests in one second (expires after two)."""
-        return f"{self.keys.prefix}:api:rate:{token_id}:{second}"
+        return f"{self.keys.control}:api:rate:{token_id}:{second}"
 
     def session(self, digest: str) -> str:
         """Hash: one console session (operator, CSRF token), keyed by the sha256 of the cookie value."""
-        return f"{self.keys.prefix}:api:session:{digest}"
+        return f"{self.keys.control}:api:session:{digest}"
 
     @property
     def console_operators(self) -> str:
         """Hash: operator id -> record with scrypt password hash (the stand-in directory, see operators.py)."""
-        return f"{self.keys.prefix}:api:console-operators"
+        return f"{self.keys.control}:api:console-operators"
 
     @property
     def workers(self) -> str:
@@ -42,4 +42,4 @@ class ApiKeys:
 
     def login_failures(self, operator_id: str) -> str:
         """Counter of failed console logins for one operator id (expires; throttles password guessing)."""
-        return f"{self.keys.prefix}:api:login-failures:{operator_id}"
+        return f"{self.keys.control}:api:login-failures:{operator_id}"

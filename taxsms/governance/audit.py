@@ -163,7 +163,7 @@ class AuditLog:
     def __init__(self, redis: Redis, keys: Keys, *, clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.keys = keys
-        self.tip_key = f"{keys.prefix}:audit:tip"
+        self.tip_key = f"{keys.control}:audit:tip"
         self._clock = clock
         self._append = redis.register_script(_APPEND)
         self._tip = f"0 {GENESIS}"

@@ -6,7 +6,7 @@ recipient's phone (with that phone's subscription state and daily caps). A singl
 a Redis Cluster several, spread over its masters (see README "Redis Cluster"). A `Keys` object names the
 keys of one shard (`shard`, 0 by default); `keys.shard(n)` and `keys.for_phone(phone)` give the others.
 Keys outside the job keyspace (templates, units, operators, campaigns, the MO stream, the rate limiter...)
-carry the plain prefix.
+share one other tag, `{<prefix>}` (`keys.control`).
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ class Keys:
         """This shard's hash tag; every job key of the shard starts with it (also inside the Lua scripts)."""
         return f"{{{self.prefix}:{self.shard_index}}}"
 
+    @property
+    def control(self) -> str:
+        """The hash tag of every key outside the job keyspace (templates, units, operators, campaigns, inbox,
+        audit, API tokens, the MO stream, rate limits...): one slot, so their transactions and scripts work on
+        a cluster too. Little traffic goes there; the job keyspace is what the shards spread."""
+        return f"{{{self.prefix}}}"
+
     def shard(self, index: int) -> Keys:
         """The keys of shard `index`."""
         return dataclasses.replace(self, shard_index=index)
@@ -82,7 +89,7 @@ class Keys:
 
     def rate(self, link: str) -> str:
         """The shared rate limiter state (GCRA theoretical arrival time) of one SMSC link."""
-        return f"{self.prefix}:rate:{link}"
+        return f"{self.control}:rate:{link}"
 
     def recipient_cap(self, kind: str, phone: str, day: str) -> str:
         """Counter of messages of one kind to one phone on one day (per-recipient caps; begin.lua)."""
@@ -113,12 +120,12 @@ class Keys:
     @property
     def workers(self) -> str:
         """Hash: worker consumer name -> JSON {binds, at}, each worker's heartbeat."""
-        return f"{self.prefix}:workers"
+        return f"{self.control}:workers"
 
     @property
     def mo(self) -> str:
         """Stream of messages taxpayers sent in (MO), for the reply handlers."""
-        return f"{self.prefix}:stream:mo"
+        return f"{self.control}:stream:mo"
 
     def queued_index(self, job_id: str) -> str:
         """Hash bucket of the shard's queued index: job id -> its stream entry, for jobs not picked up yet."""
@@ -149,65 +156,65 @@ class Keys:
 
     def invoice(self, code: str, number: str) -> str:
         """Hash: one invoice's record for authenticity checks (the Redis-backed provider)."""
-        return f"{self.prefix}:invoice:{code}:{number}"
+        return f"{self.control}:invoice:{code}:{number}"
 
     def ticket(self, ticket_id: str) -> str:
         """Hash: one staff-inbox ticket."""
-        return f"{self.prefix}:ticket:{ticket_id}"
+        return f"{self.control}:ticket:{ticket_id}"
 
     @property
     def tickets(self) -> str:
         """Sorted set: ticket id -> creation time, for the staff inbox listing."""
-        return f"{self.prefix}:tickets"
+        return f"{self.control}:tickets"
 
     @property
     def ticket_seq(self) -> str:
         """Counter for ticket numbers."""
-        return f"{self.prefix}:ticket:seq"
+        return f"{self.control}:ticket:seq"
 
     def mo_rate(self, phone: str) -> str:
         """Counter of MO messages from one phone in the current abuse-limit window."""
-        return f"{self.prefix}:morate:{phone}"
+        return f"{self.control}:morate:{phone}"
 
     # -- governance (taxsms.templates, taxsms.governance) ------------------------------------------------
 
     @property
     def templates(self) -> str:
         """Hash: template name -> its definition (JSON), loaded from the reviewed template files."""
-        return f"{self.prefix}:templates"
+        return f"{self.control}:templates"
 
     @property
     def forbidden_terms(self) -> str:
         """The forbidden-content list (JSON), reloadable without restarting anything."""
-        return f"{self.prefix}:review:terms"
+        return f"{self.control}:review:terms"
 
     @property
     def units(self) -> str:
         """Hash: unit id -> unit record (JSON): name, level, parent."""
-        return f"{self.prefix}:units"
+        return f"{self.control}:units"
 
     @property
     def operators(self) -> str:
         """Hash: operator id -> operator record (JSON): name, unit, roles, status, password hash."""
-        return f"{self.prefix}:operators"
+        return f"{self.control}:operators"
 
     def campaign(self, campaign_id: str) -> str:
         """Hash: one campaign (a notice to a scope) and its approval state."""
-        return f"{self.prefix}:campaign:{campaign_id}"
+        return f"{self.control}:campaign:{campaign_id}"
 
     def campaign_jobs(self, campaign_id: str) -> str:
         """List of a campaign's job JSON, held until approval."""
-        return f"{self.prefix}:campaign:{campaign_id}:jobs"
+        return f"{self.control}:campaign:{campaign_id}:jobs"
 
     @property
     def campaigns(self) -> str:
         """Sorted set: campaign id -> creation time."""
-        return f"{self.prefix}:campaigns"
+        return f"{self.control}:campaigns"
 
     @property
     def audit(self) -> str:
         """Stream: the append-only, hash-chained audit log."""
-        return f"{self.prefix}:stream:audit"
+        return f"{self.control}:stream:audit"
 
     def quota(self, unit: str) -> str:
         """Monthly segment quota of one unit (absent = no quota); a copy in every shard, for begin.lua."""

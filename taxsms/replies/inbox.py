@@ -40,7 +40,7 @@ return {id, 1}
 
 def tickets_by_mo(keys: Keys) -> str:
     """Hash: MO stream entry id -> ticket id (so a re-processed MO does not open a second ticket)."""
-    return f"{keys.prefix}:tickets:by_mo"
+    return f"{keys.control}:tickets:by_mo"
 
 
 class TicketKind(StrEnum):

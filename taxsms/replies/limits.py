@@ -42,7 +42,7 @@ _NOISE = re.compile(r"[\W_]+")
 
 def last_reply(keys: Keys, phone: str) -> str:
     """The text of the last automatic reply to one phone (with a TTL), to spot a sender echoing it."""
-    return f"{keys.prefix}:lastreply:{phone}"
+    return f"{keys.control}:lastreply:{phone}"
 
 
 class Withheld(StrEnum):

@@ -26,7 +26,7 @@ UNAVAILABLE_TEXT = "查询服务暂时不可用，请稍后再试或拨打12366�
 
 def status_key(keys: Keys, reference: str) -> str:
     """Hash: the progress record of one business reference (the Redis-backed provider)."""
-    return f"{keys.prefix}:bizstatus:{reference}"
+    return f"{keys.control}:bizstatus:{reference}"
 
 
 class Lookup(StrEnum):
