@@ -13,8 +13,9 @@ claim_idle_s 2) and injects one kind of fault every `--interval` seconds until e
 Per scenario:
   lost        jobs not in a final state, or whose message the SMSC never accepted (exact, per job)
   duplicates  messages the SMSC accepted twice (same destination and text)
-  bound       the most duplicates the design allows: faults x window x binds that lose their responses
-              (kill9: the killed worker's binds; drop and redis: every bind; latency and throttle: none)
+  bound       the most duplicates the design allows: faults x jobs at risk per fault (see at_risk)
+              (kill9: 2 windows per bind of the killed worker; drop and redis: a window per bind of every
+              worker; latency and throttle: none)
   recovery    from the end of each fault until the SMSC's accepted rate, measured over 200 ms windows from
               the simulator's own timestamp of every accepted submit_sm, is back to >= 90 % of the rate in
               the second before the fault (median and worst over the faults; target <= 1 s after a drop)
@@ -208,9 +209,15 @@ FAULTS: dict[str, Callable[[Campaign], Awaitable[None]]] = {
 }
 
 
-def binds_at_risk(scenario: str, cfg: ChaosConfig) -> int:
-    """How many binds can lose the responses to their whole window in one fault (so resend it)."""
-    return {"kill9": cfg.binds, "drop": cfg.workers * cfg.binds, "redis": cfg.workers * cfg.binds}.get(scenario, 0)
+def at_risk(scenario: str, cfg: ChaosConfig) -> int:
+    """The most jobs one fault can make the SMSC see twice: those sent whose outcome the fault kept from Redis.
+
+    kill9: the killed worker's unrecorded jobs, a window per bind at the SMSC plus as many answered and not yet
+    recorded (Worker._slots); drop and redis: every bind's window of unanswered submits, resent on reconnect;
+    latency and throttle: none.
+    """
+    per_bind = {"kill9": 2 * cfg.binds, "drop": cfg.workers * cfg.binds, "redis": cfg.workers * cfg.binds}
+    return per_bind.get(scenario, 0) * cfg.window
 
 
 # -- measuring --------------------------------------------------------------------------------------------------
@@ -329,7 +336,7 @@ async def run_scenario(scenario: str, server: RedisServer, cfg: ChaosConfig, *, 
         not_final=len(not_final),
         never_accepted=len(never_accepted),
         faults=len(faults),
-        bound=len(faults) * binds_at_risk(scenario, cfg) * cfg.window,
+        bound=len(faults) * at_risk(scenario, cfg),
         throttled=stats.throttled,
         connections_dropped=stats.connections_dropped,
         workers_started=campaign.started,
@@ -422,7 +429,7 @@ async def main() -> None:
     print_table(outcomes)
     drops = [o for o in outcomes if o.scenario == "drop"]
     print(
-        "targets: 0 lost, duplicates after each fault <= window x binds that can lose their responses"
+        "targets: 0 lost, duplicates after each fault <= the jobs it put at risk (see at_risk)"
         + (", recovery after an SMSC drop <= 1 s" if drops else "")
     )
     ok = all(o.ok for o in outcomes) and all((o.recovery_max_s or 0) <= 1.0 for o in drops)

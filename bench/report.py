@@ -308,7 +308,7 @@ def chaos_md(d: dict[str, Any]) -> list[str]:
         "",
         f"{d['config']['jobs']:,} jobs per scenario, {d['config']['workers']} workers, window "
         f"{d['config']['window']}, claim idle {d['config']['claim_idle_s']:g} s, a fault every "
-        f"{d['config']['interval_s']:g} s. Targets: 0 lost, duplicates ≤ window × binds at risk per fault, "
+        f"{d['config']['interval_s']:g} s. Targets: 0 lost, duplicates ≤ the jobs each fault put at risk, "
         "recovery after an SMSC drop ≤ 1 s.",
         "",
         "| scenario | faults | lost | duplicates | bound | max per fault / bound | recovery median | recovery max "

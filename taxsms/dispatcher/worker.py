@@ -251,9 +251,11 @@ class Worker:
         self.sink.start()
         self._settlements = BatchWriter(self.store.settle, name="settle")
         self._settlements.start()
-        # Jobs handed to the SMSC whose outcome is not recorded yet: at most a window per bind. They are all a
-        # kill -9 can duplicate (a survivor resends them), answered ones included until their record is written.
-        self._slots = asyncio.Semaphore(cfg.window * cfg.binds)
+        # Jobs handed to the SMSC whose outcome is not recorded yet: a window per bind at the SMSC and at most as
+        # many answered and being recorded (so recording never stalls the window). They are all that a kill -9
+        # can duplicate: a survivor resends them, answered ones included until their record is written. One
+        # window alone would halve that bound but stall each window for a record round trip (-14 % at 20 ms).
+        self._slots = asyncio.Semaphore(2 * cfg.window * cfg.binds)
         self.pool = SmppPool(cfg.session_config(), self.sink, binds=cfg.binds)
         self.pool.start()
 
