@@ -7,7 +7,7 @@ from redis.asyncio import Redis
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import parse_job
 from taxsms.queue.keys import Keys
-from taxsms.queue.store import JobStore, ReceiptUpdate, Settlement, StreamEntry
+from taxsms.queue.store import RECORD_TTL_S, JobStore, ReceiptUpdate, Settlement, StreamEntry
 
 
 async def submitted(redis: Redis, keys: Keys, job_id: str, message_ids: list[str]) -> JobStore:
@@ -79,3 +79,16 @@ async def test_settling_twice_is_harmless(redis: Redis, keys: Keys) -> None:
     entry = StreamEntry(keys.lane(0), record["entry"], "twice", b"")
     await store.settle([Settlement("twice", entry.stream, entry.entry_id, "submitted", message_ids=["t1"])])
     assert (await store.counts())["submitted"] == 1
+
+
+async def test_records_are_kept_for_the_retention_period_once_nothing_waits_on_them(redis: Redis, keys: Keys) -> None:
+    store = await submitted(redis, keys, "kept", ["k1"])
+    assert 0 < await redis.ttl(keys.job("kept")) <= RECORD_TTL_S  # submitted: its receipt comes within days
+    await store.apply_receipts([receipt("k1")])
+    assert RECORD_TTL_S - 5 <= await redis.ttl(keys.job("kept")) <= RECORD_TTL_S
+    line = '{"id": "waits", "kind": "notice", "to": "13800138001", "text": "【某县税务局】明天开会。"}'
+    await enqueue_lines(redis, keys, [line])
+    entry = next(e for e in await store.read("c", store.streams, 10, None) if parse_job(e.payload).id == "waits")
+    await store.settle([Settlement("waits", entry.stream, entry.entry_id, "delayed", release_at=2e9, lane=3)])
+    assert (await store.job("waits") or {})["state"] == "delayed"
+    assert await redis.ttl(keys.job("waits")) == -1  # a delayed job's record never expires

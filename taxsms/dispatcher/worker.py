@@ -91,6 +91,7 @@ class WorkerConfig:
     enquire_link_interval: float = 30.0
     claim_idle_s: float = 60.0  # a pending entry idle this long belongs to a dead worker
     message_id_ttl: int = 3 * 24 * 3600
+    record_ttl_days: float = 90.0  # how long a submitted or final job's record is kept (0: for ever)
     receipt_ids_decimal: bool = False  # the SMSC writes receipt-text ids in decimal, submit_sm_resp ids in hex
     # flow control
     tps: float = 0.0  # segments per second on this SMSC link, shared by every worker using it (0: no limit)
@@ -218,7 +219,12 @@ class Worker:
         self._redis = redis or connect(config.redis_url, socket_keepalive=True)
         self.keys = keys_for(self._redis, config.prefix)
         self.store = JobStore(
-            self._redis, self.keys, clock=clock, message_id_ttl=config.message_id_ttl, rules=config.rules()
+            self._redis,
+            self.keys,
+            clock=clock,
+            message_id_ttl=config.message_id_ttl,
+            record_ttl=int(config.record_ttl_days * 86400),
+            rules=config.rules(),
         )
         self.windows = config.windows()
         self.limiter = (

@@ -22,6 +22,7 @@ from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, job_json, pack_
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
 
 MESSAGE_ID_TTL_S = 3 * 24 * 3600  # receipts can take days (a phone switched off); keep the mapping 3 days
+RECORD_TTL_S = 90 * 24 * 3600  # a submitted or final job's record (and its dedupe by id) is kept 90 days
 ENQUEUE_CHUNK = 500
 COUNTED_STATES = tuple(State)
 T = TypeVar("T")
@@ -192,6 +193,7 @@ class JobStore:
         *,
         clock: Callable[[], float] = time.time,
         message_id_ttl: int = MESSAGE_ID_TTL_S,
+        record_ttl: int = RECORD_TTL_S,
         rules: DispatchRules | None = None,
     ) -> None:
         """`redis`: a Redis or RedisCluster client (taxsms.queue.connect)."""
@@ -200,6 +202,7 @@ class JobStore:
         self.rules = rules or DispatchRules()
         self._clock = clock
         self._ttl = message_id_ttl
+        self._record_ttl = str(record_ttl) if record_ttl > 0 else ""  # '': kept for ever
         self._release = redis.register_script(load_script("release"))
         self._enqueue = redis.register_script(load_script("enqueue"))
         self._begin = redis.register_script(load_script("begin"))
@@ -397,7 +400,7 @@ class JobStore:
             args: list[Any] = [
                 self._now(), shard.tag, CONSUMER_GROUP, f"{moment:%Y%m%d}", f"{moment:%Y-%m}",
                 _csv(rules.subscription_kinds), rules.unknown_subscription, caps, _csv(rules.quota_kinds),
-                _csv(self.exhausted_units),
+                _csv(self.exhausted_units), self._record_ttl,
             ]  # fmt: skip
             for _, entry, job in group:
                 args += (entry.stream, entry.entry_id, job.kind.value, job.to, job.unit)
@@ -419,7 +422,7 @@ class JobStore:
             keys = [shard.counts, shard.events, shard.stats, shard.dead_letters]
             args: list[Any] = [
                 self._now(), shard.tag, CONSUMER_GROUP, self._ttl, month,
-                rules.retry_base_s, rules.retry_max_s, rules.max_retries,
+                rules.retry_base_s, rules.retry_max_s, rules.max_retries, self._record_ttl,
             ]  # fmt: skip
             for s in group:
                 keys += (shard.job(s.job_id), shard.queued_index(s.job_id))
@@ -471,7 +474,7 @@ class JobStore:
 
     def _receipts_call(self, shard: Keys, receipts: Sequence[ReceiptUpdate], keep_orphans: bool) -> ScriptCall:
         counted = keep_orphans and self.keys.shards == 1  # with several shards apply_receipts counts them
-        args: list[Any] = [self._now(), shard.tag, self._ttl, int(keep_orphans), int(counted)]
+        args: list[Any] = [self._now(), shard.tag, self._ttl, int(keep_orphans), int(counted), self._record_ttl]
         for r in receipts:
             args += (r.message_id, r.outcome, r.stat.replace(" ", "_") or "-", r.error.replace(" ", "_"))
         return (self._receipts, [shard.counts, shard.events, shard.stats], args)

@@ -5,11 +5,12 @@
 -- ARGV: now, shard key prefix (its hash tag), group, day (YYYYMMDD, China time), month (YYYY-MM),
 --   subscription kinds (',k1,k2,'), unknown-subscription policy ('send' | 'suppress'),
 --   caps (',kind=n,...,'), quota kinds (',k1,'), units whose quota is used up over every shard (',u1,'),
---   then per job: stream, entry id, kind, to, unit.
+--   record ttl (s), then per job: stream, entry id, kind, to, unit.
 -- Returns one flag per job: 1 = send it, 0 = handled here (skipped or suppressed; the entry is acked).
 CTX.counts, CTX.events, CTX.prefix, CTX.now = KEYS[1], KEYS[2], ARGV[2], ARGV[1]
 local group, day, month = ARGV[3], ARGV[4], ARGV[5]
 local sub_kinds, unknown_policy, caps, quota_kinds, exhausted = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+CTX.record_ttl = tonumber(ARGV[11])
 local prefix = CTX.prefix
 
 local function suppression(kind, to, unit)
@@ -38,7 +39,7 @@ end
 
 local result = {}
 for i = 3, #KEYS, 2 do
-  local a = 11 + (i - 3) / 2 * 5
+  local a = 12 + (i - 3) / 2 * 5
   local stream, entry, kind, to, unit = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
   local jobkey = KEYS[i]
   -- nil: pushed straight into a stream by an upstream system, never counted as queued

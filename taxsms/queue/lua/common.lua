@@ -3,8 +3,9 @@ local FINAL = {delivered = true, undelivered = true, failed = true, expired = tr
                rejected = true, dead_lettered = true}
 local EVENTS_MAXLEN = 1000000
 
--- Set by each script before it changes states: counts hash, events stream, key prefix, now.
-local CTX = {counts = nil, events = nil, prefix = nil, now = nil}
+-- Set by each script before it changes states: counts hash, events stream, key prefix, now, and how long a
+-- job's record is kept once it is submitted or final (s; nil: for ever).
+local CTX = {counts = nil, events = nil, prefix = nil, now = nil, record_ttl = nil}
 
 local function job_id_of(jobkey)
   return string.sub(jobkey, #CTX.prefix + 6)
@@ -18,6 +19,9 @@ local QUIET = {queued = true, submitting = true}
 local function set_state(jobkey, current, to, detail)
   if current == to then return end
   redis.call('HSET', jobkey, 'state', to, 'at:' .. to, CTX.now)
+  -- Kept for the retention period from its last change once nothing waits on it: a submitted job's receipt
+  -- comes within the message-id TTL, far shorter. Queued, delayed and submitting records never expire.
+  if CTX.record_ttl and (FINAL[to] or to == 'submitted') then redis.call('EXPIRE', jobkey, CTX.record_ttl) end
   if current then redis.call('HINCRBY', CTX.counts, current, -1) end
   redis.call('HINCRBY', CTX.counts, to, 1)
   if not QUIET[to] then

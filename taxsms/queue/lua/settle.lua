@@ -4,7 +4,7 @@
 --   bucket (a job delayed or expired before it was ever claimed gets its record here).
 -- ARGV: now, shard key prefix (its hash tag), group, message-id ttl (s), month (YYYY-MM), retry base (s),
 --   retry cap (s),
---   max retries, then per job a record of 9 fields + n message ids:
+--   max retries, record ttl (s), then per job a record of 9 fields + n message ids:
 --   stream, entry id, outcome, detail, smpp status, release time, lane, job json, n, id_1 .. id_n.
 -- Outcomes: 'submitted' (n message ids, one per part), 'failed', 'expired', 'dead_lettered', 'skip' (only
 -- ack), 'delayed' (wait in the lane's delayed set until the release time), 'retry' (a transient failure:
@@ -15,6 +15,7 @@ CTX.counts, CTX.events, CTX.prefix, CTX.now = KEYS[1], KEYS[2], ARGV[2], ARGV[1]
 local stats, dead = KEYS[3], KEYS[4]
 local prefix, group, ttl, month = CTX.prefix, ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local retry_base, retry_cap, max_retries = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+CTX.record_ttl = tonumber(ARGV[9])
 local now = tonumber(CTX.now)
 local segments = 0
 
@@ -24,7 +25,7 @@ local function delay(jobkey, current, release, lane, json, detail)
   set_state(jobkey, current, 'delayed', detail)
 end
 
-local a = 9
+local a = 10
 for i = 5, #KEYS, 2 do
   local jobkey, index = KEYS[i], KEYS[i + 1]
   local stream, entry, outcome, detail = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
