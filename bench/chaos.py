@@ -43,7 +43,7 @@ from typing import IO
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
-from taxsms.dispatcher.batcher import RETRYABLE
+from taxsms.queue.connect import RETRYABLE
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import FINAL_STATES
 from taxsms.queue.keys import Keys

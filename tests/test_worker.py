@@ -11,8 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
-from taxsms.dispatcher.batcher import RETRYABLE
 from taxsms.dispatcher.worker import Worker, WorkerConfig
+from taxsms.queue.connect import RETRYABLE
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import FINAL_STATES
 from taxsms.queue.keys import Keys

@@ -8,23 +8,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
-from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from taxsms.queue.connect import RETRYABLE
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-#: Redis away, or a cluster between two topologies (a failover, a slot migration): worth retrying.
-RETRYABLE = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    ConnectionError,
-    OSError,
-    ClusterDownError,
-    TryAgainError,
-    SlotNotCoveredError,
-)
 
 
 class BatchWriter(Generic[T]):

@@ -21,7 +21,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from taxsms.dispatcher.batcher import RETRYABLE
+from taxsms.queue.connect import RETRYABLE
 from taxsms.queue.keys import Keys
 
 log = logging.getLogger(__name__)

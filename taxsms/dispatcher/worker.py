@@ -28,13 +28,13 @@ import msgspec
 from taxsms.channels.pool import SmppPool
 from taxsms.channels.session import SessionConfig, SubmitResult
 from taxsms.channels.smpp import CommandStatus, EncodedMessage, SubmitSm, encode_message, normalise_message_id
-from taxsms.dispatcher.batcher import RETRYABLE, BatchWriter
+from taxsms.dispatcher.batcher import BatchWriter
 from taxsms.dispatcher.heartbeat import report_worker_health
 from taxsms.dispatcher.lanes import LaneBuffer
 from taxsms.dispatcher.ratelimit import RateLimiter
 from taxsms.dispatcher.receipts import DeliverySink
 from taxsms.dispatcher.windows import WindowPolicy
-from taxsms.queue.connect import AnyRedis, connect, keys_for, uptime_s
+from taxsms.queue.connect import RETRYABLE, AnyRedis, connect, keys_for, uptime_s
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, parse_job
 from taxsms.queue.keys import CONSUMER_GROUP
 from taxsms.queue.store import DispatchRules, JobStore, Settlement, StreamEntry

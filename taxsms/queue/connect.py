@@ -8,12 +8,26 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
+from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from taxsms.queue.keys import DEFAULT_PREFIX, Keys
 
 CLUSTER_SHARDS = 16  # job-keyspace shards on a cluster: 16 hash tags spread over the masters' slots
 AnyRedis = Redis | RedisCluster
+
+#: Redis away, or a cluster between two topologies (a failover, a slot migration): worth retrying.
+RETRYABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+)
 
 
 class _ClusterConnection(Connection):

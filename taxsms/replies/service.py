@@ -15,11 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from taxsms.privacy import mask_phone
+from taxsms.queue.connect import RETRYABLE
 from taxsms.queue.jobs import Job, Kind, validate_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
@@ -42,7 +41,6 @@ from taxsms.replies.providers import UNAVAILABLE_TEXT, Provider
 from taxsms.replies.subscriptions import SMS_SOURCE, SubscriptionBook
 
 log = logging.getLogger(__name__)
-RETRYABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
