@@ -54,7 +54,7 @@ local function apply_receipt(jobkey, part, outcome, stat, err)
 end
 
 -- A stream entry id ('<ms>-<seq>') as the integer ms * 1024 + seq, which Redis stores in 8 bytes (exact in a
--- Lua double up to 2^53); an id with seq >= 1024 stays a string. entry_id() turns it back.
+-- Lua double up to 2^53); an id with seq >= 1024 stays a string. JobStore reads it back (_entry_id).
 local function entry_ref(entry)
   local ms, seq = string.match(entry, '^(%d+)-(%d+)$')
   seq = tonumber(seq)
@@ -62,11 +62,11 @@ local function entry_ref(entry)
   return string.format('%d', tonumber(ms) * 1024 + seq)
 end
 
-local function entry_id(ref)
-  if string.find(ref, '-', 1, true) then return ref end
-  local n = tonumber(ref)
-  local seq = n % 1024
-  return string.format('%d-%d', (n - seq) / 1024, seq)
+-- The time (ms) in an entry_ref(): when the entry was added.
+local function entry_ms(ref)
+  local ms = string.match(ref, '^(%d+)-')
+  if ms then return tonumber(ms) end
+  return math.floor(tonumber(ref) / 1024)
 end
 
 -- The state of job `jobkey` (nil if unknown). A job still only in its queued-index bucket `index` (enqueued,
@@ -77,8 +77,7 @@ local function adopt(jobkey, index, id)
   local ref = redis.call('HGET', index, id)
   if not ref then return nil end
   redis.call('HDEL', index, id)
-  local ms = string.match(entry_id(ref), '^(%d+)')
-  redis.call('HSET', jobkey, 'state', 'queued', 'at:queued', string.format('%.3f', tonumber(ms) / 1000))
+  redis.call('HSET', jobkey, 'state', 'queued', 'at:queued', string.format('%.3f', entry_ms(ref) / 1000))
   return 'queued'
 end
 
