@@ -58,7 +58,6 @@ SPIKE_LATENCY_MS = 500.0
 STORM_TPS = 50.0
 RATE_WINDOW_S = 0.2  # recovery: the accepted rate is measured over windows this long
 RECOVERED = 0.9  # ... and must be back to this fraction of the rate in the second before the fault
-_FINAL = frozenset(s.encode() for s in FINAL_STATES)
 
 
 @dataclass
@@ -242,13 +241,12 @@ def recovery_time(stamps: list[float], fault: Fault) -> float | None:
     return None
 
 
-async def job_states(redis: Redis, keys: Keys, ids: list[str]) -> list[bytes | None]:
-    store = JobStore(redis, keys)
-    states: list[bytes | None] = []
+async def job_states(store: JobStore, ids: list[str]) -> list[str | None]:
+    states: list[str | None] = []
     for start in range(0, len(ids), 10_000):
         for attempt in range(5):  # a connection from before a Redis restart fails once
             try:
-                states += [s.encode() if s else None for s in await store.states(ids[start : start + 10_000])]
+                states += await store.states(ids[start : start + 10_000])
                 break
             except RETRYABLE:
                 if attempt == 4:
@@ -257,9 +255,9 @@ async def job_states(redis: Redis, keys: Keys, ids: list[str]) -> list[bytes | N
     return states
 
 
-async def final_count(redis: Redis, keys: Keys) -> int:
-    raw = await redis.hgetall(keys.counts)
-    return sum(int(v) for k, v in raw.items() if k in _FINAL)
+async def final_count(store: JobStore) -> int:
+    counts = await store.counts()
+    return sum(counts[state] for state in FINAL_STATES)
 
 
 async def run_scenario(scenario: str, server: RedisServer, cfg: ChaosConfig, *, quiet: bool = False) -> Outcome:
@@ -268,6 +266,7 @@ async def run_scenario(scenario: str, server: RedisServer, cfg: ChaosConfig, *, 
     prefix = f"chaos-{scenario}-{time.time_ns()}"
     keys = Keys(prefix)
     redis = Redis.from_url(server.url)
+    store = JobStore(redis, keys)
     lines = job_lines(cfg.jobs, prefix, kind="notice")
     ids = [f"{prefix}-{i}" for i in range(cfg.jobs)]
     phones = {f"139{i:08d}": i for i in range(cfg.jobs)}
@@ -302,7 +301,7 @@ async def run_scenario(scenario: str, server: RedisServer, cfg: ChaosConfig, *, 
                     await asyncio.sleep(0.01)
             while time.monotonic() < deadline:  # every job's outcome recorded (receipts included)
                 try:
-                    if await final_count(redis, keys) >= cfg.jobs:
+                    if await final_count(store) >= cfg.jobs:
                         break
                 except RETRYABLE:
                     pass
@@ -314,8 +313,8 @@ async def run_scenario(scenario: str, server: RedisServer, cfg: ChaosConfig, *, 
         stamps = [stamp for stamp, _, _ in sim.accepted_log]
         accepted_phones = {phone[-11:] for _, phone, _ in sim.accepted_log}  # 86139...: last 11 digits
     never_accepted = {i for phone, i in phones.items() if phone not in accepted_phones}
-    states = await job_states(redis, keys, ids)
-    not_final = {i for i, state in enumerate(states) if state not in _FINAL}
+    states = await job_states(store, ids)
+    not_final = {i for i, state in enumerate(states) if state not in FINAL_STATES}
     await redis.aclose()
     for n, fault in enumerate(faults):
         fault.recovery_s = recovery_time(stamps, fault)
