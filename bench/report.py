@@ -208,18 +208,21 @@ def fmt(value: float | None, spec: str = ",.0f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def table(header: list[str], rows: list[list[object]]) -> list[str]:
+    """A Markdown table: the header, its rule, one line per row."""
+    lines = ["| " + " | ".join(str(cell) for cell in line) + " |" for line in (header, *rows)]
+    return [lines[0], "|" + "---|" * len(header), *lines[1:]]
+
+
 def throughput_md(data: dict[str, Any]) -> list[str]:
     runs = data["runs"]
     windows = sorted({r["window"] for r in runs if r["client"] == "taxsms"})
     latencies = sorted({r["latency_ms"] for r in runs})
     cell = {(r["latency_ms"], r["window"]): r for r in runs if r["client"] == "taxsms"}
     base = {r["latency_ms"]: r for r in runs if r["client"] != "taxsms"}
-    head = (
-        "| SMSC latency | " + " | ".join(f"window {w}" for w in windows) + " | smpplib stop-and-wait | best ÷ smpplib |"
-    )
-    lines = ["## Throughput (msg/s, end to end, one bind)", "", head, "|" + "---|" * (len(windows) + 3)]
+    rows: list[list[object]] = []
     for lat in latencies:
-        row = [f"{lat:g} ms"]
+        row: list[object] = [f"{lat:g} ms"]
         best = 0.0
         for w in windows:
             r = cell.get((lat, w))
@@ -232,7 +235,9 @@ def throughput_md(data: dict[str, Any]) -> list[str]:
         b = base.get(lat)
         row.append(fmt(b["msg_per_s"]) if b else "-")
         row.append(f"{best / b['msg_per_s']:.1f}×" if b and b["msg_per_s"] else "-")
-        lines.append("| " + " | ".join(row) + " |")
+        rows.append(row)
+    header = ["SMSC latency", *(f"window {w}" for w in windows), "smpplib stop-and-wait", "best ÷ smpplib"]
+    lines = ["## Throughput (msg/s, end to end, one bind)", "", *table(header, rows)]
     cpu = [r["cpu_us_per_msg"] for r in runs if r.get("cpu_us_per_msg") is not None and r["window"] >= 16]
     if cpu:
         lines += ["", f"Worker CPU at window ≥ 16: {min(cpu):.0f}–{max(cpu):.0f} µs per message."]
@@ -243,13 +248,12 @@ def throughput_md(data: dict[str, Any]) -> list[str]:
 
 def ratelimit_md(d: dict[str, Any]) -> list[str]:
     ok = d["max"] <= d["tps"] * 1.01 and d["mean"] >= d["tps"] * 0.99 and not d["throttled"]
+    row = [f"{d['tps']:,.0f}", d["workers"], d["windows"], d["max"], d["mean"], d["min"], d["throttled"]]
+    row.append("met" if ok else "NOT met")
     return [
         "## Shared rate limit",
         "",
-        "| limit | workers | 1-s windows | max | mean | min | throttles | target |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| {d['tps']:,.0f} | {d['workers']} | {d['windows']} | {d['max']} | {d['mean']} | {d['min']} | "
-        f"{d['throttled']} | {'met' if ok else 'NOT met'} |",
+        *table(["limit", "workers", "1-s windows", "max", "mean", "min", "throttles", "target"], [row]),
         "",
         "![rate limit](ratelimit.png)",
         "",
@@ -261,9 +265,7 @@ def replies_md(d: dict[str, Any]) -> list[str]:
     return [
         "## Reply latency under load",
         "",
-        "| " + " | ".join(keys) + " |",
-        "|" + "---|" * len(keys),
-        "| " + " | ".join(str(d[k]) for k in keys) + " |",
+        *table(keys, [[d[k] for k in keys]]),
         "",
         "![reply latency](reply_latency.png)",
         "",
@@ -277,17 +279,14 @@ def intake_md(d: dict[str, Any]) -> list[str]:
         f"Targets (template jobs): 1,000,000 in < {d['targets']['seconds_per_million']:g} s, "
         f"≤ {d['targets']['bytes_per_job']} Redis bytes per queued job.",
         "",
-        "| jobs | count | seconds | jobs/s | Redis bytes/job | JSON bytes/job |",
-        "|---|---|---|---|---|---|",
     ]
-    for run in ("template", "text"):
-        if run in d:
-            r = d[run]
-            lines.append(
-                f"| {run} | {r['jobs']:,} | {r['seconds']:.1f} | {r['jobs_per_s']:,} | {r['bytes_per_job']:.0f} "
-                f"| {r['line_bytes']:.0f} |"
-            )
-    return [*lines, ""]
+    rows: list[list[object]] = [
+        [run, f"{r['jobs']:,}", f"{r['seconds']:.1f}", f"{r['jobs_per_s']:,}", f"{r['bytes_per_job']:.0f}",
+         f"{r['line_bytes']:.0f}"]
+        for run in ("template", "text") if (r := d.get(run))
+    ]  # fmt: skip
+    header = ["jobs", "count", "seconds", "jobs/s", "Redis bytes/job", "JSON bytes/job"]
+    return [*lines, *table(header, rows), ""]
 
 
 def api_intake_md(d: dict[str, Any]) -> list[str]:
@@ -295,9 +294,7 @@ def api_intake_md(d: dict[str, Any]) -> list[str]:
     return [
         "## HTTP intake",
         "",
-        "| " + " | ".join(keys) + " |",
-        "|" + "---|" * len(keys),
-        "| " + " | ".join(f"{d[k]:,}" if isinstance(d[k], int) else str(d[k]) for k in keys) + " |",
+        *table(keys, [[f"{d[k]:,}" if isinstance(d[k], int) else d[k] for k in keys]]),
         "",
     ]
 
@@ -311,18 +308,18 @@ def chaos_md(d: dict[str, Any]) -> list[str]:
         f"{d['config']['interval_s']:g} s. Targets: 0 lost, duplicates ≤ the jobs each fault put at risk, "
         "recovery after an SMSC drop ≤ 1 s.",
         "",
-        "| scenario | faults | lost | duplicates | bound | max per fault / bound | recovery median | recovery max "
-        "| ok |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
+    rows: list[list[object]] = []
     for s in d["scenarios"]:
         rec = [fmt(s[k], ".2f") + (" s" if s[k] is not None else "") for k in ("recovery_median_s", "recovery_max_s")]
-        lines.append(
-            f"| {s['scenario']} | {s['faults']} | {s['lost']} | {s['duplicates']} | {s['bound']} | "
-            f"{s['max_duplicates_per_fault']} / {s['bound'] // max(s['faults'], 1)} | {rec[0]} | {rec[1]} | "
-            f"{('yes' if s['ok'] else '**no**') if s['faults'] else 'no fault injected'} |"
-        )
-    return [*lines, "", "![chaos](chaos.png)", ""]
+        rows.append([
+            s["scenario"], s["faults"], s["lost"], s["duplicates"], s["bound"],
+            f"{s['max_duplicates_per_fault']} / {s['bound'] // max(s['faults'], 1)}", *rec,
+            ("yes" if s["ok"] else "**no**") if s["faults"] else "no fault injected",
+        ])  # fmt: skip
+    header = ["scenario", "faults", "lost", "duplicates", "bound", "max per fault / bound", "recovery median",
+              "recovery max", "ok"]  # fmt: skip
+    return [*lines, *table(header, rows), "", "![chaos](chaos.png)", ""]
 
 
 SECTIONS: dict[str, tuple[Callable[[dict[str, Any], Path], str] | None, Callable[[dict[str, Any]], list[str]]]] = {
@@ -342,7 +339,7 @@ def write_report(out: Path, status: dict[str, str], quick: bool) -> Path:
         meta = first["meta"]
         lines += [f"Python {meta['python']}, {meta['cpus']} CPUs{', --quick' if quick else ''}.", ""]
     if status:
-        lines += ["| script | result |", "|---|---|", *(f"| {n} | {s} |" for n, s in status.items()), ""]
+        lines += [*table(["script", "result"], [[n, s] for n, s in status.items()]), ""]
     for name, (plot, section) in SECTIONS.items():
         data = load(out, name)
         if data is None:
