@@ -4,8 +4,11 @@ Each run uses three processes, as in production: a private redis-server, the SMS
 (`taxsms simulator`) and one worker (`taxsms worker`, one bind). Jobs are enqueued first; the clock runs
 from the worker's first claim (its process started and bound: interpreter start-up is not throughput) to
 the moment the last receipt is recorded in Redis, so it includes filling and draining the pipeline. CPU
-µs per message is the worker process's user+system time divided by the jobs it sent. The same latencies are
-then run with a synchronous smpplib client that waits for each submit_sm_resp before the next (stop-and-wait).
+µs per message is the worker process's (and, separately, redis-server's) user+system time divided by the jobs
+it sent. Right after each taxsms run the same number of messages goes through a minimal raw windowed client
+(`rawclient.py`: no Redis, receipts answered) with the same window against the same simulator, so the share
+of the raw rate taxsms reaches is measured in the same sitting. The same latencies are then run with a
+synchronous smpplib client that waits for each submit_sm_resp before the next (stop-and-wait).
 
     python bench/throughput.py [--quick] [--latencies 0,20] [--windows 64] [--json bench/results/throughput.json]
 """
@@ -31,6 +34,7 @@ from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer, free_port
 
 from common import RESULTS, job_lines, start_worker, write_json
+from rawclient import raw_run
 
 LATENCIES_MS = (0, 5, 20, 50)
 WINDOWS = (1, 16, 64, 256)
@@ -49,6 +53,9 @@ class Run:
     bound_msg_per_s: float | None  # window / latency, the ceiling of one bind
     pct_of_bound: float | None
     cpu_us_per_msg: float | None
+    redis_cpu_us_per_msg: float | None = None
+    raw_msg_per_s: float | None = None  # the minimal raw client, same latency, window and jobs, same run
+    pct_of_raw: float | None = None
 
 
 def start_simulator(port: int, latency_ms: float) -> subprocess.Popen[bytes]:
@@ -83,7 +90,12 @@ def jobs_for(latency_ms: float, window: int) -> int:
     return int(min(MAX_JOBS, max(50, rate * RUN_SECONDS)))
 
 
-async def taxsms_run(redis_url: str, sim_port: int, latency_ms: float, window: int) -> Run:
+def cpu_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
+async def taxsms_run(redis_url: str, redis_pid: int, sim_port: int, latency_ms: float, window: int) -> Run:
     n = jobs_for(latency_ms, window)
     prefix = f"bench-{latency_ms}-{window}-{time.time_ns()}"
     redis = Redis.from_url(redis_url)
@@ -91,8 +103,10 @@ async def taxsms_run(redis_url: str, sim_port: int, latency_ms: float, window: i
     await enqueue_lines(redis, keys, job_lines(n, prefix))
     worker = start_worker(redis_url, prefix, sim_port, "--window", str(window))
     proc = psutil.Process(worker.pid)
+    redis_proc = psutil.Process(redis_pid)
     spawned = time.perf_counter()
     started = None
+    redis_cpu = cpu_seconds(redis_proc)
     try:
         while True:
             queued, *outcomes = await redis.hmget(keys.counts, "queued", "delivered", "undelivered", "failed")
@@ -104,7 +118,8 @@ async def taxsms_run(redis_url: str, sim_port: int, latency_ms: float, window: i
                 raise RuntimeError("worker exited")
             await asyncio.sleep(0.005)
         seconds = time.perf_counter() - (started or spawned)
-        cpu = proc.cpu_times()
+        cpu = cpu_seconds(proc)
+        redis_cpu = cpu_seconds(redis_proc) - redis_cpu
     finally:
         worker.terminate()
         worker.wait(30)
@@ -120,7 +135,8 @@ async def taxsms_run(redis_url: str, sim_port: int, latency_ms: float, window: i
         rate,
         bound,
         None if bound is None else 100 * rate / bound,
-        (cpu.user + cpu.system) / n * 1e6,
+        cpu / n * 1e6,
+        redis_cpu / n * 1e6,
     )
 
 
@@ -169,16 +185,19 @@ def smpplib_run(sim_port: int, latency_ms: float) -> Run:
 
 def print_table(runs: list[Run]) -> None:
     print(
-        f"\n{'client':<22}{'latency':>9}{'window':>8}{'jobs':>8}{'msg/s':>10}{'bound':>9}{'% bound':>9}"
-        f"{'CPU µs/msg':>12}"
+        f"\n{'client':<22}{'latency':>9}{'window':>8}{'jobs':>8}{'msg/s':>10}{'raw msg/s':>11}{'% raw':>7}"
+        f"{'bound':>9}{'% bound':>9}{'worker µs':>11}{'redis µs':>10}"
     )
+
+    def fmt(value: float | None, spec: str, suffix: str = "") -> str:
+        return "-" if value is None else f"{value:{spec}}{suffix}"
+
     for r in runs:
-        bound = f"{r.bound_msg_per_s:,.0f}" if r.bound_msg_per_s else "-"
-        pct = f"{r.pct_of_bound:.0f}%" if r.pct_of_bound is not None else "-"
-        cpu = f"{r.cpu_us_per_msg:.0f}" if r.cpu_us_per_msg is not None else "-"
         print(
-            f"{r.client:<22}{r.latency_ms:>7.0f}ms{r.window:>8}{r.jobs:>8}{r.msg_per_s:>10,.0f}{bound:>9}"
-            f"{pct:>9}{cpu:>12}"
+            f"{r.client:<22}{r.latency_ms:>7.0f}ms{r.window:>8}{r.jobs:>8}{r.msg_per_s:>10,.0f}"
+            f"{fmt(r.raw_msg_per_s, ',.0f'):>11}{fmt(r.pct_of_raw, '.0f', '%'):>7}"
+            f"{fmt(r.bound_msg_per_s, ',.0f'):>9}{fmt(r.pct_of_bound, '.0f', '%'):>9}"
+            f"{fmt(r.cpu_us_per_msg, '.0f'):>11}{fmt(r.redis_cpu_us_per_msg, '.0f'):>10}"
         )
 
 
@@ -202,10 +221,15 @@ async def main() -> None:
             sim = start_simulator(port, latency)
             try:
                 for window in windows:
-                    run = await taxsms_run(server.url, port, latency, window)
+                    assert server.process is not None
+                    run = await taxsms_run(server.url, server.process.pid, port, latency, window)
+                    raw = await raw_run(port, run.jobs, window)
+                    run.raw_msg_per_s, run.pct_of_raw = raw.msg_per_s, 100 * run.msg_per_s / raw.msg_per_s
                     runs.append(run)
                     print(
-                        f"taxsms  latency {latency:>3} ms  window {window:>3}: {run.msg_per_s:>8,.0f} msg/s",
+                        f"taxsms  latency {latency:>3} ms  window {window:>3}: {run.msg_per_s:>8,.0f} msg/s"
+                        f"  raw client {raw.msg_per_s:>8,.0f} ({run.pct_of_raw:.0f} %)"
+                        f"  worker {run.cpu_us_per_msg:.0f} µs/msg, redis {run.redis_cpu_us_per_msg:.0f} µs/msg",
                         flush=True,
                     )
                 base = smpplib_run(port, latency)
