@@ -123,6 +123,13 @@ def plot_throughput(data: dict[str, Any], out: Path) -> str:
     for window, points in sorted(by_window.items()):
         xs, ys = zip(*sorted(points), strict=True)
         ax.plot(xs, ys, marker="o", label=f"taxsms, window {window}")
+    raw: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for r in runs:
+        if r.get("raw_msg_per_s"):
+            raw[r["window"]].append((r["latency_ms"], r["raw_msg_per_s"]))
+    for window, points in sorted(raw.items()):
+        xs, ys = zip(*sorted(points), strict=True)
+        ax.plot(xs, ys, marker=".", linestyle=":", alpha=0.6, label=f"raw client, window {window}")
     if baseline:
         xs, ys = zip(*sorted(baseline), strict=True)
         ax.plot(xs, ys, marker="s", linestyle="--", color="black", label="smpplib stop-and-wait")
@@ -238,6 +245,19 @@ def throughput_md(data: dict[str, Any]) -> list[str]:
         rows.append(row)
     header = ["SMSC latency", *(f"window {w}" for w in windows), "smpplib stop-and-wait", "best ÷ smpplib"]
     lines = ["## Throughput (msg/s, end to end, one bind)", "", *table(header, rows)]
+    side = [
+        [
+            f"{r['latency_ms']:g} ms", r["window"], fmt(r["msg_per_s"]), fmt(r["raw_msg_per_s"]),
+            f"{r['pct_of_raw']:.0f} %", f"{r['cpu_us_per_msg']:.0f}", f"{r['redis_cpu_us_per_msg']:.0f}",
+        ]
+        for r in runs
+        if r["client"] == "taxsms" and r.get("raw_msg_per_s")
+    ]
+    if side:
+        header = ["SMSC latency", "window", "taxsms msg/s", "raw client msg/s", "share", "worker µs/msg"]
+        header.append("Redis µs/msg")
+        lines += ["", "Against the minimal raw windowed client (bench/rawclient.py) in the same run:", ""]
+        lines += table(header, side)
     cpu = [r["cpu_us_per_msg"] for r in runs if r.get("cpu_us_per_msg") is not None and r["window"] >= 16]
     if cpu:
         lines += ["", f"Worker CPU at window ≥ 16: {min(cpu):.0f}–{max(cpu):.0f} µs per message."]
