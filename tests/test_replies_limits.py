@@ -12,7 +12,6 @@ from taxsms.replies.limits import (
     MoLimiter,
     Withheld,
     entry_score,
-    last_reply,
     looks_auto_reply,
     sender_mobile,
     similar,
@@ -111,7 +110,7 @@ async def test_echo_of_our_last_reply(redis: Redis, keys: Keys) -> None:
     async with redis.pipeline(transaction=False) as pipe:
         limiter.remember(pipe, {"13800138000": OUR_REPLY})
         await pipe.execute()
-    assert await redis.get(last_reply(keys, "13800138000")) == OUR_REPLY.encode()
+    assert await redis.get(keys.last_reply("13800138000")) == OUR_REPLY.encode()
     unsigned = OUR_REPLY.removeprefix("【12366】")
     verdicts = await limiter.check([mo("13800138000", unsigned, 0), mo("13900139000", unsigned, 0)])
     assert verdicts == [Withheld.ECHO, None]  # only the phone we answered with it is echoing

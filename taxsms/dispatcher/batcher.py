@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from taxsms.queue.connect import RETRYABLE
+from taxsms.retry import Backoff
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,7 +35,7 @@ class BatchWriter(Generic[T]):
         self._write = write
         self._max_batch = max_batch
         self._name = name
-        self._retry = (retry_min, retry_max)
+        self._backoff = Backoff(retry_min, retry_max)
         self._items: list[tuple[T, asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -67,7 +68,6 @@ class BatchWriter(Generic[T]):
         self._items.clear()
 
     async def _run(self) -> None:
-        delay = self._retry[0]
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
@@ -76,9 +76,8 @@ class BatchWriter(Generic[T]):
                 try:
                     await self._write([item for item, _ in batch])
                 except RETRYABLE as exc:
-                    log.warning("%s: Redis unavailable (%s); retrying in %.2fs", self._name, exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self._retry[1])
+                    log.warning("%s: Redis unavailable (%s); retrying", self._name, exc)
+                    await self._backoff.wait()
                     continue
                 except Exception as exc:
                     log.exception("%s: batch write failed", self._name)
@@ -87,7 +86,7 @@ class BatchWriter(Generic[T]):
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                delay = self._retry[0]
+                self._backoff.reset()
                 del self._items[: len(batch)]
                 for _, future in batch:
                     if not future.done():

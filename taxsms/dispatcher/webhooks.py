@@ -10,7 +10,6 @@ replays). Delivery is at least once: each event carries its `event_id` (the stre
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -23,6 +22,7 @@ from redis.exceptions import ResponseError
 
 from taxsms.queue.connect import RETRYABLE
 from taxsms.queue.keys import Keys
+from taxsms.retry import Backoff
 
 log = logging.getLogger(__name__)
 GROUP = "webhook"
@@ -81,6 +81,7 @@ class WebhookRelay:
 
     async def _relay(self, http: aiohttp.ClientSession, stream: str) -> None:
         pending = True  # first what we read before a restart but never posted
+        redis_backoff = Backoff(0.5, 5.0)
         while not self._stopping.is_set():
             try:
                 reply = await self._redis.xreadgroup(
@@ -88,8 +89,9 @@ class WebhookRelay:
                     count=self._batch, block=None if pending else 500,
                 )  # fmt: skip
             except RETRYABLE:
-                await asyncio.sleep(0.5)
+                await redis_backoff.wait(self._stopping)
                 continue
+            redis_backoff.reset()
             entries = [(eid, fields) for _, items in reply or () for eid, fields in items if fields]
             if pending and not entries:
                 pending = False
@@ -102,7 +104,7 @@ class WebhookRelay:
             {"event_id": eid.decode(), **{k.decode(): v.decode() for k, v in fields.items()}} for eid, fields in entries
         ]
         body = msgspec.json.encode(events)
-        delay = self._retry[0]
+        backoff = Backoff(*self._retry)
         while not self._stopping.is_set():
             stamp = f"{time.time():.0f}"
             headers = {
@@ -116,10 +118,8 @@ class WebhookRelay:
                         await self._redis.xack(stream, GROUP, *(eid for eid, _ in entries))
                         self.posted += len(events)
                         return
-                    log.warning("webhook answered %d; retrying in %.1fs", response.status, delay)
+                    log.warning("webhook answered %d; retrying", response.status)
             except (aiohttp.ClientError, TimeoutError, *RETRYABLE) as exc:
-                log.warning("webhook unreachable (%s); retrying in %.1fs", exc, delay)
+                log.warning("webhook unreachable (%s); retrying", exc)
             self.failures += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            delay = min(delay * 2, self._retry[1])
+            await backoff.wait(self._stopping)

@@ -38,6 +38,7 @@ from taxsms.queue.connect import RETRYABLE, AnyRedis, connect, keys_for, uptime_
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, parse_job
 from taxsms.queue.keys import CONSUMER_GROUP
 from taxsms.queue.store import DispatchRules, JobStore, Settlement, StreamEntry
+from taxsms.retry import Backoff, retry
 from taxsms.templates.catalog import Signature, TemplateCatalog, TemplateError
 
 log = logging.getLogger(__name__)
@@ -595,15 +596,13 @@ class Worker:
 
     async def _with_redis(self, call: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run a store call, waiting out a Redis outage (the batch is held, nothing is dropped)."""
-        delay = 0.05
-        while True:
-            try:
-                return await call(*args)
-            except RETRYABLE as exc:
-                self._redis_failed()
-                log.warning("Redis unavailable (%s); retrying in %.2fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        return await retry(
+            partial(call, *args),
+            on=RETRYABLE,
+            backoff=Backoff(0.05, 2.0),
+            what="Redis call",
+            on_failure=lambda _exc: self._redis_failed(),
+        )
 
 
 def _returned(task: asyncio.Task[None]) -> bool:

@@ -2,7 +2,7 @@
 
 Each entry holds seq, at, actor, action, subject, details (canonical JSON), prev and hash, where
 hash = sha256(prev + canonical JSON of the entry without its hash). Appending is compare-and-append in Lua:
-the script checks that the chain's tip (key `<prefix>:audit:tip`, "seq hash") is still the one the hash was
+the script checks that the chain's tip (key `keys.audit_tip`, "seq hash") is still the one the hash was
 computed from, then XADDs and moves the tip, so concurrent writers retry instead of forking the chain. The
 tip also lets `verify` notice entries deleted from the end of the stream.
 """
@@ -163,7 +163,7 @@ class AuditLog:
     def __init__(self, redis: Redis, keys: Keys, *, clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.keys = keys
-        self.tip_key = f"{keys.control}:audit:tip"
+        self.tip_key = keys.audit_tip
         self._clock = clock
         self._append = redis.register_script(_APPEND)
         self._tip = f"0 {GENESIS}"

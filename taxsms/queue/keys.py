@@ -172,6 +172,19 @@ class Keys:
         """Counter for ticket numbers."""
         return f"{self.control}:ticket:seq"
 
+    @property
+    def tickets_by_mo(self) -> str:
+        """Hash: MO stream entry id -> ticket id (so a re-processed MO does not open a second ticket)."""
+        return f"{self.control}:tickets:by_mo"
+
+    def last_reply(self, phone: str) -> str:
+        """The text of the last automatic reply to one phone (with a TTL), to spot a sender echoing it."""
+        return f"{self.control}:lastreply:{phone}"
+
+    def business_status(self, reference: str) -> str:
+        """Hash: the progress record of one business reference (the Redis-backed status provider)."""
+        return f"{self.control}:bizstatus:{reference}"
+
     def mo_rate(self, phone: str) -> str:
         """Counter of MO messages from one phone in the current abuse-limit window."""
         return f"{self.control}:morate:{phone}"
@@ -215,6 +228,11 @@ class Keys:
     def audit(self) -> str:
         """Stream: the append-only, hash-chained audit log."""
         return f"{self.control}:stream:audit"
+
+    @property
+    def audit_tip(self) -> str:
+        """The audit chain's tip, "seq hash", checked and moved by every append."""
+        return f"{self.control}:audit:tip"
 
     def quota(self, unit: str) -> str:
         """Monthly segment quota of one unit (absent = no quota); a copy in every shard, for begin.lua."""

@@ -21,26 +21,20 @@ from taxsms.queue.keys import Keys
 OPEN = "open"
 ANSWERED = "answered"
 
-# KEYS: ticket_seq, tickets zset, by-MO hash. ARGV: ticket key without the id, date, created_at, mo id, then the fields.
-# Returns the ticket id and 1 if new, 0 if the MO already had one.
+# KEYS: the new ticket's hash, tickets zset, by-MO hash. ARGV: ticket id, created_at, mo id, then the fields.
+# Returns the ticket id and 1 if new, 0 if the MO already had one (the new id then goes unused).
 _CREATE_LUA = """
-if ARGV[4] ~= '' then
-  local known = redis.call('HGET', KEYS[3], ARGV[4])
+if ARGV[3] ~= '' then
+  local known = redis.call('HGET', KEYS[3], ARGV[3])
   if known then return {known, 0} end
 end
-local id = string.format('T%s-%06d', ARGV[2], redis.call('INCR', KEYS[1]))
-local record = {'id', id, 'created_at', ARGV[3], 'mo_id', ARGV[4], 'status', 'open'}
-for i = 5, #ARGV do record[#record + 1] = ARGV[i] end
-redis.call('HSET', ARGV[1] .. id, unpack(record))
-redis.call('ZADD', KEYS[2], ARGV[3], id)
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], id) end
-return {id, 1}
+local record = {'id', ARGV[1], 'created_at', ARGV[2], 'mo_id', ARGV[3], 'status', 'open'}
+for i = 4, #ARGV do record[#record + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(record))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[3], ARGV[1]) end
+return {ARGV[1], 1}
 """
-
-
-def tickets_by_mo(keys: Keys) -> str:
-    """Hash: MO stream entry id -> ticket id (so a re-processed MO does not open a second ticket)."""
-    return f"{keys.control}:tickets:by_mo"
 
 
 class TicketKind(StrEnum):
@@ -116,8 +110,9 @@ class Inbox:
         at = self._clock() if at is None else at
         kind = guess_kind(text)
         date = datetime.fromtimestamp(at, CHINA).strftime("%Y%m%d")
-        keys = [self.keys.ticket_seq, self.keys.tickets, tickets_by_mo(self.keys)]
-        args = [self.keys.ticket(""), date, f"{at:.3f}", mo_id, "phone", phone, "text", text, "kind", kind.value]
+        new_id = f"T{date}-{await self.redis.incr(self.keys.ticket_seq):06d}"
+        keys = [self.keys.ticket(new_id), self.keys.tickets, self.keys.tickets_by_mo]
+        args = [new_id, f"{at:.3f}", mo_id, "phone", phone, "text", text, "kind", kind.value]
         ticket_id, new = await self._create(keys=keys, args=args)
         ticket_id = ticket_id.decode() if isinstance(ticket_id, bytes) else ticket_id
         if not new:

@@ -40,11 +40,6 @@ _SIGNATURES = re.compile(r"【[^【】]{0,30}】")
 _NOISE = re.compile(r"[\W_]+")
 
 
-def last_reply(keys: Keys, phone: str) -> str:
-    """The text of the last automatic reply to one phone (with a TTL), to spot a sender echoing it."""
-    return f"{keys.control}:lastreply:{phone}"
-
-
 class Withheld(StrEnum):
     """Why no automatic reply is sent."""
 
@@ -134,7 +129,7 @@ class MoLimiter:
                 pipe.zcount(key, score - rate_span, score)
                 pipe.zcount(key, score - burst_span, score)
                 pipe.expire(key, max(config.rate_window_s, config.burst_window_s) + 60)
-                pipe.get(last_reply(self.keys, phone))
+                pipe.get(self.keys.last_reply(phone))
             results = iter(await pipe.execute())
         verdicts: list[Withheld | None] = []
         for message, phone in zip(messages, phones, strict=True):
@@ -149,4 +144,4 @@ class MoLimiter:
     def remember(self, pipe: object, replies: Mapping[str, str]) -> None:
         """Queue on `pipe` the last reply text sent to each phone (expires after last_reply_ttl_s)."""
         for phone, text in replies.items():
-            pipe.set(last_reply(self.keys, phone), text, ex=self.config.last_reply_ttl_s)  # type: ignore[attr-defined]
+            pipe.set(self.keys.last_reply(phone), text, ex=self.config.last_reply_ttl_s)  # type: ignore[attr-defined]

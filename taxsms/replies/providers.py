@@ -24,11 +24,6 @@ LOAD_CHUNK = 5000
 UNAVAILABLE_TEXT = "查询服务暂时不可用，请稍后再试或拨打12366咨询。"
 
 
-def status_key(keys: Keys, reference: str) -> str:
-    """Hash: the progress record of one business reference (the Redis-backed provider)."""
-    return f"{keys.control}:bizstatus:{reference}"
-
-
 class Lookup(StrEnum):
     FOUND = "found"
     NOT_FOUND = "not_found"
@@ -108,7 +103,7 @@ class RedisProvider:
 
     async def lookup_status(self, reference: str) -> StatusResult:
         try:
-            raw = await self.redis.hgetall(status_key(self.keys, reference))
+            raw = await self.redis.hgetall(self.keys.business_status(reference))
         except Exception as error:
             log.warning("status lookup failed: %s", error)
             return StatusResult(Lookup.UNAVAILABLE, reference, message=UNAVAILABLE_TEXT)
@@ -133,7 +128,7 @@ class RedisProvider:
 
     def _status_key(self, row: dict[str, str]) -> str | None:
         reference = row.get("reference", "").upper()
-        return status_key(self.keys, reference) if reference and row.get("status") else None
+        return self.keys.business_status(reference) if reference and row.get("status") else None
 
     async def _load(self, path: str | Path | Iterable[str], required: tuple[str, ...], key_of: Any) -> LoadResult:
         loaded, errors, pending = 0, [], 0

@@ -39,6 +39,7 @@ from taxsms.replies.keywords import (
 from taxsms.replies.limits import Incoming, MoLimiter, Withheld, sender_mobile
 from taxsms.replies.providers import UNAVAILABLE_TEXT, Provider
 from taxsms.replies.subscriptions import SMS_SOURCE, SubscriptionBook
+from taxsms.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class ReplyService:
 
     async def run(self) -> None:
         await self.ensure_group()
+        backoff = Backoff(self.config.retry_s, max(self.config.retry_s, 30.0))
         while not self._stopping.is_set():
             try:
                 await self.process_batch(block_ms=self.config.block_ms)
@@ -137,9 +139,10 @@ class ReplyService:
             except Exception:
                 log.exception("reply service: batch failed, retrying")
             else:
+                backoff.reset()
                 continue
             self._recovering = True  # what this consumer read but did not ack is read again first
-            await asyncio.sleep(self.config.retry_s)
+            await backoff.wait(self._stopping)
 
     async def process_batch(self, *, block_ms: int | None = None) -> list[Outcome]:
         """Read one batch (waiting up to block_ms for new entries; None: do not wait), answer it, ack it."""
