@@ -211,10 +211,12 @@ def _conversations(sim: SmscSimulator) -> list[tuple[str, str, str]]:
 
 async def _serve_api(redis_url: str, prefix: str, port: int, console: Console) -> None:
     """The HTTP API and web console on the demo's Redis, for as long as the demo runs."""
+    from taxsms.api import ApiConfig
     from taxsms.api.serve import serve
 
     ready = asyncio.Event()
-    task = asyncio.create_task(serve("127.0.0.1", port, redis_url, prefix, ready=ready))
+    config = ApiConfig(plain_http=True)  # http://127.0.0.1 on this machine only
+    task = asyncio.create_task(serve("127.0.0.1", port, redis_url, prefix, config, ready=ready))
     await ready.wait()
     console.print(f"[bold]Web console[/]: http://127.0.0.1:{port}/console  (API: http://127.0.0.1:{port}/v1/jobs)")
     await task

@@ -28,7 +28,7 @@ CHECKS = [
     checks.response_schema_conformance,
     checks.response_headers_conformance,
 ]
-SCHEMA = schemathesis.openapi.from_dict(build_openapi(build_routes(ApiConfig())[0]))
+SCHEMA = schemathesis.openapi.from_dict(build_openapi(build_routes(ApiConfig())))
 OPERATIONS = {op.label: op for op in (result.ok() for result in SCHEMA.get_all_operations())}
 KEYS = Keys("schemathesis")
 CASES = [(label, GenerationMode.POSITIVE) for label in sorted(OPERATIONS)] + [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -11,15 +12,19 @@ from dataclasses import dataclass
 import aiohttp
 import msgspec
 from aiohttp import web
+from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
 from taxsms.api import ApiConfig, create_app
 from taxsms.api.auth import TokenStore
 from taxsms.api.keys import ApiKeys
-from taxsms.api.operators import StandInOperators
+from taxsms.governance.operators import Operator, OperatorBook
+from taxsms.governance.units import UnitTree, save_units
 from taxsms.queue.keys import Keys
 
 TEXT = "【某市税务局】您本月增值税申报期限为15日，请及时申报。"
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+PASSWORD = "s3cret-pass"
 ALL_KINDS = {"filing_reminder", "overdue_filing", "overdue_payment", "notice", "internal", "reply"}
 
 
@@ -70,8 +75,10 @@ async def start_site(app: web.Application) -> tuple[web.AppRunner, str]:
 
 @asynccontextmanager
 async def running_api(redis: Redis, keys: Keys, config: ApiConfig | None = None) -> AsyncIterator[RunningApi]:
-    """The app on a free port, an HTTP client with a cookie jar, and a token for unit city-01 (every kind)."""
-    app = create_app(redis, keys, config)
+    """The app on a free port (over plain HTTP), an HTTP client with a cookie jar, and a token for unit city-01
+    (every kind)."""
+    config = dataclasses.replace(config or ApiConfig(), plain_http=True)  # the client's jar holds Secure cookies back
+    app = create_app(redis, keys, config, hasher=FAST_HASHER)
     runner, url = await start_site(app)
     secret, _ = await TokenStore(redis, ApiKeys(keys)).create("city-01", ALL_KINDS, {"city-01", "county-0101"})
     jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1
@@ -82,12 +89,31 @@ async def running_api(redis: Redis, keys: Keys, config: ApiConfig | None = None)
             await runner.cleanup()
 
 
-async def add_operator(redis: Redis, keys: Keys, operator: str = "op1", password: str = "s3cret-pass") -> None:
-    await StandInOperators(redis, ApiKeys(keys)).add(operator, "张三", "city-01", password, {"approver", "inbox"})
+async def operator_book(redis: Redis, keys: Keys) -> OperatorBook:
+    """The example unit tree (prov > city-east > county-e1 ...) stored, and an operator book on it."""
+    tree = UnitTree.from_file()
+    await save_units(redis, keys, tree)
+    return OperatorBook(redis, keys, tree, hasher=FAST_HASHER)
+
+
+async def add_operator(
+    redis: Redis, keys: Keys, operator: str = "op1", password: str = PASSWORD, unit: str = "prov", **extra: object
+) -> Operator:
+    """An operator of `unit` (张三, publisher and 12366 staff unless `roles=`), added by its unit's admin; the
+    admins down from the province (P001, admin-city-east, ...) are created as needed, password PASSWORD."""
+    book = await operator_book(redis, keys)
+    actor = await book.find("P001") or await book.bootstrap("P001", "王省", PASSWORD)
+    for step in book.tree.path(unit)[1:]:
+        admin_id = f"admin-{step.id}"
+        actor = await book.find(admin_id) or await book.add(actor, admin_id, "李管", step.id, ["admin"], PASSWORD)
+    roles = extra.get("roles", ["publisher", "staff12366"])
+    return await book.add(actor, operator, str(extra.get("name", "张三")), unit, roles, password)  # type: ignore[arg-type]
 
 
 @contextmanager
-def api_in_thread(redis_url: str, keys: Keys, config: ApiConfig | None = None) -> Iterator[tuple[str, str]]:
+def api_in_thread(
+    redis_url: str, keys: Keys, config: ApiConfig | None = None, hasher: PasswordHasher = FAST_HASHER
+) -> Iterator[tuple[str, str]]:
     """The app served from its own thread and loop (for synchronous clients); yields (url, token)."""
     loop = asyncio.new_event_loop()
     started: dict[str, object] = {}
@@ -96,7 +122,7 @@ def api_in_thread(redis_url: str, keys: Keys, config: ApiConfig | None = None) -
 
     async def main() -> None:
         redis = Redis.from_url(redis_url)
-        runner, url = await start_site(create_app(redis, keys, config))
+        runner, url = await start_site(create_app(redis, keys, config, hasher=hasher))
         secret, _ = await TokenStore(redis, ApiKeys(keys)).create("city-01", ALL_KINDS, {"city-01"})
         started.update(url=url, token=secret)
         ready.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
+from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
 from taxsms.api import state
@@ -10,17 +11,18 @@ from taxsms.api.auth import TokenStore, token_guard
 from taxsms.api.config import ApiConfig
 from taxsms.api.console import register_console_routes
 from taxsms.api.errors import Handler, error_middleware
-from taxsms.api.features import register_features
 from taxsms.api.health import register_health_routes
 from taxsms.api.jobs import register_job_routes
 from taxsms.api.keys import ApiKeys
+from taxsms.api.login_limits import LoginLimits
 from taxsms.api.metrics import ApiMetrics, latency_middleware, register_metrics_routes
 from taxsms.api.openapi import register_openapi_routes
-from taxsms.api.operators import OperatorDirectory, default_directory
 from taxsms.api.routes import RouteTable
 from taxsms.api.sessions import SessionStore, register_session_routes, session_guard
+from taxsms.api.templates import register_template_routes
 from taxsms.api.usage import register_usage_routes
 from taxsms.dispatcher.windows import WindowPolicy
+from taxsms.governance.audit import AuditLog
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 
@@ -44,23 +46,27 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-def build_routes(config: ApiConfig) -> tuple[RouteTable, dict[str, bool]]:
-    """Every route of the app, core first, then the optional features (see features.py)."""
+def build_routes(config: ApiConfig) -> RouteTable:
+    """Every route of the app."""
     table = RouteTable()
     register_health_routes(table)
     register_metrics_routes(table)
     register_openapi_routes(table)
     register_job_routes(table, config.bulk_max)
     register_usage_routes(table)
+    register_template_routes(table)
     register_session_routes(table)
     register_console_routes(table)
-    return table, register_features(table)
+    return table
 
 
 def create_app(
-    redis: Redis, keys: Keys, config: ApiConfig | None = None, *, operators: OperatorDirectory | None = None
+    redis: Redis, keys: Keys, config: ApiConfig | None = None, *, hasher: PasswordHasher | None = None
 ) -> web.Application:
-    """The HTTP API and console on `redis` under `keys`' prefix. The caller owns (and closes) `redis`."""
+    """The HTTP API and console on `redis` under `keys`' prefix. The caller owns (and closes) `redis`.
+
+    `hasher`: the argon2 parameters for passwords set through the console (tests pass cheap ones).
+    """
     config = config or ApiConfig()
     api_keys = ApiKeys(keys)
     app = web.Application(
@@ -72,12 +78,13 @@ def create_app(
     app[state.CONFIG] = config
     app[state.STORE] = JobStore(redis, keys)
     app[state.TOKENS] = TokenStore(redis, api_keys)
-    app[state.SESSIONS] = SessionStore(redis, api_keys, config.session_ttl_s)
-    app[state.OPERATORS] = operators or default_directory(redis, api_keys)
+    app[state.SESSIONS] = SessionStore(redis, api_keys, config.session_idle_s, config.session_max_s)
+    app[state.LOGIN_LIMITS] = LoginLimits(redis, api_keys)
+    app[state.HASHER] = hasher or PasswordHasher()
+    app[state.AUDIT] = AuditLog(redis, keys)
     app[state.METRICS] = ApiMetrics()
     app[state.WINDOWS] = WindowPolicy.build(config.send_window, days_off=config.days_off, overrides=config.kind_windows)
-    table, features = build_routes(config)
+    table = build_routes(config)
     app[state.ROUTES] = table
-    app[state.FEATURES] = features
     table.install(app, {"token": token_guard, "session": session_guard})
     return app

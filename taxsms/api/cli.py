@@ -21,6 +21,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     serve.add_argument("--prefix")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--plain-http",
+        action="store_true",
+        default=None,
+        help="served over plain HTTP for local use: the session cookie goes without the Secure flag",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     token = subparsers.add_parser("api-token", help="issue or revoke bearer tokens for upstream systems")
@@ -125,7 +131,7 @@ def cmd_serve(args: argparse.Namespace, file: dict[str, Any]) -> int:
     from taxsms.api.serve import serve
 
     redis_url, prefix = _where(args, file)
-    config = settings.build(ApiConfig, file=file)
+    config = settings.build(ApiConfig, file=file, overrides={"plain_http": args.plain_http})
 
     async def go() -> None:
         task = asyncio.ensure_future(serve(args.host, args.port, redis_url, prefix, config))

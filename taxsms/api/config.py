@@ -15,8 +15,9 @@ class ApiConfig:
     ndjson_line_max: int = 64 * 1024  # bytes of one NDJSON line
     chunk: int = 2_000  # jobs enqueued per Redis round trip
     rate_limit: int = 50  # requests per second per API token (0: no limit)
-    session_ttl_s: int = 8 * 3600  # console session lifetime, refreshed on use
-    secure_cookies: bool = False  # set the Secure flag on the session cookie (True behind HTTPS)
+    session_idle_s: int = 30 * 60  # a console session ends after this long without a request
+    session_max_s: int = 12 * 3600  # and after this long in all
+    plain_http: bool = False  # served over plain HTTP for local use: the session cookie lacks Secure
     worker_fresh_s: float = 15.0  # a worker heartbeat older than this does not make /readyz ready
     send_window: str = "08:00-18:00"
     days_off: bool = False

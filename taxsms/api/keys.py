@@ -31,15 +31,10 @@ class ApiKeys:
         return f"{self.keys.control}:api:session:{digest}"
 
     @property
-    def console_operators(self) -> str:
-        """Hash: operator id -> record with scrypt password hash (the stand-in directory, see operators.py)."""
-        return f"{self.keys.control}:api:console-operators"
-
-    @property
     def workers(self) -> str:
         """Hash: worker consumer name -> JSON {binds, at}: the heartbeat /readyz reads (written by the workers)."""
         return self.keys.workers
 
-    def login_failures(self, operator_id: str) -> str:
-        """Counter of failed console logins for one operator id (expires; throttles password guessing)."""
-        return f"{self.keys.control}:api:login-failures:{operator_id}"
+    def login_failures(self, scope: str, subject: str) -> str:
+        """Hash {failures, until}: failed console logins of one operator, address or (operator, address) pair."""
+        return f"{self.keys.control}:api:login-failures:{scope}:{subject}"

@@ -1,6 +1,6 @@
 """/v1/templates: the reviewed template catalog (list) and previews (final text, segments, review verdict).
 
-Thin endpoints over taxsms.templates; registered by features.register_template_routes.
+Thin endpoints over taxsms.templates.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ PREVIEW_SCHEMA = {
 }
 
 
-def register_routes(table: RouteTable) -> None:
+def register_template_routes(table: RouteTable) -> None:
     table.add(
         Route(
             "GET",

@@ -9,6 +9,7 @@ tip also lets `verify` notice entries deleted from the end of the stream.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -46,6 +47,10 @@ class Action(StrEnum):
     OPERATOR_SUSPEND = "operator.suspend"
     OPERATOR_REINSTATE = "operator.reinstate"
     OPERATOR_REHASH = "operator.rehash"
+    LOGIN = "login"
+    LOGIN_FAILED = "login.failed"
+    LOGIN_LOCKED = "login.locked"
+    LOGOUT = "logout"
     CAMPAIGN_CREATE = "campaign.create"
     CAMPAIGN_APPROVE = "campaign.approve"
     CAMPAIGN_REJECT = "campaign.reject"
@@ -167,10 +172,15 @@ class AuditLog:
         self._clock = clock
         self._append = redis.register_script(_APPEND)
         self._tip = f"0 {GENESIS}"
+        self._appending = asyncio.Lock()  # this process's writers take turns; other processes' are retried
 
     async def append(self, actor: str, action: str, subject: str, details: dict[str, Any] | None = None) -> AuditEntry:
         """Add one entry at the end of the chain; retries when another writer appended first."""
         details = json.loads(canonical(details or {}))  # what verify will read back
+        async with self._appending:
+            return await self._append_entry(actor, action, subject, details)
+
+    async def _append_entry(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> AuditEntry:
         for _ in range(MAX_ATTEMPTS):
             last_seq, _, prev = self._tip.partition(" ")
             seq = int(last_seq) + 1

@@ -9,6 +9,7 @@ admins of their own.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -227,17 +228,30 @@ class OperatorBook:
     # -- passwords ---------------------------------------------------------------------------------------
 
     async def authenticate(self, operator_id: str, password: str) -> Operator | None:
-        """The operator if the password is right and the account active, else None (same cost either way)."""
+        """The operator if the password is right and the account active, else None (same cost either way).
+
+        argon2 runs in a worker thread, so a burst of logins never stalls the event loop.
+        """
         op = await self.find(operator_id)
         if op is None or not op.password_hash:
-            self._verify(self._dummy(), password)
+            await asyncio.to_thread(lambda: self._verify(self._dummy(), password))
             return None
-        if not self._verify(op.password_hash, password) or not op.active:
+        if not await asyncio.to_thread(self._verify, op.password_hash, password) or not op.active:
             return None
         if self.hasher.check_needs_rehash(op.password_hash):
-            op = msgspec.structs.replace(op, password_hash=self._hash(password))
+            op = msgspec.structs.replace(op, password_hash=await asyncio.to_thread(self._hash, password))
             await self._store(op)
             await self.audit.append(op.id, Action.OPERATOR_REHASH, op.id, {})
+        return op
+
+    async def change_password(self, operator_id: str, old: str, new: str) -> Operator:
+        """An operator changes its own password (the old one proves it is the owner); audited."""
+        op = await self.login(operator_id, old)
+        if new == old:
+            raise ValueError("the new password must differ from the old one")
+        op = msgspec.structs.replace(op, password_hash=await asyncio.to_thread(self._hash, new))
+        await self._store(op)
+        await self.audit.append(op.id, Action.OPERATOR_UPDATE, op.id, {"password": "changed"})
         return op
 
     async def login(self, operator_id: str, password: str) -> Operator:

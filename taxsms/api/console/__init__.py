@@ -13,16 +13,15 @@ from aiohttp import web
 from taxsms.api.errors import ApiError, json_response
 from taxsms.api.jobs import JOB_ID_PARAM, RECORD_SCHEMA, mask_record
 from taxsms.api.routes import Param, Reply, Route, RouteTable, error_reply, json_reply
+from taxsms.api.sessions import request_session
 from taxsms.api.snapshot import take_snapshot
-from taxsms.api.state import FEATURES, KEYS, REDIS, STORE, WINDOWS
+from taxsms.api.state import KEYS, REDIS, STORE, WINDOWS
 
 STATIC = resources.files(__package__) / "static"
 PAGES = {
     "/console/": "dashboard.html",
     "/console/login": "login.html",
     "/console/jobs": "jobs.html",
-    "/console/campaigns": "campaigns.html",
-    "/console/inbox": "inbox.html",
 }
 ASSETS = {"app.css": "text/css", "app.js": "text/javascript", "login.js": "text/javascript"}
 HTML = "text/html"
@@ -51,24 +50,26 @@ async def root(request: web.Request) -> web.Response:
     raise web.HTTPFound("/console/")
 
 
+async def console_root(request: web.Request) -> web.Response:
+    """/console without the slash: the console."""
+    raise web.HTTPFound("/console/")
+
+
 async def dashboard(request: web.Request) -> web.Response:
-    """Counts by state, lane depth, send windows (the dashboard polls this every second)."""
+    """Counts by state, lane depth, send windows (the dashboard polls this every second); province operators only."""
+    if not request_session(request).province_wide:
+        raise ApiError(403, "forbidden", "the platform's figures are for province operators")
     snapshot = await take_snapshot(request.app[REDIS], request.app[KEYS], request.app[WINDOWS])
     return json_response(snapshot.body())
 
 
 async def console_job(request: web.Request) -> web.Response:
-    """One job's record for operators (phone always masked)."""
+    """One job's record for operators of its unit or above (phone always masked)."""
     job_id = request.match_info["id"]
     record = await request.app[STORE].job(job_id)
-    if record is None:
+    if record is None or not request_session(request).sees(record.get("unit", "")):
         raise ApiError(404, "not_found", f"no job {job_id!r}")
     return json_response({"id": job_id, "record": mask_record(record)})
-
-
-async def features(request: web.Request) -> web.Response:
-    """Which optional features (campaigns, templates, inbox, subscriptions) this deployment has."""
-    return json_response(request.app[FEATURES])
 
 
 COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
@@ -95,7 +96,9 @@ DASHBOARD_SCHEMA = {
 
 def register_console_routes(table: RouteTable) -> None:
     html = Reply("HTML page", {HTML: {"type": "string"}})
-    table.add(Route("GET", "/", root, "Redirect to the console", "console", responses={302: Reply("To /console/")}))
+    to_console = {302: Reply("To /console/")}
+    table.add(Route("GET", "/", root, "Redirect to the console", "console", responses=to_console))
+    table.add(Route("GET", "/console", console_root, "Redirect to /console/", "console", responses=to_console))
     for path, filename in PAGES.items():
         table.add(Route("GET", path, _page(filename), f"Console page ({filename})", "console", responses={200: html}))
     table.add(
@@ -133,18 +136,5 @@ def register_console_routes(table: RouteTable) -> None:
             auth="session",
             params=(JOB_ID_PARAM,),
             responses={200: json_reply("The record", RECORD_SCHEMA), 404: error_reply("No such job")},
-        )
-    )
-    table.add(
-        Route(
-            "GET",
-            "/console/api/features",
-            features,
-            "Optional features available",
-            "console",
-            auth="session",
-            responses={
-                200: json_reply("feature -> available", {"type": "object", "additionalProperties": {"type": "boolean"}})
-            },
         )
     )
