@@ -7,6 +7,7 @@ from datetime import datetime
 import pytest
 
 from taxsms.dispatcher.windows import SendWindow, WindowPolicy
+from taxsms.holidays import Calendar, NoHolidayData
 from taxsms.queue.jobs import CHINA, Job, Kind
 
 
@@ -56,9 +57,24 @@ def test_days_off_follow_the_holiday_calendar_with_make_up_days() -> None:
     assert not window.is_open(at("2026-10-11 10:00:00"))  # an ordinary Sunday
 
 
-def test_days_off_past_the_calendar_data_fall_back_to_weekends() -> None:
+def test_days_off_in_a_year_without_holiday_data_are_refused() -> None:
     window = SendWindow.parse("08:00-18:00", days_off=True)
-    assert window.next_opening(at("2030-01-05 10:00:00")) == at("2030-01-07 08:00:00")  # Sat -> Mon
+    with pytest.raises(NoHolidayData, match="no holiday data for 2030"):
+        window.next_opening(at("2030-01-05 10:00:00"))
+    with pytest.raises(NoHolidayData, match="2030"):
+        WindowPolicy.build(days_off=True).check_calendar(at("2030-01-05 10:00:00"))
+    WindowPolicy.build(days_off=False).check_calendar(at("2030-01-05 10:00:00"))  # no days off: no calendar needed
+
+
+def test_a_calendar_file_gives_the_days_off_of_an_uncovered_year() -> None:
+    calendar = Calendar.parse({"2030": {"holidays": ["2030-01-01"], "workdays": ["2030-01-05"]}})
+    policy = WindowPolicy.build(days_off=True, calendar=calendar)
+    policy.check_calendar(at("2030-01-01 10:00:00"))
+    window = policy.window(Kind.NOTICE)
+    assert window is not None
+    assert window.next_opening(at("2030-01-01 10:00:00")) == at("2030-01-02 08:00:00")  # New Year's Day off
+    assert window.is_open(at("2030-01-05 10:00:00"))  # a Saturday worked (make-up working day)
+    assert not window.is_open(at("2030-01-06 10:00:00"))  # an ordinary Sunday
 
 
 def test_policy_replies_go_any_time_staff_kinds_wait() -> None:

@@ -2,33 +2,20 @@
 
 The regulation lets staff-published messages reach taxpayers only from 08:00 to 18:00 (Asia/Shanghai);
 replies to taxpayer-initiated messages go out at any hour. Optionally, days off (weekends and public
-holidays, with China's make-up working days, from the maintained `chinese_calendar` data) are skipped.
+holidays, with China's make-up working days: taxsms.holidays) are skipped; a year without holiday data is
+refused (NoHolidayData) rather than guessed at, so a worker with days off checks its calendar when it starts.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 
-import chinese_calendar
-
+from taxsms.holidays import PACKAGE, Calendar, NoHolidayData
 from taxsms.queue.jobs import CHINA, Job, Kind
 
-log = logging.getLogger(__name__)
 DEFAULT_HOURS = "08:00-18:00"
 _MAX_DAYS_AHEAD = 60  # a window that never opens within this many days is a configuration error
-
-
-@lru_cache(maxsize=1024)
-def is_day_off(day: date) -> bool:
-    """Weekend or public holiday, make-up working days counted as workdays (weekends only past the data)."""
-    try:
-        return not chinese_calendar.is_workday(day)
-    except NotImplementedError:
-        log.warning("no holiday data for %d: treating only weekends as days off", day.year)
-        return day.weekday() >= 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +25,10 @@ class SendWindow:
     start: time = time(8, 0)
     end: time = time(18, 0)
     days_off: bool = False
+    calendar: Calendar = PACKAGE
 
     @classmethod
-    def parse(cls, spec: str, *, days_off: bool = False) -> SendWindow:
+    def parse(cls, spec: str, *, days_off: bool = False, calendar: Calendar = PACKAGE) -> SendWindow:
         """'08:00-18:00' -> SendWindow ('00:00-24:00' is the whole day); raises ValueError naming the problem."""
         try:
             first, second = (part.strip() for part in spec.split("-"))
@@ -50,10 +38,10 @@ class SendWindow:
             raise ValueError(f"send window {spec!r}: expected HH:MM-HH:MM") from None
         if start >= end:
             raise ValueError(f"send window {spec!r}: start must be before end (same day)")
-        return cls(start, end, days_off)
+        return cls(start, end, days_off, calendar)
 
     def _day_ok(self, day: date) -> bool:
-        return not (self.days_off and is_day_off(day))
+        return not (self.days_off and self.calendar.is_day_off(day))
 
     def is_open(self, ts: float) -> bool:
         moment = datetime.fromtimestamp(ts, CHINA)
@@ -93,13 +81,15 @@ class WindowPolicy:
     windows: dict[Kind, SendWindow | None] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, hours: str = DEFAULT_HOURS, *, days_off: bool = False, overrides: str = "") -> WindowPolicy:
+    def build(
+        cls, hours: str = DEFAULT_HOURS, *, days_off: bool = False, overrides: str = "", calendar: Calendar = PACKAGE
+    ) -> WindowPolicy:
         """Every staff-published kind gets `hours`, replies none; `overrides` like 'internal=07:00-22:00,...'.
 
         An override of 'always' removes a kind's window (use with care: the regulation forbids it for
-        messages staff publish to taxpayers).
+        messages staff publish to taxpayers). Days off come from `calendar`.
         """
-        default = SendWindow.parse(hours, days_off=days_off)
+        default = SendWindow.parse(hours, days_off=days_off, calendar=calendar)
         windows: dict[Kind, SendWindow | None] = {kind: default for kind in Kind}
         windows[Kind.REPLY] = None
         for item in filter(None, (part.strip() for part in overrides.split(","))):
@@ -108,8 +98,20 @@ class WindowPolicy:
                 kind = Kind(name.strip())
             except ValueError:
                 raise ValueError(f"send window override {item!r}: unknown kind {name.strip()!r}") from None
-            windows[kind] = None if spec.strip() == "always" else SendWindow.parse(spec, days_off=days_off)
+            always = spec.strip() == "always"
+            windows[kind] = None if always else SendWindow.parse(spec, days_off=days_off, calendar=calendar)
         return cls(windows)
+
+    def check_calendar(self, now: float, days: int = _MAX_DAYS_AHEAD) -> None:
+        """NoHolidayData unless every window that skips days off knows the days from `now` for `days` days."""
+        first = datetime.fromtimestamp(now, CHINA).date()
+        for window in {w for w in self.windows.values() if w is not None and w.days_off}:
+            for year in sorted({first.year, (first + timedelta(days=days)).year}):
+                if not window.calendar.covers(year):
+                    raise NoHolidayData(
+                        f"send windows skip days off but there is no holiday data for {year} "
+                        f"({window.calendar.source}); give a calendar file covering it (see taxsms.holidays)"
+                    )
 
     def window(self, kind: Kind) -> SendWindow | None:
         return self.windows.get(kind)

@@ -34,6 +34,7 @@ from taxsms.dispatcher.lanes import LaneBuffer
 from taxsms.dispatcher.ratelimit import RateLimiter
 from taxsms.dispatcher.receipts import DeliverySink
 from taxsms.dispatcher.windows import WindowPolicy
+from taxsms.holidays import PACKAGE, Calendar
 from taxsms.queue.connect import RETRYABLE, AnyRedis, connect, keys_for, uptime_s
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, parse_job
 from taxsms.queue.keys import CONSUMER_GROUP
@@ -100,6 +101,7 @@ class WorkerConfig:
     send_window: str = "08:00-18:00"  # China time, for every staff-published kind
     days_off: bool = False  # also skip weekends and public holidays (China's holiday calendar)
     kind_windows: str = ""  # per-kind overrides, e.g. "internal=07:30-20:00"
+    calendar_file: str = ""  # holidays and filing deadlines the package lacks (taxsms.holidays)
     subscription_kinds: str = "filing_reminder"  # kinds an unsubscribe suppresses
     unknown_subscription: str = "suppress"  # phones with no subscription record: "send" or "suppress"
     daily_caps: str = "filing_reminder=3"  # most messages of a kind to one phone per day
@@ -132,7 +134,10 @@ class WorkerConfig:
         )
 
     def windows(self) -> WindowPolicy:
-        return WindowPolicy.build(self.send_window, days_off=self.days_off, overrides=self.kind_windows)
+        calendar = Calendar.load(self.calendar_file) if self.calendar_file else PACKAGE
+        return WindowPolicy.build(
+            self.send_window, days_off=self.days_off, overrides=self.kind_windows, calendar=calendar
+        )
 
     @property
     def link_name(self) -> str:
@@ -228,6 +233,7 @@ class Worker:
             rules=config.rules(),
         )
         self.windows = config.windows()
+        self.windows.check_calendar(clock())  # days off in a year without holiday data: refuse to start
         self.limiter = (
             RateLimiter(self._redis, self.keys.rate(config.link_name), config.tps, clock=rate_clock)
             if config.tps > 0
