@@ -2,7 +2,8 @@
 
 `mask_phone('13800138000') == '138****8000'` (first three, last four). `mask_name` keeps the family name's
 first character and hides the rest, one `*` per character: '张三' -> '张*', '欧阳娜娜' -> '欧***' (no given-name
-character is ever shown, and compound family names are not guessed at). `PhoneMaskingFilter` masks mobile
+character is ever shown, and compound family names are not guessed at); `mask_taxpayer_id` keeps the first
+and last four characters of a taxpayer id. `PhoneMaskingFilter` masks mobile
 numbers in log records; attach it to handlers (a logger's filters do not see records propagated from its
 children).
 """
@@ -46,6 +47,13 @@ def mask_name(name: str) -> str:
     if len(name) <= 1:
         return "*" * len(name)
     return name[0] + "*" * (len(name) - 1)
+
+
+def mask_taxpayer_id(taxpayer_id: str) -> str:
+    """'91350100M000100Y43' -> '9135**********0Y43': the first and last four characters."""
+    if len(taxpayer_id) <= 8:
+        return "*" * len(taxpayer_id)
+    return taxpayer_id[:4] + "*" * (len(taxpayer_id) - 8) + taxpayer_id[-4:]
 
 
 def mask_text(text: str) -> str:

@@ -31,23 +31,26 @@ def run(keys: Keys, url: str, *argv: str) -> int:
 def test_add_commands_registers_the_commands() -> None:
     parser = argparse.ArgumentParser(prog="taxsms")
     add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["subscriptions", "set", PHONE, "off"])
+    args = parser.parse_args(["subscriptions", "set", PHONE, "off", "--operator", "op1", "--reason", "asked"])
     assert args.command in COMMANDS and args.state == "off" and callable(args.handler)
     with pytest.raises(SystemExit):
-        parser.parse_args(["subscriptions", "set", PHONE, "maybe"])
+        parser.parse_args(["subscriptions", "set", PHONE, "maybe", "--operator", "op1", "--reason", "asked"])
 
 
 def test_subscriptions_set_show_import(
     redis_url: str, keys: Keys, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     client = sync_redis.Redis.from_url(redis_url)
-    assert run(keys, redis_url, "subscriptions", "set", "+86 138 0013 8000", "on", "--taxpayer-id", "91110000MA1") == 0
+    staff = ("--operator", "op-7", "--reason", "asked at the counter")
+    phone = "+86 138 0013 8000"
+    assert run(keys, redis_url, "subscriptions", "set", phone, "on", "--taxpayer-id", "91110000MA1", *staff) == 0
     assert client.hget(keys.subscription_state, PHONE) == b"1"
     assert run(keys, redis_url, "subscriptions", "show", PHONE) == 0
     out = capsys.readouterr().out
-    assert "138****8000: subscribed (staff" in out and "91110000MA1" in out and PHONE not in out
+    assert "138****8000: subscribed" in out and "9111***0MA1: subscribed" in out and PHONE not in out
+    assert "by staff op-7: asked at the counter" in out and "91110000MA1" not in out
     assert run(keys, redis_url, "subscriptions", "show", "13900139000") == 1
-    assert run(keys, redis_url, "subscriptions", "set", "10086", "off") == 2
+    assert run(keys, redis_url, "subscriptions", "set", "10086", "off", *staff) == 2
 
     path = tmp_path / "subs.csv"
     path.write_text("phone,taxpayer_id,subscribed\n13900139000,X1,0\nbad,X2,1\n", encoding="utf-8")
@@ -55,6 +58,9 @@ def test_subscriptions_set_show_import(
     captured = capsys.readouterr()
     assert "2 rows: 0 subscribed, 1 unsubscribed" in captured.out and "line 3:" in captured.err
     assert client.hget(keys.subscription_state, "13900139000") == b"0"
+    assert run(keys, redis_url, "subscriptions", "show", "13900139000") == 0
+    out = capsys.readouterr().out
+    assert f"by import i1 {path}" in out and "row 2" in out
     assert run(keys, redis_url, "subscriptions", "import", str(tmp_path / "missing.csv")) == 2
     client.close()
 

@@ -94,7 +94,8 @@ async def test_answers_each_kind_of_message(redis: Redis, keys: Keys, service: R
     book = SubscriptionBook(redis, keys)
     assert await book.state("13800138000") is True and await book.state("13900139000") is False
     record = await book.record("13800138000")
-    assert record is not None and record.source == "sms" and record.at == NOW
+    assert record is not None and record.sms == "K" and record.trail[-1].how == "sms"
+    assert record.trail[-1].at == NOW and record.trail[-1].ref == entries[0]  # the MO message id
     assert await redis.xpending(keys.mo, CONFIG.group) == {"pending": 0, "min": None, "max": None, "consumers": []}
 
 

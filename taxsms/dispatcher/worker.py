@@ -560,6 +560,7 @@ class Worker:
                 destination_addr="86" + claimed.job.to,
                 esm_class=message.esm_class,
                 registered_delivery=1,
+                validity_period=smpp_time(claimed.job.expires_ts) if claimed.job.expires_ts else "",
                 data_coding=message.data_coding,
                 short_message=part,
             )
@@ -614,6 +615,12 @@ class Worker:
 def _returned(task: asyncio.Task[None]) -> bool:
     """Whether `task` ended by returning (not cancelled, no exception)."""
     return not task.cancelled() and task.exception() is None
+
+
+def smpp_time(ts: float) -> str:
+    """SMPP 3.4 absolute time (7.1.1) in China time: YYMMDDhhmmss, tenths, offset in quarter hours, '+'."""
+    moment = datetime.fromtimestamp(ts, CHINA)
+    return f"{moment:%y%m%d%H%M%S}{moment.microsecond // 100_000}32+"
 
 
 def _china(ts: float) -> str:

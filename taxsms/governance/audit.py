@@ -56,6 +56,7 @@ class Action(StrEnum):
     CAMPAIGN_REJECT = "campaign.reject"
     TEMPLATE_CHANGE = "template.change"
     SENDS = "sends"
+    CONSENT_OVERRIDE = "consent.override"
 
 
 def canonical(value: Any) -> str:

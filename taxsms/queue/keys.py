@@ -21,6 +21,8 @@ CONSUMER_GROUP = "dispatchers"
 #: Buckets of the queued index (over all shards): ~60 queued jobs per bucket at a million, small enough for
 #: Redis's compact (listpack) hash encoding, ~30 bytes per job instead of a key of its own (~200 bytes).
 QUEUED_BUCKETS = 16384
+#: Buckets per shard of the directory's taxpayer records and of the consent records.
+DIRECTORY_BUCKETS = 4096
 
 
 def _bucket(text: str, shards: int) -> int:
@@ -241,3 +243,38 @@ class Keys:
     def orphan_receipt(self, message_id: str) -> str:
         """A receipt whose message id was not (yet) known, kept for later matching."""
         return f"{self.tag}:orphan:{message_id}"
+
+    # -- the directory (taxsms.directory, taxsms.replies.subscriptions) ------------------------------------
+    # Taxpayer records live in the shard of their taxpayer id; consent and filed marks in the shard of each
+    # phone (where the claim script reads them). Records are packed into bucket hashes, not a key each.
+
+    def for_taxpayer(self, taxpayer_id: str) -> Keys:
+        """The shard holding a taxpayer's directory record."""
+        return self.shard(_bucket(taxpayer_id, self.shards))
+
+    def taxpayer_bucket(self, taxpayer_id: str) -> str:
+        """Hash bucket (in the taxpayer's shard): taxpayer id -> packed record (name, unit, phones)."""
+        shard = self.for_taxpayer(taxpayer_id)
+        return shard.taxpayer_bucket_at(zlib.crc32(taxpayer_id.encode()) // self.shards % DIRECTORY_BUCKETS)
+
+    def taxpayer_bucket_at(self, index: int) -> str:
+        """Bucket `index` of this shard's taxpayer records (range(DIRECTORY_BUCKETS), for listings)."""
+        return f"{self.tag}:tp:{index}"
+
+    def consent(self, phone: str) -> str:
+        """Hash bucket (in the phone's shard): phone -> its consent per taxpayer and its append-only trail."""
+        return f"{self.for_phone(phone).tag}:consent:{zlib.crc32(phone.encode()) // self.shards % DIRECTORY_BUCKETS}"
+
+    def filed(self, filing: str) -> str:
+        """Hash of this shard: taxpayer id -> when it filed `filing` ('VAT:2026-11'); read at claim time."""
+        return f"{self.tag}:filed:{filing}"
+
+    @property
+    def consent_imports(self) -> str:
+        """Hash: import id -> the file (and when, by whom) an import's consent came from; its counter."""
+        return f"{self.control}:consent:imports"
+
+    @property
+    def staff(self) -> str:
+        """Hash: staff code -> staff record (JSON): real name, unit, phone."""
+        return f"{self.control}:staff"

@@ -403,13 +403,21 @@ class JobStore:
                 _csv(self.exhausted_units), self._record_ttl,
             ]  # fmt: skip
             for _, entry, job in group:
-                args += (entry.stream, entry.entry_id, job.kind.value, job.to, job.unit)
+                args += (entry.stream, entry.entry_id, job.kind.value, job.to, job.unit, *self._directory_args(job))
             calls.append((self._begin, keys, args))
         flags = [False] * len(jobs)
         for group, result in zip(groups.values(), await run_scripts(self.redis, calls), strict=True):
             for (i, _, _), flag in zip(group, result, strict=True):
                 flags[i] = bool(flag)
         return flags
+
+    def _directory_args(self, job: Job) -> tuple[str, str, str]:
+        """begin.lua's directory checks: (taxpayer id, filed hash of the job's return or '', consent bucket)."""
+        if not job.taxpayer_id:
+            return "", "", ""
+        filing = job.meta.get("filing", "")
+        filed = self.keys.for_phone(job.to).filed(filing) if isinstance(filing, str) and filing else ""
+        return job.taxpayer_id, filed, self.keys.consent(job.to)
 
     async def settle(self, settlements: Sequence[Settlement]) -> None:
         """Record outcomes, then ack their entries, atomically per shard (one script call per shard)."""

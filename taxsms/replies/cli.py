@@ -49,22 +49,25 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
 
     subs = subparsers.add_parser("subscriptions", help="taxpayers' SMS subscriptions")
     subs_sub = subs.add_subparsers(dest="subscriptions_command", required=True)
-    imp = subs_sub.add_parser("import", help="import CSV rows phone,taxpayer_id,subscribed[,source]")
+    imp = subs_sub.add_parser("import", help="import CSV rows phone,taxpayer_id,subscribed (consent)")
     _redis_options(imp)
     imp.add_argument("file")
-    imp.add_argument("--source", default="import", help="source recorded for rows without one")
-    imp.add_argument("--override-sms", action="store_true", help="also override what taxpayers chose by SMS")
+    imp.add_argument("--operator", default="", help="who runs the import (recorded with the file)")
     imp.set_defaults(handler=cmd_subscriptions_import)
-    show = subs_sub.add_parser("show", help="one phone's subscription")
+    show = subs_sub.add_parser("show", help="one phone's consent per taxpayer and its trail")
     _redis_options(show)
     show.add_argument("phone")
     show.set_defaults(handler=cmd_subscriptions_show)
-    setting = subs_sub.add_parser("set", help="subscribe (on) or unsubscribe (off) one phone")
+    setting = subs_sub.add_parser("set", help="staff: subscribe (on) or unsubscribe (off) a phone")
     _redis_options(setting)
     setting.add_argument("phone")
     setting.add_argument("state", choices=["on", "off"])
-    setting.add_argument("--taxpayer-id", action="append", default=[])
-    setting.add_argument("--source", default="staff")
+    setting.add_argument("--taxpayer-id", default="", help="only for this taxpayer (default: every one on the phone)")
+    setting.add_argument("--operator", required=True, help="the staff member's operator id")
+    setting.add_argument("--reason", required=True, help="why (recorded in the trail)")
+    setting.add_argument(
+        "--override", action="store_true", help="subscribe a phone that opted out by SMS (audited; needs a reason)"
+    )
     setting.set_defaults(handler=cmd_subscriptions_set)
 
     invoices = subparsers.add_parser("invoices", help="the invoice and business-status tables for SMS queries")
@@ -180,16 +183,14 @@ def cmd_subscriptions_import(args: argparse.Namespace, file: dict[str, Any]) -> 
     async def work(redis: Redis, keys: Keys) -> int:
         book = SubscriptionBook(redis, keys)
         try:
-            result = await book.import_csv(
-                args.file, at=time.time(), default_source=args.source, override_sms=args.override_sms
-            )
+            result = await book.import_csv(args.file, operator=args.operator)
         except OSError as error:
             return _fail("subscriptions import", error)
         for line, reason in result.errors:
             print(f"line {line}: {reason}", file=sys.stderr)
         print(
             f"{result.rows} rows: {result.subscribed} subscribed, {result.unsubscribed} unsubscribed, "
-            f"{result.kept} kept as the taxpayer chose by SMS, {result.failed} refused"
+            f"{result.kept} kept unsubscribed (opted out by SMS), {result.failed} refused"
         )
         return 1 if result.failed else 0
 
@@ -197,39 +198,58 @@ def cmd_subscriptions_import(args: argparse.Namespace, file: dict[str, Any]) -> 
 
 
 def cmd_subscriptions_show(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    from datetime import datetime
-
-    from taxsms.queue.jobs import CHINA
+    from taxsms.privacy import mask_taxpayer_id
     from taxsms.replies.subscriptions import SubscriptionBook, SubscriptionError
 
     async def work(redis: Redis, keys: Keys) -> int:
+        book = SubscriptionBook(redis, keys)
         try:
-            record = await SubscriptionBook(redis, keys).record(args.phone)
+            record = await book.record(args.phone)
         except SubscriptionError as error:
             return _fail("subscriptions show", error)
         if record is None:
-            print(f"{mask_phone(args.phone)}: no subscription record")
+            print(f"{mask_phone(args.phone)}: no consent record")
             return 1
-        when = datetime.fromtimestamp(record.at, CHINA).strftime("%Y-%m-%d %H:%M:%S")
         state = "subscribed" if record.subscribed else "unsubscribed"
-        taxpayers = ", ".join(record.taxpayer_ids) or "-"
-        print(f"{mask_phone(record.phone)}: {state} ({record.source}, {when}); taxpayer ids: {taxpayers}")
+        sms = {"T": ", opted out by SMS", "K": ", opted in by SMS"}.get(record.sms, "")
+        print(f"{mask_phone(record.phone)}: {state}{sms}")
+        names = {"1": "subscribed", "0": "unsubscribed", "?": "never asked"}
+        for taxpayer, value in sorted(record.taxpayers.items()):
+            print(f"  taxpayer {mask_taxpayer_id(taxpayer)}: {names.get(value, value)}")
+        print("trail:")
+        files = {e.ref: await book.import_info(e.ref) for e in record.trail if e.how == "import"}
+        for entry in record.trail:
+            line = entry.describe()
+            if entry.taxpayer_id in record.taxpayers:
+                line = line.replace(entry.taxpayer_id, mask_taxpayer_id(entry.taxpayer_id), 1)
+            if entry.how == "import":
+                line = line.replace(f"import {entry.ref} ", f"import {entry.ref} {files[entry.ref]} ", 1)
+            print(f"  {line}")
         return 0
 
     return _with_redis(args, file, work)
 
 
 def cmd_subscriptions_set(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    from taxsms.replies.subscriptions import SubscriptionBook, SubscriptionError
+    from taxsms.replies.subscriptions import EVERY_TAXPAYER, ConsentChange, How, SubscriptionBook, SubscriptionError
 
     async def work(redis: Redis, keys: Keys) -> int:
-        book = SubscriptionBook(redis, keys)
-        change = book.subscribe if args.state == "on" else book.unsubscribe
+        change = ConsentChange(
+            args.phone, args.state == "on", How.STAFF, time.time(), args.taxpayer_id or EVERY_TAXPAYER,
+            ref=args.operator, detail=args.reason, override=args.override,
+        )  # fmt: skip
         try:
-            phone = await change(args.phone, args.source, time.time(), args.taxpayer_id)
+            (outcome,) = await SubscriptionBook(redis, keys).apply([change])
         except SubscriptionError as error:
             return _fail("subscriptions set", error)
-        print(f"{mask_phone(phone)}: {'subscribed' if args.state == 'on' else 'unsubscribed'}")
+        if outcome == "refused":
+            print(
+                f"{mask_phone(args.phone)} opted out by SMS: not subscribed. The taxpayer's choice wins; "
+                "--override with a --reason subscribes it anyway (audited)",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{mask_phone(args.phone)}: {'subscribed' if args.state == 'on' else 'unsubscribed'} ({outcome})")
         return 0
 
     return _with_redis(args, file, work)

@@ -38,7 +38,7 @@ from taxsms.replies.keywords import (
 )
 from taxsms.replies.limits import Incoming, MoLimiter, Withheld, sender_mobile
 from taxsms.replies.providers import UNAVAILABLE_TEXT, Provider
-from taxsms.replies.subscriptions import SMS_SOURCE, SubscriptionBook
+from taxsms.replies.subscriptions import EVERY_TAXPAYER, ConsentChange, How, SubscriptionBook
 from taxsms.retry import Backoff
 
 log = logging.getLogger(__name__)
@@ -185,12 +185,14 @@ class ReplyService:
         verdicts = await self.limiter.check([Incoming(mo.sender, mo.text, mo.entry_id) for mo in messages])
         phones = [sender_mobile(mo.sender) for mo in messages]
         changes = [
-            (
+            ConsentChange(
                 phone,
                 isinstance(cmd, Subscribe),
-                SMS_SOURCE,
-                mo.at,
-                (cmd.taxpayer_id,) if isinstance(cmd, Subscribe) else (),
+                How.SMS,
+                mo.at or time.time(),
+                (cmd.taxpayer_id if isinstance(cmd, Subscribe) else "") or EVERY_TAXPAYER,
+                ref=mo.entry_id,
+                detail=mo.text.strip()[:20],
             )
             for mo, cmd, phone in zip(messages, commands, phones, strict=True)
             if phone is not None and isinstance(cmd, Subscribe | Unsubscribe)

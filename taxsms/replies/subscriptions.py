@@ -1,65 +1,204 @@
-"""Who wants the tax SMS service: subscribe / unsubscribe by SMS or by staff, and bulk CSV import.
+"""Consent to the tax SMS service, per taxpayer and phone, with an append-only trail of every change.
 
-Two places in Redis: `Keys.subscription_state` (hash phone -> '1' / '0', what the dispatcher's claim script
-reads) and `Keys.subscription(phone)` (hash: state, source, at, and one `tp:<taxpayer id>` field per taxpayer
-id the phone was registered for). Both are written together, in one pipeline or script.
+Each phone has one consent record (field `phone` of the bucket hash `Keys.consent(phone)`, in the phone's
+shard): a header line `<sms>,<taxpayer id>=<state>,...,` then one trail line per change, oldest first.
+`<sms>` is what the phone last said by SMS ('T' opted out, 'K' opted in, '-' nothing); a state is '1'
+(subscribed), '0' (not) or '?' (registered on the phone, never asked). A trail line is
+`at|taxpayer id or *|state|how|ref|detail`: how = sms (ref: the MO message id, detail: the keyword),
+staff (the operator, the reason) or import (the import id, the row; `Keys.consent_imports` names the file).
+
+Rules, applied atomically in one script per shard:
+- an SMS opt-out (TD) applies to every taxpayer on the phone, and wins over later imports and staff: they
+  are kept out ('kept' in the trail) unless a staff override gives its reason (audited by the caller);
+- an SMS opt-in (KT) subscribes every taxpayer on the phone (and registers the one it names);
+- the phone's summary in `Keys.subscription_state` ('1' if any taxpayer on it is subscribed, else '0';
+  none while nobody was ever asked) is what the dispatcher's claim script reads for every kind; it also
+  reads the per-taxpayer state of a job's taxpayer.
 """
 
 from __future__ import annotations
 
 import csv
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from itertools import chain
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
 from redis.asyncio import Redis
 
-from taxsms.queue.jobs import JobError, normalise_mobile
+from taxsms.governance.audit import Action, AuditLog
+from taxsms.privacy import mask_phone
+from taxsms.queue.jobs import CHINA, JobError, normalise_mobile
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import ScriptCall, run_scripts
 
 IMPORT_CHUNK = 2000
 MAX_REPORTED_ERRORS = 1000
 SMS_SOURCE = "sms"
-TAXPAYER_FIELD = "tp:"
+EVERY_TAXPAYER = "*"
 _TRUE = frozenset({"1", "y", "yes", "true", "on", "是", "订阅", "开通"})
 _FALSE = frozenset({"0", "n", "no", "false", "off", "否", "退订", "取消"})
+_FIELD_NOISE = str.maketrans({"|": "/", "\n": " ", "\r": " ", ",": "，", "=": "＝"})
 
-# Import rows, each: record key in KEYS, (phone, state, source, taxpayer id) in ARGV. A state the taxpayer
-# chose by SMS is kept unless ARGV[2] == '1' (override); the taxpayer id is recorded either way.
-_IMPORT_LUA = """
-local at, override = ARGV[1], ARGV[2] == '1'
-local changed, kept = 0, 0
+# KEYS: subscription state hash, then one consent bucket per change.
+# ARGV: per change (8 each): phone, taxpayer id ('*': every one on the phone), state ('1', '0', '' = register
+#   only, 'x' = remove the taxpayer from the phone), how, at, ref, detail, override ('1' / '0').
+# Returns one word per change: 'set', 'same', 'kept' (an SMS opt-out won), 'refused' (staff without override).
+_CONSENT_LUA = """
+local results = {}
 for i = 2, #KEYS do
-  local base = 3 + (i - 2) * 4
-  local phone, state, source, tp = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
-  if override or redis.call('HGET', KEYS[i], 'source') ~= 'sms' then
-    redis.call('HSET', KEYS[1], phone, state)
-    redis.call('HSET', KEYS[i], 'state', state, 'source', source, 'at', at)
-    changed = changed + 1
+  local a = (i - 2) * 8
+  local phone, tp, state, how, at = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local ref, detail, override = ARGV[a + 6], ARGV[a + 7], ARGV[a + 8] == '1'
+  local value = redis.call('HGET', KEYS[i], phone) or '-,'
+  local cut = string.find(value, '\\n', 1, true)
+  local header = cut and string.sub(value, 1, cut - 1) or value
+  local trail = cut and string.sub(value, cut) or ''
+  local sms = string.sub(header, 1, 1)
+  local states, order = {}, {}
+  for id, s in string.gmatch(header, ',([^,=]+)=([^,]*)') do states[id] = s; order[#order + 1] = id end
+  local outcome = 'set'
+  local recorded = state
+  if how == 'sms' then
+    sms = state == '0' and 'T' or 'K'
+    if tp ~= '*' and states[tp] == nil then order[#order + 1] = tp end
+    for _, id in ipairs(order) do states[id] = state end
+  elseif state == 'x' then
+    if states[tp] == nil then outcome = 'same' end
+    states[tp] = nil
+  elseif state == '' then
+    if states[tp] == nil then order[#order + 1] = tp; states[tp] = '?' else outcome = 'same' end
+    recorded = '?'
+  elseif state == '1' and sms == 'T' and not override then
+    outcome = how == 'staff' and 'refused' or 'kept'
+    recorded = 'k'
+    if states[tp] == nil and tp ~= '*' then order[#order + 1] = tp; states[tp] = '0' end
   else
-    kept = kept + 1
+    if override then sms = '-' end
+    if tp == '*' then
+      if #order == 0 then order[1] = '*' end  -- a phone nobody registered: its own consent
+      for _, id in ipairs(order) do states[id] = state end
+    else
+      if states[tp] == nil then order[#order + 1] = tp end
+      if states[tp] == state then outcome = 'same' end
+      states[tp] = state
+    end
   end
-  if tp ~= '' then redis.call('HSET', KEYS[i], 'tp:' .. tp, '1') end
+  local parts, any_on, any_off = {sms}, false, false
+  for _, id in ipairs(order) do
+    local s = states[id]
+    if s then
+      parts[#parts + 1] = id .. '=' .. s
+      if s == '1' then any_on = true elseif s == '0' then any_off = true end
+    end
+  end
+  if outcome ~= 'same' or how ~= 'import' then
+    trail = trail .. '\\n' .. at .. '|' .. tp .. '|' .. recorded .. '|' .. how .. '|' .. ref .. '|' .. detail
+  end
+  redis.call('HSET', KEYS[i], phone, table.concat(parts, ',') .. ',' .. trail)
+  if any_on or (sms == 'K' and not any_off) then redis.call('HSET', KEYS[1], phone, '1')
+  elseif any_off or sms == 'T' then redis.call('HSET', KEYS[1], phone, '0')
+  else redis.call('HDEL', KEYS[1], phone) end
+  results[#results + 1] = outcome
 end
-return {changed, kept}
+return results
 """
 
 
 class SubscriptionError(ValueError):
-    """A phone that is not a mainland China mobile number."""
+    """A phone that is not a mainland China mobile number, or a change the rules refuse."""
+
+
+class How(StrEnum):
+    """How a consent change came in."""
+
+    SMS = "sms"
+    STAFF = "staff"
+    IMPORT = "import"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChange:
+    """One change. `subscribed` None registers the taxpayer on the phone without asking; `remove` takes it off.
+
+    ref / detail: for sms the MO message id and the keyword; for staff the operator and the reason; for an
+    import the import id and the row number.
+    """
+
+    phone: str
+    subscribed: bool | None
+    how: How
+    at: float
+    taxpayer_id: str = EVERY_TAXPAYER
+    ref: str = ""
+    detail: str = ""
+    override: bool = False
+    remove: bool = False
+
+    def args(self) -> list[str]:
+        state = "x" if self.remove else "" if self.subscribed is None else "1" if self.subscribed else "0"
+        ref, detail = self.ref.translate(_FIELD_NOISE), self.detail.translate(_FIELD_NOISE)
+        override = "1" if self.override else "0"
+        return [self.phone, self.taxpayer_id or EVERY_TAXPAYER, state, str(self.how), f"{self.at:.0f}", ref,
+                detail, override]  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class TrailEntry:
+    """One line of a phone's consent trail. state: '1', '0', '?' (registered), 'x' (removed), 'k' (kept out)."""
+
+    at: float
+    taxpayer_id: str
+    state: str
+    how: str
+    ref: str
+    detail: str
+
+    def describe(self) -> str:
+        when = datetime.fromtimestamp(self.at, CHINA).strftime("%Y-%m-%d %H:%M:%S")
+        what = {"1": "subscribed", "0": "unsubscribed", "?": "registered", "x": "removed",
+                "k": "kept unsubscribed (the SMS opt-out wins)"}.get(self.state, self.state)  # fmt: skip
+        who = "every taxpayer" if self.taxpayer_id == EVERY_TAXPAYER else self.taxpayer_id
+        by = {"sms": f"by SMS {self.detail} (MO {self.ref})", "staff": f"by staff {self.ref}: {self.detail}",
+              "import": f"by import {self.ref} row {self.detail}"}.get(self.how, f"{self.how} {self.ref}")  # fmt: skip
+        return f"{when} {who}: {what} {by}"
 
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionRecord:
-    """One phone's subscription: state, who set it last (sms, staff, import...), when, its taxpayer ids."""
+    """One phone's consent: per taxpayer ('1' / '0' / '?'), its last SMS choice and its trail."""
 
     phone: str
-    subscribed: bool
-    source: str
-    at: float
-    taxpayer_ids: tuple[str, ...] = ()
+    taxpayers: dict[str, str]
+    sms: str  # 'T' opted out by SMS, 'K' opted in by SMS, '-' never said
+    trail: tuple[TrailEntry, ...]
+
+    @property
+    def subscribed(self) -> bool:
+        """What the dispatcher reads: some taxpayer on the phone is subscribed (or it opted in by SMS alone)."""
+        states = set(self.taxpayers.values())
+        return "1" in states or (self.sms == "K" and "0" not in states)
+
+    @property
+    def taxpayer_ids(self) -> tuple[str, ...]:
+        return tuple(sorted(self.taxpayers))
+
+    def subscribed_for(self, taxpayer_id: str) -> bool:
+        return self.taxpayers.get(taxpayer_id) == "1"
+
+
+def parse_record(phone: str, value: str) -> SubscriptionRecord:
+    """A stored consent value -> SubscriptionRecord."""
+    header, *lines = value.split("\n")
+    sms, *pairs = header.split(",")
+    taxpayers = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+    trail = []
+    for line in lines:
+        at, tp, state, how, ref, detail = [*line.split("|", 5), "", "", "", "", ""][:6]
+        trail.append(TrailEntry(float(at or 0), tp, state, how, ref, detail))
+    return SubscriptionRecord(phone, taxpayers, sms or "-", tuple(trail))
 
 
 @dataclass(slots=True)
@@ -69,7 +208,7 @@ class ImportResult:
     rows: int = 0
     subscribed: int = 0
     unsubscribed: int = 0
-    kept: int = 0  # rows that did not override a state the taxpayer chose by SMS
+    kept: int = 0  # rows that could not subscribe a phone that opted out by SMS
     failed: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
 
@@ -98,130 +237,132 @@ def normalise_phone(raw: str) -> str:
 
 
 class SubscriptionBook:
-    """Reads and writes subscriptions under one key prefix."""
+    """Reads and changes consent under one key prefix."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, *, audit: AuditLog | None = None) -> None:
         self.redis = redis
         self.keys = keys
-        self._import = redis.register_script(_IMPORT_LUA)
+        self.audit = audit or AuditLog(redis, keys)
+        self._consent = redis.register_script(_CONSENT_LUA)
 
-    async def subscribe(self, phone: str, source: str, at: float, taxpayer_ids: Sequence[str] = ()) -> str:
-        """Subscribe `phone`; return its normalised form."""
-        return (await self.apply([(phone, True, source, at, taxpayer_ids)]))[0]
+    async def apply(self, changes: Iterable[ConsentChange]) -> list[str]:
+        """Apply changes (phones checked first: SubscriptionError for the first bad one, nothing written).
 
-    async def unsubscribe(self, phone: str, source: str, at: float, taxpayer_ids: Sequence[str] = ()) -> str:
-        """Unsubscribe `phone`; return its normalised form."""
-        return (await self.apply([(phone, False, source, at, taxpayer_ids)]))[0]
-
-    async def apply(self, changes: Iterable[tuple[str, bool, str, float, Sequence[str]]]) -> list[str]:
-        """Apply (phone, subscribed, source, at, taxpayer ids) changes in one pipeline; return the phones.
-
-        Every phone is checked before anything is written (SubscriptionError for the first bad one). Each
-        phone's state goes to its shard (where the dispatcher reads it); one transaction per shard.
+        One script call per shard, all in one pipeline. Returns one outcome per change: 'set', 'same',
+        'kept' (an import could not subscribe a phone that opted out by SMS) or 'refused' (staff, no override).
         """
-        checked = [(normalise_phone(phone), *rest) for phone, *rest in changes]
-        by_shard: dict[int, list[tuple[str, bool, str, float, Sequence[str]]]] = {}
+        checked = [_replace_phone(change, normalise_phone(change.phone)) for change in changes]
         for change in checked:
-            by_shard.setdefault(self.keys.for_phone(change[0]).shard_index, []).append(change)
-        for index, group in by_shard.items():
+            if change.override and not change.detail.strip():
+                raise SubscriptionError("an override of what the taxpayer chose by SMS needs a reason")
+        by_shard: dict[int, list[int]] = {}
+        for i, change in enumerate(checked):
+            by_shard.setdefault(self.keys.for_phone(change.phone).shard_index, []).append(i)
+        calls: list[ScriptCall] = []
+        for index, members in by_shard.items():
             shard = self.keys.shard(index)
-            async with self.redis.pipeline(transaction=True) as pipe:
-                for phone, subscribed, source, at, taxpayer_ids in group:
-                    state = "1" if subscribed else "0"
-                    pipe.hset(shard.subscription_state, phone, state)
-                    record: dict[str, str] = {"state": state, "source": source, "at": f"{at:.3f}"}
-                    record.update({TAXPAYER_FIELD + tp: "1" for tp in taxpayer_ids if tp})
-                    pipe.hset(shard.subscription(phone), mapping=record)  # type: ignore[arg-type]
-                await pipe.execute()
-        return [phone for phone, *_ in checked]
+            keys = [shard.subscription_state, *(self.keys.consent(checked[i].phone) for i in members)]
+            args = [arg for i in members for arg in checked[i].args()]
+            calls.append((self._consent, keys, args))
+        outcomes = [""] * len(checked)
+        for members, result in zip(by_shard.values(), await run_scripts(self.redis, calls), strict=True):
+            for i, word in zip(members, result, strict=True):
+                outcomes[i] = word.decode() if isinstance(word, bytes) else str(word)
+        for change, outcome in zip(checked, outcomes, strict=True):
+            if change.override and outcome == "set":  # staff overrode what the taxpayer chose by SMS
+                details = {"phone": mask_phone(change.phone), "taxpayer": change.taxpayer_id,
+                           "subscribed": change.subscribed, "reason": change.detail}  # fmt: skip
+                await self.audit.append(change.ref, Action.CONSENT_OVERRIDE, mask_phone(change.phone), details)
+        return outcomes
+
+    async def subscribe(self, phone: str, how: How, at: float, taxpayer_id: str = EVERY_TAXPAYER, **kw: str) -> str:
+        """Subscribe `phone` (for one taxpayer, or every one on it); return the outcome."""
+        return (await self.apply([ConsentChange(phone, True, how, at, taxpayer_id, **kw)]))[0]  # type: ignore[arg-type]
+
+    async def unsubscribe(self, phone: str, how: How, at: float, taxpayer_id: str = EVERY_TAXPAYER, **kw: str) -> str:
+        """Unsubscribe `phone` (for one taxpayer, or every one on it); return the outcome."""
+        return (await self.apply([ConsentChange(phone, False, how, at, taxpayer_id, **kw)]))[0]  # type: ignore[arg-type]
 
     async def state(self, phone: str) -> bool | None:
-        """True (subscribed), False (unsubscribed) or None (no record)."""
+        """The phone's summary: True (subscribed), False (unsubscribed) or None (never asked)."""
         number = normalise_phone(phone)
         value = await self.redis.hget(self.keys.for_phone(number).subscription_state, number)
         return None if value is None else value == b"1"
 
     async def record(self, phone: str) -> SubscriptionRecord | None:
-        """The phone's full record, or None."""
+        """The phone's consent and trail, or None."""
         number = normalise_phone(phone)
-        raw = await self.redis.hgetall(self.keys.for_phone(number).subscription(number))
-        if not raw:
-            return None
-        data = {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items()}
-        taxpayer_ids = tuple(sorted(k[len(TAXPAYER_FIELD) :] for k in data if k.startswith(TAXPAYER_FIELD)))
-        return SubscriptionRecord(
-            number, data.get("state") == "1", data.get("source", ""), float(data.get("at", 0)), taxpayer_ids
-        )
+        return (await self.records([number])).get(number)
+
+    async def records(self, phones: Sequence[str]) -> dict[str, SubscriptionRecord]:
+        """Consent records of normalised `phones` (those that have one), in one pipeline."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for phone in phones:
+                pipe.hget(self.keys.consent(phone), phone)
+            values = await pipe.execute()
+        return {p: parse_record(p, v.decode()) for p, v in zip(phones, values, strict=True) if v is not None}
+
+    async def new_import(self, file: str, operator: str, at: float) -> str:
+        """Register an import of `file` and return its id ('i<n>'), which the trail lines refer to."""
+        number = await self.redis.hincrby(self.keys.consent_imports, "seq", 1)
+        import_id = f"i{number}"
+        when = datetime.fromtimestamp(at, CHINA).isoformat(timespec="seconds")
+        await self.redis.hset(self.keys.consent_imports, import_id, f"{file}|{operator}|{when}")
+        return import_id
+
+    async def import_info(self, import_id: str) -> str:
+        """'file (by operator, at time)' of an import id, or the id itself when unknown."""
+        raw = await self.redis.hget(self.keys.consent_imports, import_id)
+        if raw is None:
+            return import_id
+        file, operator, when = [*raw.decode().split("|"), "", ""][:3]
+        return f"{file} (by {operator or '?'}, {when})"
 
     async def import_csv(
-        self,
-        source: str | Path | Iterable[str],
-        *,
-        at: float,
-        default_source: str = "import",
-        override_sms: bool = False,
-        chunk: int = IMPORT_CHUNK,
+        self, source: str | Path, *, operator: str = "", at: float | None = None, chunk: int = IMPORT_CHUNK
     ) -> ImportResult:
-        """Import rows phone,taxpayer_id,subscribed[,source] (a header row is optional) from a path or lines.
+        """Import rows phone,taxpayer_id,subscribed from a CSV file (a header row is optional).
 
-        Rows go to Redis in chunks of `chunk`, one script call each (a million rows: 500 round trips). Bad
-        rows are skipped and reported with their line number. A state the taxpayer chose by SMS is kept
-        unless `override_sms`.
+        Each row's trail line names the import (file) and the row. Bad rows are skipped and reported with
+        their line number. A phone that opted out by SMS stays out ('kept').
         """
-        if isinstance(source, str | Path):
-            with open(source, encoding="utf-8-sig", newline="") as fh:
-                return await self.import_csv(
-                    fh, at=at, default_source=default_source, override_sms=override_sms, chunk=chunk
-                )
+        at = time.time() if at is None else at
+        import_id = await self.new_import(str(source), operator, at)
         result = ImportResult()
-        rows: list[tuple[str, str, str, str]] = []
-        reader = csv.reader(source)
-        for row in reader:
-            line = reader.line_num
-            cells = [cell.strip() for cell in row]
-            if not any(cells) or cells[0].startswith("#"):
-                continue
-            if line == 1 and cells[0].lower() == "phone":
-                continue
-            result.rows += 1
-            parsed = self._parse_row(cells, default_source)
-            if isinstance(parsed, str):
-                result.error(line, parsed)
-                continue
-            phone, taxpayer_id, subscribed, row_source = parsed
-            rows.append((phone, "1" if subscribed else "0", row_source, taxpayer_id))
-            if subscribed:
+        changes: list[ConsentChange] = []
+        with open(source, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            for row in reader:
+                line = reader.line_num
+                cells = [cell.strip() for cell in row]
+                if not any(cells) or cells[0].startswith("#") or (line == 1 and cells[0].lower() == "phone"):
+                    continue
+                result.rows += 1
+                if len(cells) < 3:
+                    result.error(line, f"expected phone,taxpayer_id,subscribed, got {len(cells)} columns")
+                    continue
+                try:
+                    phone, subscribed = normalise_phone(cells[0]), parse_flag(cells[2])
+                except ValueError as error:
+                    result.error(line, str(error))
+                    continue
+                tp = cells[1] or EVERY_TAXPAYER
+                changes.append(ConsentChange(phone, subscribed, How.IMPORT, at, tp, import_id, str(line)))
+                if len(changes) >= chunk:
+                    await self._count(changes, result)
+                    changes = []
+        await self._count(changes, result)
+        return result
+
+    async def _count(self, changes: list[ConsentChange], result: ImportResult) -> None:
+        for change, outcome in zip(changes, await self.apply(changes), strict=True):
+            if outcome == "kept":
+                result.kept += 1
+            elif change.subscribed:
                 result.subscribed += 1
             else:
                 result.unsubscribed += 1
-            if len(rows) >= chunk:
-                result.kept += await self._import_chunk(rows, at, override_sms)
-                rows = []
-        if rows:
-            result.kept += await self._import_chunk(rows, at, override_sms)
-        return result
 
-    @staticmethod
-    def _parse_row(cells: list[str], default_source: str) -> tuple[str, str, bool, str] | str:
-        """(phone, taxpayer id, subscribed, source), or the reason the row is refused."""
-        if len(cells) < 3:
-            return f"expected phone,taxpayer_id,subscribed[,source], got {len(cells)} columns"
-        try:
-            phone = normalise_phone(cells[0])
-            subscribed = parse_flag(cells[2])
-        except ValueError as error:
-            return str(error)
-        source = cells[3] if len(cells) > 3 and cells[3] else default_source
-        return phone, cells[1], subscribed, source
 
-    async def _import_chunk(self, rows: list[tuple[str, str, str, str]], at: float, override_sms: bool) -> int:
-        """Import (phone, state, source, taxpayer id) rows: one script call per shard, in one pipeline."""
-        by_shard: dict[int, list[tuple[str, str, str, str]]] = {}
-        for row in rows:
-            by_shard.setdefault(self.keys.for_phone(row[0]).shard_index, []).append(row)
-        calls: list[ScriptCall] = []
-        for index, group in by_shard.items():
-            shard = self.keys.shard(index)
-            keys = [shard.subscription_state, *(shard.subscription(row[0]) for row in group)]
-            calls.append((self._import, keys, [f"{at:.3f}", "1" if override_sms else "0", *chain(*group)]))
-        return sum(int(kept) for _, kept in await run_scripts(self.redis, calls))
+def _replace_phone(change: ConsentChange, phone: str) -> ConsentChange:
+    return change if phone == change.phone else replace(change, phone=phone)
