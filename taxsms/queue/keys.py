@@ -149,12 +149,8 @@ class Keys:
 
     @property
     def subscription_state(self) -> str:
-        """Hash: phone -> '1' (subscribed) or '0' (unsubscribed); read by the dispatcher's claim script."""
+        """Hash: phone -> '1' (someone on it subscribed) or '0'; the claim script reads it (see `consent`)."""
         return f"{self.tag}:sub:state"
-
-    def subscription(self, phone: str) -> str:
-        """Hash: one phone's subscription record (taxpayer ids, state, time, source)."""
-        return f"{self.tag}:sub:{phone}"
 
     def invoice(self, code: str, number: str) -> str:
         """Hash: one invoice's record for authenticity checks (the Redis-backed provider)."""

@@ -36,7 +36,6 @@ from taxsms.queue.store import ScriptCall, run_scripts
 
 IMPORT_CHUNK = 2000
 MAX_REPORTED_ERRORS = 1000
-SMS_SOURCE = "sms"
 EVERY_TAXPAYER = "*"
 _TRUE = frozenset({"1", "y", "yes", "true", "on", "是", "订阅", "开通"})
 _FALSE = frozenset({"0", "n", "no", "false", "off", "否", "退订", "取消"})
