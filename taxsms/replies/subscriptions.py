@@ -318,42 +318,52 @@ class SubscriptionBook:
         return f"{file} (by {operator or '?'}, {when})"
 
     async def import_csv(
-        self, source: str | Path, *, operator: str = "", at: float | None = None, chunk: int = IMPORT_CHUNK
+        self,
+        source: str | Path | Iterable[str],
+        *,
+        operator: str = "",
+        at: float | None = None,
+        chunk: int = IMPORT_CHUNK,
+        name: str = "",
     ) -> ImportResult:
-        """Import rows phone,taxpayer_id,subscribed from a CSV file (a header row is optional).
+        """Import rows phone,taxpayer_id,subscribed from a CSV file or lines (a header row is optional).
 
-        Each row's trail line names the import (file) and the row. Bad rows are skipped and reported with
-        their line number. A phone that opted out by SMS stays out ('kept').
+        Each row's trail line names the import (the file, or `name` for lines) and the row. Bad rows are
+        skipped and reported with their line number. A phone that opted out by SMS stays out ('kept').
         """
+        if isinstance(source, str | Path):
+            with open(source, encoding="utf-8-sig", newline="") as fh:
+                return await self.import_csv(fh, operator=operator, at=at, chunk=chunk, name=str(source))
         at = time.time() if at is None else at
-        import_id = await self.new_import(str(source), operator, at)
+        import_id = await self.new_import(name or "(lines)", operator, at)
         result = ImportResult()
         changes: list[ConsentChange] = []
-        with open(source, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh)
-            for row in reader:
-                line = reader.line_num
-                cells = [cell.strip() for cell in row]
-                if not any(cells) or cells[0].startswith("#") or (line == 1 and cells[0].lower() == "phone"):
-                    continue
-                result.rows += 1
-                if len(cells) < 3:
-                    result.error(line, f"expected phone,taxpayer_id,subscribed, got {len(cells)} columns")
-                    continue
-                try:
-                    phone, subscribed = normalise_phone(cells[0]), parse_flag(cells[2])
-                except ValueError as error:
-                    result.error(line, str(error))
-                    continue
-                tp = cells[1] or EVERY_TAXPAYER
-                changes.append(ConsentChange(phone, subscribed, How.IMPORT, at, tp, import_id, str(line)))
-                if len(changes) >= chunk:
-                    await self._count(changes, result)
-                    changes = []
+        reader = csv.reader(source)
+        for row in reader:
+            line = reader.line_num
+            cells = [cell.strip() for cell in row]
+            if not any(cells) or cells[0].startswith("#") or (line == 1 and cells[0].lower() == "phone"):
+                continue
+            result.rows += 1
+            if len(cells) < 3:
+                result.error(line, f"expected phone,taxpayer_id,subscribed, got {len(cells)} columns")
+                continue
+            try:
+                phone, subscribed = normalise_phone(cells[0]), parse_flag(cells[2])
+            except ValueError as error:
+                result.error(line, str(error))
+                continue
+            tp = cells[1] or EVERY_TAXPAYER
+            changes.append(ConsentChange(phone, subscribed, How.IMPORT, at, tp, import_id, str(line)))
+            if len(changes) >= chunk:
+                await self._count(changes, result)
+                changes = []
         await self._count(changes, result)
         return result
 
     async def _count(self, changes: list[ConsentChange], result: ImportResult) -> None:
+        if not changes:
+            return
         for change, outcome in zip(changes, await self.apply(changes), strict=True):
             if outcome == "kept":
                 result.kept += 1
