@@ -1,9 +1,12 @@
-"""The asyncio SMPP session over real TCP: MO and receipts, a hostile peer, response timeouts, several binds."""
+"""The asyncio SMPP session over real TCP: MO and receipts, a hostile peer, response timeouts, several binds,
+bind refusals."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -38,6 +41,16 @@ def config(port: int, **extra: float) -> SessionConfig:
     return SessionConfig(host="127.0.0.1", port=port, system_id="taxsms", password="pw", **extra)  # type: ignore[arg-type]
 
 
+async def until(predicate: Callable[[], object], timeout: float = 5.0) -> float:
+    """Wait until predicate() holds (AssertionError after `timeout`); returns the monotonic time it did."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+    return time.monotonic()
+
+
 async def test_mo_and_receipts_are_classified(sim: SmscSimulator) -> None:
     events: list[Receipt | MoMessage] = []
     pool = SmppPool(config(sim.port), events.append)
@@ -47,10 +60,7 @@ async def test_mo_and_receipts_are_classified(sim: SmscSimulator) -> None:
     assert result.ok and result.message_id
     await sim.inject_mo("8613800138000", "12366", LONG_MO)  # UCS2 in several parts, joined on our side
     await sim.inject_mo("8613800138000", "12366", "KT")
-    for _ in range(200):
-        if len(events) >= 3:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(events) >= 3)
     await pool.close()
     receipts = [e for e in events if isinstance(e, Receipt)]
     mos = [e for e in events if isinstance(e, MoMessage)]
@@ -62,9 +72,8 @@ async def test_mo_and_receipts_are_classified(sim: SmscSimulator) -> None:
 async def test_several_binds_share_the_load(sim: SmscSimulator) -> None:
     pool = SmppPool(config(sim.port, window=4), lambda e: None, binds=3)
     pool.start()
-    await pool.wait_bound(5)
-    while pool.bound < 3:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(asyncio.gather(*(s.bound_event.wait() for s in pool.sessions)), 5)
+    assert pool.bound == 3
     sim.config.latency_ms = 5
     results = await asyncio.gather(*(pool.submit(submit(f"86139{i:08d}")) for i in range(120)))
     assert all(r.ok for r in results)
@@ -131,9 +140,44 @@ async def test_unanswered_submit_times_out_and_is_sent_again(sim: SmscSimulator)
     pool.start()
     await pool.wait_bound(5)
     future = pool.submit(submit())
-    await asyncio.sleep(0.25)
+    await until(lambda: pool.sessions[0].stats.timeouts >= 1)  # the first attempt timed out
+    assert not future.done()
     sim.config.latency_ms = 0
     result = await asyncio.wait_for(future, 5)
     stats = pool.sessions[0].stats
     await pool.close()
     assert result.ok and stats.timeouts >= 1
+
+
+async def test_a_bind_refused_for_its_credentials_backs_off() -> None:
+    """Retrying a wrong password every few ms (reconnect_min) could lock the account at a real SMSC."""
+    async with SmscSimulator(SimulatorConfig(password="secret")) as sim:
+        pool = SmppPool(config(sim.port, reconnect_min=0.005, reconnect_max=0.01, refused_retry_min=0.4,
+                               refused_retry_max=0.8), lambda e: None)  # fmt: skip
+        pool.start()
+        first = await until(lambda: sim.stats.bind_failures >= 1)
+        second = await until(lambda: sim.stats.bind_failures >= 2)
+        assert second - first >= 0.4 * 0.5  # refused_retry_min less the jitter, not reconnect_min
+        sim.config.password = None
+        await pool.wait_bound(5)
+        assert pool.stats().bind_refusals == sim.stats.bind_failures >= 2
+        await pool.close()
+
+
+async def test_a_bind_refusal_is_logged_once_per_change_with_where_and_who(caplog: pytest.LogCaptureFixture) -> None:
+    async with SmscSimulator(SimulatorConfig(password="secret")) as sim:
+        pool = SmppPool(config(sim.port, refused_retry_min=0.01, refused_retry_max=0.02), lambda e: None)
+        with caplog.at_level(logging.INFO, logger="taxsms.channels.session"):
+            pool.start()
+            await until(lambda: sim.stats.bind_failures >= 4)
+            refusals = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+            assert len(refusals) == 1
+            assert all(part in refusals[0] for part in ("127.0.0.1", str(sim.port), "'taxsms'", "ESME_RINVPASWD"))
+            sim.config.system_id = "other"  # the refusal changes: logged again, once
+            await until(lambda: sim.stats.bind_failures >= 8)
+            refusals = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+            assert len(refusals) == 2 and "ESME_RINVSYSID" in refusals[1]
+            sim.config.system_id, sim.config.password = "taxsms", None
+            await pool.wait_bound(5)
+        assert any("bound" in r.getMessage() and "after refusals" in r.getMessage() for r in caplog.records)
+        await pool.close()

@@ -43,6 +43,7 @@ from taxsms.channels.smpp import (
     parse_receipt,
     receipt_message_id,
 )
+from taxsms.channels.smsc.frames import receipt_frame
 
 RX_T_APPN = 0x64
 CHINESE = "【某市税务局】尊敬的纳税人，您有一笔退税款已到账，请登录电子税务局查询明细。如有疑问请致电12366。" * 2
@@ -246,13 +247,11 @@ async def test_receipt_text_writes_decimal_ids_when_asked(connect: Connect) -> N
 
 
 async def test_receipt_frame_is_what_the_codec_writes() -> None:
-    sim = SmscSimulator(SimulatorConfig(receipt_id_format="decimal"))
     submit = SubmitSm(sequence_number=1, source_addr_ton=5, source_addr_npi=0, source_addr="12366", dest_addr_ton=1,
                       dest_addr_npi=1, destination_addr="8613912345678", registered_delivery=1)  # fmt: skip
     for tlvs in (True, False):
-        sim.config.receipt_tlvs = tlvs
         for undeliv in (False, True):
-            frame = sim._receipt_frame(submit, "1f", undeliv, "2611230100")
+            frame = receipt_frame(submit, "1f", undeliv, "2611230100", "2611230101", decimal_ids=True, tlvs=tlvs)
             pdu = decode(frame)
             assert isinstance(pdu, DeliverSm) and encode(pdu) == frame
             assert (pdu.source_addr, pdu.source_addr_ton, pdu.source_addr_npi) == ("8613912345678", 1, 1)

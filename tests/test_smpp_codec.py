@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from taxsms.channels.smpp import (
     REQUEST_TO_RESPONSE,
-    TRANSIENT_STATUSES,
+    THROTTLING_STATUSES,
+    TRANSIENT_FAILURE_STATUSES,
     BindReceiver,
     BindReceiverResp,
     BindTransceiver,
@@ -557,6 +558,8 @@ def test_status_name_never_raises() -> None:
     assert isinstance(status_name(None), str)  # type: ignore[arg-type]
 
 
-def test_transient_statuses() -> None:
-    assert {S.ESME_RTHROTTLED, S.ESME_RMSGQFUL} <= TRANSIENT_STATUSES
-    assert S.ESME_RINVDSTADR not in TRANSIENT_STATUSES
+def test_throttling_and_transient_failures_are_two_disjoint_sets() -> None:
+    assert {S.ESME_RTHROTTLED, S.ESME_RMSGQFUL} == THROTTLING_STATUSES
+    assert {S.ESME_RSYSERR, S.ESME_RSUBMITFAIL} <= TRANSIENT_FAILURE_STATUSES
+    assert not THROTTLING_STATUSES & TRANSIENT_FAILURE_STATUSES
+    assert S.ESME_RINVDSTADR not in THROTTLING_STATUSES | TRANSIENT_FAILURE_STATUSES

@@ -21,6 +21,7 @@ from taxsms.channels.smpp import (
     BindTransceiverResp,
     BindTransmitter,
     CommandStatus,
+    Connection,
     DataCoding,
     DeliverSm,
     DeliverSmResp,
@@ -29,6 +30,7 @@ from taxsms.channels.smpp import (
     GenericNack,
     InvalidPduError,
     MessageState,
+    Role,
     SubmitSm,
     SubmitSmResp,
     Tag,
@@ -255,3 +257,24 @@ def test_smpplib_writes_a_255_octet_short_message() -> None:
         encode(SubmitSm(sequence_number=1, short_message=b"x" * 255))
     with pytest.raises(struct.error):
         smpplib_bytes("submit_sm", sequence=1, short_message=b"x" * 256)
+
+
+def test_a_connection_writes_what_smpplib_writes() -> None:
+    """Bytes of a whole exchange through Connection (sequence numbers its own) against smpplib's."""
+    esme, smsc = Connection(Role.ESME), Connection(Role.SMSC)
+    bind = esme.send(BindTransceiver(sequence_number=0, system_id="taxsms", password="s3cret"))
+    assert bind == smpplib_bytes("bind_transceiver", sequence=1, system_id="taxsms", password="s3cret")
+    smsc.receive_data(bind)
+    assert isinstance(smsc.next_event(), BindTransceiver)
+    bound = smsc.send(BindTransceiverResp(sequence_number=1, system_id="SMSC"))
+    assert bound == smpplib_bytes("bind_transceiver_resp", sequence=1, system_id="SMSC")
+    esme.receive_data(bound)
+    submit = esme.send(SubmitSm(sequence_number=0, short_message=b"hi", **ADDRS))
+    assert submit == smpplib_bytes("submit_sm", sequence=2, short_message=b"hi", **ADDRS)
+    # what the connection answers on its own, to smpplib's requests and garbage
+    smsc.receive_data(smpplib_bytes("enquire_link", sequence=7))
+    assert smsc.data_to_send() == smpplib_bytes("enquire_link_resp", sequence=7)
+    smsc.receive_data(struct.pack(">IIII", 16, 0x7F, 0, 8))
+    assert smsc.data_to_send() == smpplib_bytes("generic_nack", sequence=8, status=CommandStatus.ESME_RINVCMDID)
+    smsc.receive_data(smpplib_bytes("unbind", sequence=9))
+    assert smsc.data_to_send() == smpplib_bytes("unbind_resp", sequence=9)

@@ -64,7 +64,7 @@ class SmppPool:
         accept or a permanent refusal.
         """
         future: asyncio.Future[SubmitResult] = self._loop.create_future()
-        self._queue.append(PendingSubmit(bytearray(encode(pdu)), future))
+        self._queue.append(PendingSubmit(encode(pdu), future))
         self._wake()
         return future
 

@@ -27,7 +27,13 @@ import msgspec
 
 from taxsms.channels.pool import SmppPool
 from taxsms.channels.session import SessionConfig, SubmitResult
-from taxsms.channels.smpp import CommandStatus, EncodedMessage, SubmitSm, encode_message, normalise_message_id
+from taxsms.channels.smpp import (
+    TRANSIENT_FAILURE_STATUSES,
+    EncodedMessage,
+    SubmitSm,
+    encode_message,
+    normalise_message_id,
+)
 from taxsms.dispatcher.batcher import BatchWriter
 from taxsms.dispatcher.heartbeat import report_worker_health
 from taxsms.dispatcher.lanes import LaneBuffer
@@ -46,18 +52,6 @@ log = logging.getLogger(__name__)
 LATENCY_SAMPLES = 200_000
 HEARTBEAT_S = 5.0  # how often the worker reports its binds and reloads the template catalog
 T = TypeVar("T")
-
-#: SMSC answers worth trying again later (after back-off); every other refusal fails the job for good.
-#: Throttling (ESME_RTHROTTLED, ESME_RMSGQFUL) never gets here: the SMPP session slows down and retries it.
-TRANSIENT_STATUSES = frozenset(
-    {
-        CommandStatus.ESME_RSYSERR,
-        CommandStatus.ESME_RSUBMITFAIL,
-        CommandStatus.ESME_RX_T_APPN,
-        CommandStatus.ESME_RDELIVERYFAILURE,
-        CommandStatus.ESME_RUNKNOWNERR,
-    }
-)
 
 
 def _pairs(spec: str) -> dict[str, int]:
@@ -578,7 +572,7 @@ class Worker:
             self.stats.submitted += 1
             self.stats.segments += len(ids)
         else:
-            transient = refused.command_status in TRANSIENT_STATUSES
+            transient = refused.command_status in TRANSIENT_FAILURE_STATUSES
             outcome = "retry" if transient else State.FAILED
             detail = f"SMSC refused part: {refused.error}"
             settlement = self._settlement(

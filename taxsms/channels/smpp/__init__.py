@@ -3,19 +3,24 @@
 from taxsms.channels.smpp.codec import (
     FramingError,
     InvalidPduError,
+    LocalProtocolError,
     ProtocolError,
+    RemoteProtocolError,
     decode,
     decode_header,
     encode,
     error_response,
     validate,
 )
+from taxsms.channels.smpp.connection import NEED_DATA, Connection, Event, Refused, Response
 from taxsms.channels.smpp.constants import (
+    BIND_CREDENTIAL_STATUSES,
     ESM_CLASS_DELIVERY_RECEIPT,
     ESM_CLASS_UDHI,
     HEADER_LENGTH,
     MAX_PDU_LENGTH,
-    TRANSIENT_STATUSES,
+    THROTTLING_STATUSES,
+    TRANSIENT_FAILURE_STATUSES,
     CommandId,
     CommandStatus,
     DataCoding,
@@ -54,6 +59,7 @@ from taxsms.channels.smpp.receipts import (
     parse_receipt_text,
     receipt_message_id,
 )
+from taxsms.channels.smpp.state import BindState, Role
 from taxsms.channels.smpp.text import (
     Concat,
     EncodedMessage,
@@ -68,13 +74,15 @@ from taxsms.channels.smpp.text import (
 )
 
 __all__ = [
-    "ESM_CLASS_DELIVERY_RECEIPT", "ESM_CLASS_UDHI", "HEADER_LENGTH", "MAX_PDU_LENGTH", "REQUEST_TO_RESPONSE",
-    "TRANSIENT_STATUSES", "BindReceiver", "BindReceiverResp", "BindTransceiver", "BindTransceiverResp",
-    "BindTransmitter", "BindTransmitterResp", "CommandId", "CommandStatus", "Concat", "DataCoding", "DeliverSm",
-    "DeliverSmResp", "EncodedMessage", "EnquireLink", "EnquireLinkResp", "FramingError", "GenericNack",
-    "InvalidPduError", "MessageState", "Pdu", "PduBase", "PduReader", "ProtocolError", "Receipt", "SegmentInfo",
-    "SubmitSm", "SubmitSmResp", "Tag", "Unbind", "UnbindResp", "decode", "decode_header", "decode_short_message",
-    "encode", "encode_message", "error_response", "fits_gsm7", "format_receipt_text", "gsm7_decode", "gsm7_encode",
-    "is_response", "normalise_message_id", "parse_concat_udh", "parse_receipt",
-    "parse_receipt_text", "receipt_message_id", "response_for", "segment_info", "status_name", "validate",
+    "BIND_CREDENTIAL_STATUSES", "ESM_CLASS_DELIVERY_RECEIPT", "ESM_CLASS_UDHI", "HEADER_LENGTH", "MAX_PDU_LENGTH",
+    "NEED_DATA", "REQUEST_TO_RESPONSE", "THROTTLING_STATUSES", "TRANSIENT_FAILURE_STATUSES", "BindReceiver",
+    "BindReceiverResp", "BindState", "BindTransceiver", "BindTransceiverResp", "BindTransmitter",
+    "BindTransmitterResp", "CommandId", "CommandStatus", "Concat", "Connection", "DataCoding", "DeliverSm",
+    "DeliverSmResp", "EncodedMessage", "EnquireLink", "EnquireLinkResp", "Event", "FramingError", "GenericNack",
+    "InvalidPduError", "LocalProtocolError", "MessageState", "Pdu", "PduBase", "PduReader", "ProtocolError",
+    "Receipt", "Refused", "RemoteProtocolError", "Response", "Role", "SegmentInfo", "SubmitSm", "SubmitSmResp",
+    "Tag", "Unbind", "UnbindResp", "decode", "decode_header", "decode_short_message", "encode", "encode_message",
+    "error_response", "fits_gsm7", "format_receipt_text", "gsm7_decode", "gsm7_encode", "is_response",
+    "normalise_message_id", "parse_concat_udh", "parse_receipt", "parse_receipt_text", "receipt_message_id",
+    "response_for", "segment_info", "status_name", "validate"
 ]  # fmt: skip

@@ -108,36 +108,47 @@ _RINVPARLEN = CommandStatus.ESME_RINVPARLEN
 
 
 class ProtocolError(Exception):
-    """Bytes that are not valid SMPP."""
+    """SMPP broken by one side; `status` is the command_status that answers it (like h11's error_status_hint)."""
+
+    def __init__(self, reason: str, status: int = _RSYSERR) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
 
 
-class InvalidPduError(ProtocolError):
+class LocalProtocolError(ProtocolError):
+    """We tried to send what SMPP does not allow now (e.g. submit_sm before bind: status ESME_RINVBNDSTS)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent what SMPP does not allow; `status` is what to answer it with."""
+
+
+class InvalidPduError(RemoteProtocolError):
     """One PDU could not be decoded; the stream itself is intact (its command_length was sane).
 
-    command_status is what to answer with (see error_response): ESME_RINVCMDID for a command we do not
-    know, ESME_RINVMSGLEN for an sm_length beyond the body, ESME_RINVCMDLEN when the body ends early or has
-    octets left over, the field's own status for an over-long C-Octet String (e.g. ESME_RINVSRCADR),
+    command_status (= status) is what to answer with (see error_response): ESME_RINVCMDID for a command we
+    do not know, ESME_RINVMSGLEN for an sm_length beyond the body, ESME_RINVCMDLEN when the body ends early
+    or has octets left over, the field's own status for an over-long C-Octet String (e.g. ESME_RINVSRCADR),
     ESME_RINVOPTPARSTREAM / ESME_RINVPARLEN for broken TLVs, else ESME_RSYSERR.
     """
 
     def __init__(self, command_id: int, sequence_number: int, command_status: int, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(reason, command_status)
         self.command_id = command_id
         self.sequence_number = sequence_number
         self.command_status = command_status
-        self.reason = reason
 
 
-class FramingError(ProtocolError):
+class FramingError(RemoteProtocolError):
     """The command_length is impossible: the stream cannot be resynchronised, close the connection.
 
     `pdus` holds what the same PduReader.feed() call decoded before the bad frame (they are valid and may
-    be worth handling, e.g. a submit_sm_resp, before closing).
+    be worth handling, e.g. a submit_sm_resp, before closing). Answer with generic_nack ESME_RINVCMDLEN.
     """
 
     def __init__(self, reason: str, pdus: Iterable[Pdu | InvalidPduError] = ()) -> None:
-        super().__init__(reason)
-        self.reason = reason
+        super().__init__(reason, _RINVCMDLEN)
         self.pdus = list(pdus)
 
 

@@ -96,10 +96,31 @@ class CommandStatus(IntEnum):
     ESME_RUNKNOWNERR = 0xFF
 
 
-#: Statuses that mean "not now, try again": retried with back-off, never a permanent failure. Only the two
-#: whose SMPP meaning is explicitly temporary; RSYSERR and RSUBMITFAIL are left to the caller's policy
-#: because SMSCs also use them for permanent rejections, and retrying those forever would loop.
-TRANSIENT_STATUSES = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
+#: "Slow down": the SMSC is busy, the submit itself is fine. The SMPP session pauses the bind with back-off
+#: and sends the same PDU again; such an answer never reaches the job.
+THROTTLING_STATUSES = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
+
+#: Submit failures worth trying again later: the worker reschedules the job with back-off (up to its
+#: max_retries), instead of failing it for good as it does for every other error status.
+TRANSIENT_FAILURE_STATUSES = frozenset(
+    {
+        CommandStatus.ESME_RSYSERR,
+        CommandStatus.ESME_RSUBMITFAIL,
+        CommandStatus.ESME_RX_T_APPN,
+        CommandStatus.ESME_RDELIVERYFAILURE,
+        CommandStatus.ESME_RUNKNOWNERR,
+    }
+)
+
+#: A bind refused for its credentials: retrying at once would not help and may lock the account.
+BIND_CREDENTIAL_STATUSES = frozenset(
+    {
+        CommandStatus.ESME_RINVPASWD,
+        CommandStatus.ESME_RINVSYSID,
+        CommandStatus.ESME_RINVSYSTYP,
+        CommandStatus.ESME_RBINDFAIL,
+    }
+)
 
 _STATUS_NAMES = {int(status): status.name for status in CommandStatus}
 

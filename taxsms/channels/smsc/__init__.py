@@ -1,0 +1,1 @@
+"""The simulated SMSC's behaviour, kept apart from its asyncio shell (channels/simulator.py)."""

@@ -1,0 +1,76 @@
+"""What one bind is told (SessionConfig), what it counts (SessionStats), and the submits it carries."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from taxsms.channels.smpp import status_name
+
+
+@dataclass(slots=True)
+class SessionConfig:
+    """Where and how one bind connects."""
+
+    host: str
+    port: int
+    system_id: str
+    password: str
+    system_type: str = ""
+    window: int = 64
+    response_timeout: float = 10.0
+    enquire_link_interval: float = 30.0
+    reconnect_min: float = 0.1
+    reconnect_max: float = 10.0
+    refused_retry_min: float = 60.0  # a bind refused for its credentials waits at least this long ...
+    refused_retry_max: float = 900.0  # ... doubling up to this: retrying at once may lock the account
+    throttle_pause_min: float = 0.02
+    throttle_pause_max: float = 2.0
+    mo_max_pending: int = 2_000  # concatenated MO messages awaiting parts, per bind (oldest given up first)
+    mo_max_pending_bytes: int = 4 << 20  # and the octets of text they hold
+
+
+@dataclass(slots=True)
+class SessionStats:
+    """Counters of one bind, for the worker's report and metrics."""
+
+    connects: int = 0
+    submitted: int = 0  # submit_sm written (including resends)
+    accepted: int = 0
+    rejected: int = 0
+    throttled: int = 0
+    resent_after_loss: int = 0  # possible duplicates: acceptance unknown when the link dropped
+    timeouts: int = 0
+    deliver_sm: int = 0
+    protocol_errors: int = 0
+    bind_refusals: int = 0
+    mo_parts_dropped: int = 0  # parts of concatenated MO given up (never completed in time, or over the caps)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """The SMSC's final answer to one submit_sm."""
+
+    command_status: int
+    message_id: str = ""
+    latency: float = 0.0  # seconds from the first write to the final answer
+
+    @property
+    def ok(self) -> bool:
+        return self.command_status == 0
+
+    @property
+    def error(self) -> str:
+        return "" if self.ok else status_name(self.command_status)
+
+
+@dataclass(slots=True, eq=False)
+class PendingSubmit:
+    """A submit_sm waiting for a window slot or for its response. Its frame is encoded once."""
+
+    frame: bytes
+    future: asyncio.Future[SubmitResult]
+    first_sent: float = 0.0
+    sent_at: float = 0.0
+    attempts: int = 0
+    resent: bool = False
