@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import uvloop
 from redis.asyncio import Redis
 
+from taxsms.queue.connect import RETRYABLE
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
 
@@ -50,6 +53,23 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.kill()
+
+
+async def wait_until(predicate: Callable[[], object], timeout: float = 30.0) -> None:
+    """Poll `predicate` (sync or async) until it is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = predicate()
+            if asyncio.iscoroutine(result):
+                result = await result
+        except RETRYABLE:  # the test's own reads while Redis restarts
+            result = False
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:

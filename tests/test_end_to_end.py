@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import msgspec
 import pytest
+from conftest import wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
@@ -22,7 +23,6 @@ from taxsms.replies.config import ReplyConfig
 from taxsms.replies.inbox import Inbox
 from taxsms.replies.providers import RedisProvider
 from taxsms.replies.service import ReplyService
-from tests.test_worker import wait_until
 
 
 @dataclass

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import msgspec
 import pytest
+from conftest import wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
@@ -19,7 +20,6 @@ from taxsms.dispatcher.worker import Worker, WorkerConfig
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import CHINA, FINAL_STATES
 from taxsms.queue.keys import Keys
-from tests.test_worker import wait_until
 
 
 def china(text: str) -> float:

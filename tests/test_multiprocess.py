@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import msgspec
+from conftest import wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
@@ -16,7 +17,6 @@ from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import FINAL_STATES
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
-from tests.test_worker import wait_until
 
 JOBS = 3000
 WINDOW = 16

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
+from conftest import wait_until
 from redis.asyncio import Redis
 
 from taxsms.dispatcher.webhooks import WebhookRelay, verify
 from taxsms.queue.keys import Keys
-from tests.test_worker import wait_until
 
 SECRET = "s3cret"
 

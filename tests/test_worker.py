@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
+from conftest import wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.dispatcher.worker import Worker, WorkerConfig
-from taxsms.queue.connect import RETRYABLE
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import FINAL_STATES
 from taxsms.queue.keys import Keys
@@ -45,22 +44,6 @@ def worker_for(redis_url: str, keys: Keys, sim: SmscSimulator, **overrides: obje
         **{"send_window": "00:00-24:00", "unknown_subscription": "send", "daily_caps": "", **overrides},  # type: ignore[arg-type]
     )
     return Worker(config)
-
-
-async def wait_until(predicate: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = predicate()
-            if asyncio.iscoroutine(result):
-                result = await result
-        except RETRYABLE:  # the test's own reads while Redis restarts
-            result = False
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 async def all_final(worker: Worker, total: int) -> bool:

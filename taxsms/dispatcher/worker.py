@@ -23,17 +23,10 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-import msgspec
-
 from taxsms.channels.pool import SmppPool
 from taxsms.channels.session import SessionConfig, SubmitResult
-from taxsms.channels.smpp import (
-    TRANSIENT_FAILURE_STATUSES,
-    EncodedMessage,
-    SubmitSm,
-    encode_message,
-    normalise_message_id,
-)
+from taxsms.channels.smpp import TRANSIENT_FAILURE_STATUSES, EncodedMessage, SubmitSm, normalise_message_id
+from taxsms.dispatcher.admission import Admission, Held, Raw, Ready, Refused, settlement
 from taxsms.dispatcher.batcher import BatchWriter
 from taxsms.dispatcher.heartbeat import report_worker_health
 from taxsms.dispatcher.lanes import LaneBuffer
@@ -42,11 +35,11 @@ from taxsms.dispatcher.receipts import DeliverySink
 from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.holidays import PACKAGE, Calendar
 from taxsms.queue.connect import RETRYABLE, AnyRedis, connect, keys_for, uptime_s
-from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, parse_job
+from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State
 from taxsms.queue.keys import CONSUMER_GROUP
 from taxsms.queue.store import DispatchRules, JobStore, Settlement, StreamEntry
 from taxsms.retry import Backoff, retry
-from taxsms.templates.catalog import Signature, TemplateCatalog, TemplateError
+from taxsms.templates.catalog import TemplateCatalog, TemplateError
 
 log = logging.getLogger(__name__)
 LATENCY_SAMPLES = 200_000
@@ -104,6 +97,7 @@ class WorkerConfig:
     retry_base_s: float = 30.0
     retry_max_s: float = 3600.0
     release_interval_s: float = 0.2  # how often delayed jobs are checked for release
+    max_deliveries: int = 5  # an entry read this often without an outcome is dead-lettered on sight
 
     def session_config(self) -> SessionConfig:
         return SessionConfig(
@@ -226,8 +220,10 @@ class Worker:
             record_ttl=int(config.record_ttl_days * 86400),
             rules=config.rules(),
         )
-        self.windows = config.windows()
-        self.windows.check_calendar(clock())  # days off in a year without holiday data: refuse to start
+        windows = config.windows()
+        windows.check_calendar(clock())  # days off in a year without holiday data: refuse to start
+        self.catalog = TemplateCatalog.from_dir()  # until the reviewed catalog is read from Redis
+        self.admission = Admission(lambda: self.catalog, windows, self.keys.intake)
         self.limiter = (
             RateLimiter(self._redis, self.keys.rate(config.link_name), config.tps, clock=rate_clock)
             if config.tps > 0
@@ -239,12 +235,10 @@ class Worker:
         self._in_progress: dict[tuple[str, str], str] = {}  # (stream, entry id) -> job id
         self._stopping = asyncio.Event()
         self._redis_failed_at = -math.inf  # time.monotonic() of the last failed Redis call
-        self._ref = 0
         self.pool: SmppPool | None = None
         self.sink: DeliverySink | None = None
         self._settlements: BatchWriter[Settlement] | None = None
         self._slots: asyncio.Semaphore | None = None
-        self.catalog = TemplateCatalog.from_dir()  # until the reviewed catalog is read from Redis
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
@@ -278,7 +272,7 @@ class Worker:
         sender = asyncio.create_task(self._send_loop(), name="send")
         try:
             for replies, others in groups:  # our own leftovers
-                await self._admit(await self._read(replies + others, self.config.batch, pending=True))
+                await self._admit(await self._read(replies + others, self.config.batch, pending=True), redelivered=True)
             readers = [
                 asyncio.create_task(self._read_loop(streams, bounded=bounded), name=f"read-{streams[0]}")
                 for replies, others in groups
@@ -424,94 +418,91 @@ class Worker:
                     entries = self.store.parse_entries(stream, claimed)
                     self.stats.reclaimed += len(entries)
                     log.info("reclaimed %d pending entries of %s from dead consumers", len(entries), stream)
-                    await self._admit(entries)
+                    await self._admit(entries, redelivered=True)
 
     # -- admission --------------------------------------------------------------------------------------------
 
-    async def _admit(self, entries: Sequence[StreamEntry]) -> None:
-        """Validate, time-check and claim a batch; what may go now enters the lane buffer."""
+    async def _admit(self, entries: Sequence[StreamEntry], *, redelivered: bool = False) -> None:
+        """Decide each entry's verdict, then act on them in batches: what may go now enters the lane buffer.
+
+        `redelivered`: entries read again (reclaimed, or our own left pending); one delivered more than
+        max_deliveries times is dead-lettered on sight, since admitting it has stopped every worker before.
+        """
         now = self._clock()
-        invalid: list[tuple[StreamEntry, JobError]] = []
-        ready: list[tuple[StreamEntry, Job]] = []
-        raw: list[tuple[StreamEntry, Job]] = []  # from the intake stream, to be moved into their lanes
-        messages: list[EncodedMessage] = []
-        intake = self.keys.intake
-        for entry in entries:
-            if (entry.stream, entry.entry_id) in self._in_progress:
-                continue  # already ours
-            try:
-                job = parse_job(entry.payload)
-                if entry.stream == intake:
-                    raw.append((entry, job))
-                    continue
-            except JobError as error:
-                job_id = "" if error.field == "id" else entry.job_id
-                invalid.append((StreamEntry(entry.stream, entry.entry_id, job_id, entry.payload), error))
-                continue
-            try:
-                job = self._render(job)
-                message = self._encode(job)
-            except JobError as error:
-                invalid.append((StreamEntry(entry.stream, entry.entry_id, job.id, entry.payload), error))
-                continue
-            held = self._hold(entry, job, now)
-            if held is not None:
-                self._record(held)
-                continue
-            ready.append((entry, job))
-            messages.append(message)
-        if invalid:
-            await self._with_redis(self.store.dead_letter, invalid)
-            self.stats.dead_lettered += len(invalid)
+        fresh = [entry for entry in entries if (entry.stream, entry.entry_id) not in self._in_progress]
+        if redelivered and fresh:
+            fresh = await self._drop_worn(fresh)
+        verdicts = [self.admission.decide(entry, now) for entry in fresh]
+        invalid = [(v.entry, v.error) for v in verdicts if isinstance(v, Refused)]
+        raw = [(v.entry, v.job) for v in verdicts if isinstance(v, Raw)]
+        ready = [v for v in verdicts if isinstance(v, Ready)]
+        for verdict in verdicts:
+            if isinstance(verdict, Held):
+                self._record(verdict.settlement)
+        await self._dead_letter(invalid)
         if raw:
-            await self._with_redis(self.store.route, raw)
+            await self._each_alone_if_poison("route", self.store.route, raw)
         if not ready:
             return
-        go = await self._with_redis(self.store.begin, ready)
-        for (entry, job), message, send in zip(ready, messages, go, strict=True):
+        go = await self._each_alone_if_poison("claim", self.store.begin, [(v.entry, v.job) for v in ready])
+        for verdict, send in zip(ready, go, strict=True):
             if send:
-                claimed = Claimed(entry, job, message)
-                self._in_progress[claimed.key] = job.id
+                claimed = Claimed(verdict.entry, verdict.job, verdict.message)
+                self._in_progress[claimed.key] = verdict.job.id
                 self._buffer.put(claimed)
             else:
                 self.stats.skipped += 1
 
-    def _render(self, job: Job) -> Job:
-        """A template job with its final text: 【unit】body (and the operator where the template says)."""
-        if not job.template:
-            return job
+    async def _drop_worn(self, entries: list[StreamEntry]) -> list[StreamEntry]:
+        """Dead-letter the entries delivered more than max_deliveries times; return the others."""
+        limit = self.config.max_deliveries
+        counts = await self._with_redis(self.store.deliveries, entries)
+        worn = [
+            (entry, JobError("job", f"delivered {n} times without an outcome (admitting it stopped workers)"))
+            for entry, n in zip(entries, counts, strict=True)
+            if n > limit
+        ]
+        if worn:
+            log.error("dead-lettering %d entries delivered more than %d times", len(worn), limit)
+            await self._dead_letter(worn)
+        return [entry for entry, n in zip(entries, counts, strict=True) if n <= limit]
+
+    async def _dead_letter(self, invalid: list[tuple[StreamEntry, JobError]]) -> None:
+        if not invalid:
+            return
         try:
-            rendered = self.catalog.render(job.template, job.vars, Signature(job.unit, job.operator))
-        except TemplateError as error:
-            field = "template" if not error.variable else "vars"
-            raise JobError(field, str(error)) from None
-        if rendered.text and self.catalog.get(job.template).kind != job.kind:
-            raise JobError("template", f"template {job.template!r} is for {self.catalog.get(job.template).kind}")
-        return msgspec.structs.replace(job, text=rendered.text)
+            await self._with_redis(self.store.dead_letter, invalid)
+        except Exception:  # they stay pending, and are dead-lettered on sight once worn
+            log.exception("could not dead-letter %d entries", len(invalid))
+            return
+        self.stats.dead_lettered += len(invalid)
 
-    def _encode(self, job: Job) -> EncodedMessage:
-        self._ref = (self._ref + 1) & 0xFF
-        return encode_message(job.text, self._ref)
+    async def _each_alone_if_poison(
+        self, step: str, call: Callable[[Sequence[tuple[StreamEntry, Job]]], Awaitable[Any]], items: list[Any]
+    ) -> list[bool]:
+        """Run the batch store call `call(items)`; per item, whether it went through (begin's flags, else True).
 
-    def _hold(self, entry: StreamEntry, job: Job, now: float) -> Settlement | None:
-        """Why `job` may not go now (expired, or a Settlement delaying it to its release time), else None."""
-        expires = job.expires_ts
-        if expires and now >= expires:
-            return self._settlement(entry, job, State.EXPIRED, f"expired at {_china(expires)}")
-        release = self.windows.release_time(job, now)
-        if release <= now:
-            return None
-        if expires and release >= expires:
-            detail = f"its send window opens at {_china(release)}, after it expires at {_china(expires)}"
-            return self._settlement(entry, job, State.EXPIRED, detail)
-        reason = "not_before" if release == job.not_before_ts else "send window"
-        detail = f"waits for its {reason} until {_china(release)}"
-        return self._settlement(entry, job, State.DELAYED, detail, release_at=release)
-
-    def _settlement(self, entry: StreamEntry, job: Job, outcome: str, detail: str = "", **extra: Any) -> Settlement:
-        return Settlement(
-            job.id, entry.stream, entry.entry_id, outcome, detail, lane=int(job.lane), payload=entry.payload, **extra
-        )
+        If the batch fails for a reason other than Redis being away, each item runs alone and those that fail
+        alone are dead-lettered naming `step`: one poison entry never stops its batch or the worker.
+        """
+        try:
+            result = await self._with_redis(call, items)
+        except Exception:
+            log.exception("%s failed for a batch of %d; retrying its entries one by one", step, len(items))
+        else:
+            return list(result) if isinstance(result, list) else [True] * len(items)
+        flags, poison = [], []
+        for entry, job in items:
+            try:
+                result = await self._with_redis(call, [(entry, job)])
+            except Exception as exc:
+                error = JobError("job", f"{step} failed: {type(exc).__name__}: {exc}"[:500])
+                poison.append((StreamEntry(entry.stream, entry.entry_id, job.id, entry.payload), error))
+                flags.append(False)
+            else:
+                flags.append(bool(result[0]) if isinstance(result, list) else True)
+        await self._dead_letter(poison)
+        return flags
 
     def _record(self, settlement: Settlement, key: tuple[str, str] | None = None) -> None:
         """Queue an outcome for the batched settle script; forget the entry once it is written."""
@@ -530,10 +521,10 @@ class Worker:
         """Submit claimed jobs, most urgent first, inside their window and within the shared rate."""
         assert self._slots is not None
         while (claimed := await self._buffer.get()) is not None:
-            held = self._hold(claimed.entry, claimed.job, self._clock())
+            held = self.admission.hold(claimed.entry, claimed.job, self._clock())
             if held is None and self.limiter is not None:
                 await self._with_redis(partial(self.limiter.acquire, claimed.segments, ahead=self._buffer.segments))
-                held = self._hold(claimed.entry, claimed.job, self._clock())  # the window may have closed
+                held = self.admission.hold(claimed.entry, claimed.job, self._clock())  # the window may have closed
             if held is not None:
                 self._record(held, claimed.key)
                 continue
@@ -568,22 +559,20 @@ class Worker:
         refused = next((r for r in results if not r.ok), None)
         if refused is None:
             ids = [normalise_message_id(r.message_id) for r in results]
-            settlement = self._settlement(claimed.entry, claimed.job, State.SUBMITTED, message_ids=ids)
+            outcome = settlement(claimed.entry, claimed.job, State.SUBMITTED, message_ids=ids)
             self.stats.submitted += 1
             self.stats.segments += len(ids)
         else:
             transient = refused.command_status in TRANSIENT_FAILURE_STATUSES
-            outcome = "retry" if transient else State.FAILED
+            kind = "retry" if transient else State.FAILED
             detail = f"SMSC refused part: {refused.error}"
-            settlement = self._settlement(
-                claimed.entry, claimed.job, outcome, detail, smpp_status=refused.command_status
-            )
+            outcome = settlement(claimed.entry, claimed.job, kind, detail, smpp_status=refused.command_status)
             if transient:
                 self.stats.retried += 1
             else:
                 self.stats.failed += 1
         self.stats.record_latency(max(r.latency for r in results))
-        written = self._settlements.add(settlement)
+        written = self._settlements.add(outcome)
         written.add_done_callback(lambda _f: self._release_slot(claimed.key))
 
     def _release_slot(self, key: tuple[str, str]) -> None:
@@ -615,7 +604,3 @@ def smpp_time(ts: float) -> str:
     """SMPP 3.4 absolute time (7.1.1) in China time: YYMMDDhhmmss, tenths, offset in quarter hours, '+'."""
     moment = datetime.fromtimestamp(ts, CHINA)
     return f"{moment:%y%m%d%H%M%S}{moment.microsecond // 100_000}32+"
-
-
-def _china(ts: float) -> str:
-    return datetime.fromtimestamp(ts, CHINA).strftime("%Y-%m-%d %H:%M:%S")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -14,6 +14,10 @@ import phonenumbers
 JOB_SCHEMA_VERSION = 1
 MAX_JOB_ID_LENGTH = 128
 MAX_TEXT_LENGTH = 1000  # characters; ~15 UCS2 segments, far above any sane SMS
+MAX_JOB_BYTES = 16 * 1024  # one job as enqueued (JSON or packed); a 1,000-character text is ~3 KB
+MAX_VARS = 32  # template variables of one job
+MAX_META_ITEMS = 64  # keys of `meta`, and items of any container inside it
+MAX_META_DEPTH = 4  # containers nested inside `meta` (meta itself is depth 1)
 
 
 class Kind(StrEnum):
@@ -89,7 +93,9 @@ class Job(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     to: str
     text: str = ""
     template: str = ""
-    vars: dict[str, str | int | float] = {}
+    vars: Annotated[
+        dict[Annotated[str, msgspec.Meta(max_length=64)], str | int | float], msgspec.Meta(max_length=MAX_VARS)
+    ] = {}
     unit: str = ""  # the issuing unit (shown in the signature)
     operator: str = ""  # the real-name operator who issued it
     recipient_unit: str = ""  # the taxpayer's unit (scope checks)
@@ -100,7 +106,7 @@ class Job(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     expires_at: datetime | None = None
     campaign: str = ""
     in_reply_to: str = ""  # for replies: the MO message's id
-    meta: dict[str, Any] = {}
+    meta: Annotated[dict[str, Any], msgspec.Meta(max_length=MAX_META_ITEMS)] = {}
     v: int = JOB_SCHEMA_VERSION
 
     @property
@@ -170,9 +176,17 @@ def is_packed(data: bytes | str) -> bool:
 
 
 def parse_job(data: bytes | str) -> Job:
-    """Decode and validate one job from JSON (or the packed form); raise JobError naming the field on any problem."""
+    """Decode and validate one job from JSON (or the packed form); raise JobError naming the field on any problem.
+
+    Hostile input is refused before it costs anything: more than MAX_JOB_BYTES is not decoded at all, and
+    nesting deep enough to exhaust the decoder's recursion is a JobError like any other, not a crash.
+    """
+    if len(data) > MAX_JOB_BYTES:
+        raise JobError("job", f"{len(data)} bytes, more than {MAX_JOB_BYTES}")
     try:
         job = _packed_decoder.decode(data) if is_packed(data) else _decoder.decode(data)
+    except RecursionError:
+        raise JobError("job", "nested too deep to decode") from None
     except msgspec.ValidationError as exc:
         match = _FIELD_PATH.search(str(exc))
         field = (match.group(1) or match.group(2)) if match else "job"
@@ -203,10 +217,28 @@ def validate_job(job: Job) -> Job:
             raise JobError("priority", f"must be {int(Lane.OVERDUE)}..{int(Lane.BULK)} (0 is reserved for replies)")
     if job.not_before and job.expires_at and job.expires_ts <= job.not_before_ts:
         raise JobError("expires_at", "not after not_before")
+    for name, value in job.vars.items():
+        if isinstance(value, str) and len(value) > MAX_TEXT_LENGTH:
+            raise JobError("vars", f"{name}: {len(value)} characters, more than {MAX_TEXT_LENGTH}")
+    if job.meta:
+        _check_meta(job.meta)
     to = normalise_mobile(job.to)
     if to != job.to:
         job = msgspec.structs.replace(job, to=to)
     return job
+
+
+def _check_meta(meta: dict[str, Any]) -> None:
+    """Refuse `meta` nested deeper than MAX_META_DEPTH or with a container of more than MAX_META_ITEMS items."""
+    todo: list[tuple[object, int]] = [(meta, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_META_DEPTH:
+                raise JobError("meta", f"nested more than {MAX_META_DEPTH} deep")
+            if len(value) > MAX_META_ITEMS:
+                raise JobError("meta", f"a container of {len(value)} items, more than {MAX_META_ITEMS}")
+            todo.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
 
 
 def encode_job(job: Job) -> bytes:
@@ -225,5 +257,5 @@ def job_json(data: bytes) -> bytes:
         return data
     try:
         return _encoder.encode(msgspec.msgpack.decode(data))
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return data

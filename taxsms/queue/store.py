@@ -340,6 +340,14 @@ class JobStore:
             entries.append(StreamEntry(stream, entry, job_id.decode("utf-8", "replace"), fields.get(b"job", b"")))
         return entries
 
+    async def deliveries(self, entries: Sequence[StreamEntry]) -> list[int]:
+        """How many times each pending entry has been delivered to a consumer (0: no longer pending)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for entry in entries:
+                pipe.xpending_range(entry.stream, CONSUMER_GROUP, entry.entry_id, entry.entry_id, 1)
+            replies = await pipe.execute()
+        return [int(reply[0]["times_delivered"]) if reply else 0 for reply in replies]
+
     async def release_due(self, limit: int = 1000) -> int:
         """Move delayed jobs whose release time has come back into their lanes; return how many."""
         calls: list[ScriptCall] = [

@@ -1,0 +1,148 @@
+"""Admission: what the worker does with one stream entry before it may be claimed, decided without I/O.
+
+parse → render → encode → hold: every entry gets exactly one verdict, and no entry, however hostile, makes
+`decide` raise: whatever a step refuses (or crashes on) becomes a Refused verdict naming the step and the
+reason, for the dead-letter stream. The worker then acts on the verdicts in batches (dead-letter, route,
+record the held, claim the ready).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from taxsms.channels.smpp import EncodedMessage, encode_message
+from taxsms.dispatcher.windows import WindowPolicy
+from taxsms.queue.jobs import CHINA, MAX_TEXT_LENGTH, Job, JobError, State, parse_job
+from taxsms.queue.store import Settlement, StreamEntry
+from taxsms.templates.catalog import Signature, TemplateCatalog, TemplateError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An entry that can never be sent: dead-letter it with `error`."""
+
+    entry: StreamEntry
+    error: JobError
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """A valid job from the raw intake stream, to be moved into its lane."""
+
+    entry: StreamEntry
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A job that may not go now: expired, or delayed to its release time (the settlement says which)."""
+
+    settlement: Settlement
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A job that may be claimed and sent now, encoded once."""
+
+    entry: StreamEntry
+    job: Job
+    message: EncodedMessage
+
+
+Verdict = Refused | Raw | Held | Ready
+
+
+def settlement(entry: StreamEntry, job: Job, outcome: str, detail: str = "", **extra: Any) -> Settlement:
+    """The outcome of `job`'s attempt, carrying what settle.lua needs to record it (and to release it again)."""
+    return Settlement(
+        job.id, entry.stream, entry.entry_id, outcome, detail, lane=int(job.lane), payload=entry.payload, **extra
+    )
+
+
+def refused(entry: StreamEntry, error: JobError, job_id: str | None = None) -> Refused:
+    """A Refused verdict, naming the job when it is known (not when its id is what is wrong)."""
+    known = "" if error.field == "id" else entry.job_id if job_id is None else job_id
+    return Refused(StreamEntry(entry.stream, entry.entry_id, known, entry.payload), error)
+
+
+class Admission:
+    """Decides each entry's verdict from the job alone, the template catalog, the send windows and the time."""
+
+    def __init__(self, catalog: Callable[[], TemplateCatalog], windows: WindowPolicy, intake_stream: str) -> None:
+        """`catalog` returns the current catalog (the worker reloads it)."""
+        self._catalog = catalog
+        self.windows = windows
+        self._intake = intake_stream
+        self._ref = 0
+
+    def decide(self, entry: StreamEntry, now: float) -> Verdict:
+        """The verdict on one entry; never raises (an unexpected error refuses the entry, naming the step)."""
+        step, job_id = "parse", None
+        try:
+            job = parse_job(entry.payload)
+            job_id = job.id
+            if entry.stream == self._intake:
+                return Raw(entry, job)
+            step = "render"
+            job = self.render(job)
+            step = "encode"
+            message = self.encode(job)
+            step = "hold"
+            held = self.hold(entry, job, now)
+        except JobError as error:
+            return refused(entry, error, job_id)
+        except Exception as exc:  # one poison entry must not stop the worker
+            log.warning("entry %s of %s refused: %s failed with %r", entry.entry_id, entry.stream, step, exc)
+            return refused(entry, JobError("job", f"{step} failed: {type(exc).__name__}: {exc}"[:500]), job_id)
+        return Held(held) if held is not None else Ready(entry, job, message)
+
+    def render(self, job: Job) -> Job:
+        """A template job with its final text: 【unit】body (and the operator where the template says)."""
+        if not job.template:
+            return job
+        catalog = self._catalog()
+        try:
+            rendered = catalog.render(job.template, job.vars, Signature(job.unit, job.operator))
+        except TemplateError as error:
+            field = "template" if not error.variable else "vars"
+            raise JobError(field, str(error)) from None
+        if rendered.text and catalog.get(job.template).kind != job.kind:
+            raise JobError("template", f"template {job.template!r} is for {catalog.get(job.template).kind}")
+        if len(rendered.text) > MAX_TEXT_LENGTH:
+            raise JobError("vars", f"renders to {len(rendered.text)} characters, more than {MAX_TEXT_LENGTH}")
+        return msgspec.structs.replace(job, text=rendered.text)
+
+    def encode(self, job: Job) -> EncodedMessage:
+        """The job's text as submit_sm parts (each multi-part message gets the next 8-bit reference)."""
+        self._ref = (self._ref + 1) & 0xFF
+        try:
+            return encode_message(job.text, self._ref)
+        except ValueError as exc:
+            raise JobError("text", str(exc)) from None
+
+    def hold(self, entry: StreamEntry, job: Job, now: float) -> Settlement | None:
+        """Why `job` may not go now (expired, or a Settlement delaying it to its release time), else None."""
+        expires = job.expires_ts
+        if expires and now >= expires:
+            return settlement(entry, job, State.EXPIRED, f"expired at {_china(expires)}")
+        release = self.windows.release_time(job, now)
+        if release <= now:
+            return None
+        if expires and release >= expires:
+            detail = f"its send window opens at {_china(release)}, after it expires at {_china(expires)}"
+            return settlement(entry, job, State.EXPIRED, detail)
+        reason = "not_before" if release == job.not_before_ts else "send window"
+        detail = f"waits for its {reason} until {_china(release)}"
+        return settlement(entry, job, State.DELAYED, detail, release_at=release)
+
+
+def _china(ts: float) -> str:
+    return datetime.fromtimestamp(ts, CHINA).strftime("%Y-%m-%d %H:%M:%S")
