@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+from fractions import Fraction
 
 from redis.asyncio import Redis
 
@@ -59,6 +61,55 @@ async def test_server_time_when_no_clock_is_given(redis: Redis, keys: Keys) -> N
     assert granted == 5 and wait == 0
     granted, wait = await limiter.try_take(1)
     assert granted == 0 and 0 < wait <= 0.002
+
+
+async def redis_now_us(redis: Redis) -> int:
+    sec, usec = await redis.time()
+    return sec * 1_000_000 + usec
+
+
+async def check_rate(redis: Redis, keys: Keys, tps: int) -> None:
+    """At Redis TIME, never "no room, no wait"; at an injected clock of the same magnitude, exact GCRA spacing."""
+    live = RateLimiter(redis, keys.rate(f"live-{tps}"), tps)
+    burst = live.burst
+    assert await live.try_take(burst + 1) == (burst, 0)
+    granted, wait = await live.try_take(1)
+    assert (granted > 0) != (wait > 0), f"tps {tps}: granted {granted}, wait {wait}"
+    t0 = await redis_now_us(redis) + tps  # ~1.8e15 µs, a different fraction of a second for each rate
+    clock = FakeClock(t0 / 1_000_000)
+    paced = RateLimiter(redis, keys.rate(f"paced-{tps}"), tps, clock=lambda: clock.now)
+    paced_now = t0
+    clock.now = paced_now / 1_000_000
+    assert await paced.try_take(burst + 5) == (burst, 0)
+    for m in range(1, 4):  # the m-th segment after the burst is due at exactly t0 + m / tps
+        granted, wait = await paced.try_take(1)
+        assert granted == 0 and wait > 0, f"tps {tps}: segment {m} granted early, or no wait given"
+        paced_now += round(wait * 1_000_000)
+        assert paced_now == math.ceil(t0 + Fraction(m * 1_000_000, tps)), f"tps {tps}: segment {m} due at the wrong µs"
+        clock.now = paced_now / 1_000_000
+        assert await paced.try_take(1) == (1, 0), f"tps {tps}: segment {m} refused when due"
+
+
+async def test_every_integer_rate_from_1_to_2000_grants_and_paces_against_redis_time(redis: Redis, keys: Keys) -> None:
+    for start in range(1, 2001, 100):
+        await asyncio.gather(*(check_rate(redis, keys, tps) for tps in range(start, start + 100)))
+
+
+async def test_pacing_stays_exact_for_minutes_of_continuous_load(redis: Redis, keys: Keys) -> None:
+    """Past the script's one-minute re-basing of its integers, spacing is still exact (here 1 and 0.5 a second)."""
+    for rate in (1, 0.5):
+        t0 = await redis_now_us(redis)
+        clock = FakeClock(t0 / 1_000_000)
+        limiter = RateLimiter(redis, keys.rate(f"minutes-{rate}"), rate, burst=1, clock=lambda c=clock: c.now)
+        now, times = t0, []
+        while len(times) < 150 * rate:
+            clock.now = now / 1_000_000
+            granted, wait = await limiter.try_take(1)
+            if granted:
+                times.append(now)
+            else:
+                now += round(wait * 1_000_000)
+        assert times == [t0 + round(i * 1_000_000 / rate) for i in range(len(times))]
 
 
 class Item:

@@ -15,6 +15,8 @@ from redis.asyncio import Redis
 
 from taxsms.queue.store import load_script
 
+MAX_RATE = 100_000  # segments per second: the script's integer arithmetic stays exact up to here
+
 
 def default_burst(rate: float) -> int:
     """Segments that may go at once: 5 ms of traffic, at least 1."""
@@ -34,10 +36,11 @@ class RateLimiter:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
-        if rate <= 0:
-            raise ValueError(f"rate must be positive, got {rate}")
+        if not 0.001 <= rate <= MAX_RATE:
+            raise ValueError(f"rate must be 0.001 to {MAX_RATE} segments a second, got {rate}")
         self.key = key
         self.rate = rate
+        self._milli_rate = round(rate * 1000)  # the script counts in segments per 1,000 s, an integer
         self.burst = burst or default_burst(rate)
         self._clock = clock
         self._sleep = sleep
@@ -49,7 +52,7 @@ class RateLimiter:
     async def try_take(self, wanted: int) -> tuple[int, float]:
         """One round trip: (segments granted now, seconds to wait before asking again if none)."""
         now = "" if self._clock is None else str(int(self._clock() * 1_000_000))
-        granted, wait_us = await self._script(keys=[self.key], args=[wanted, self.rate, self.burst, now])
+        granted, wait_us = await self._script(keys=[self.key], args=[wanted, self._milli_rate, self.burst, now])
         return int(granted), int(wait_us) / 1_000_000
 
     async def acquire(self, segments: int, *, ahead: int = 0) -> None:
