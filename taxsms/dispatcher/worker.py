@@ -36,7 +36,6 @@ from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.holidays import PACKAGE, Calendar
 from taxsms.queue.connect import RETRYABLE, AnyRedis, connect, keys_for, uptime_s
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State
-from taxsms.queue.keys import CONSUMER_GROUP
 from taxsms.queue.store import DispatchRules, JobStore, Settlement, StreamEntry
 from taxsms.retry import Backoff, retry
 from taxsms.templates.catalog import TemplateCatalog, TemplateError
@@ -267,6 +266,7 @@ class Worker:
         groups = self.store.reader_groups()
         background = [
             asyncio.create_task(self._reclaim_loop(), name="reclaim"),
+            asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._release_loop(), name="release"),
         ]
         sender = asyncio.create_task(self._send_loop(), name="send")
@@ -383,8 +383,18 @@ class Worker:
         if len(catalog):
             self.catalog = catalog
 
+    async def _heartbeat_loop(self) -> None:
+        """Keep our in-flight entries' idle time fresh (one round trip for all), so nobody reclaims them."""
+        interval = max(self.config.claim_idle_s / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.store.heartbeat(self.config.consumer, list(self._in_progress))
+            except RETRYABLE:
+                self._redis_failed()
+
     async def _reclaim_loop(self) -> None:
-        """Take over entries a dead consumer left pending; keep our own in-flight entries fresh.
+        """Take over entries a dead consumer left pending, as many as there is room for, until none is left.
 
         Idle time says a consumer is dead only if Redis was reachable for all of it: while Redis is away (and
         when it restarts, since the AOF keeps the entries' delivery times) live workers cannot refresh their
@@ -393,32 +403,21 @@ class Worker:
         """
         idle_s = self.config.claim_idle_s
         interval = max(idle_s / 3, 0.05)
-        redis, me, count = self._redis, self.config.consumer, self.config.batch
         idle_ms = int(idle_s * 1000)
         while True:
             await asyncio.sleep(interval)
             try:
-                uptime = await uptime_s(redis)
+                uptime = await uptime_s(self._redis)
+                if uptime <= idle_s or time.monotonic() - self._redis_failed_at < idle_s:
+                    continue
+                entries, _ = await self.store.reclaim(self.config.consumer, idle_ms, self.config.batch)
             except RETRYABLE:
                 self._redis_failed()
                 continue
-            may_reclaim = uptime > idle_s and time.monotonic() - self._redis_failed_at >= idle_s
-            for stream in self.store.streams:
-                try:
-                    mine = [entry for (s, entry) in self._in_progress if s == stream]
-                    if mine:  # heartbeat: reset our entries' idle time so nobody steals them
-                        await redis.xclaim(stream, CONSUMER_GROUP, me, 0, mine, justid=True)
-                    if not may_reclaim:
-                        continue
-                    _, claimed, *_ = await redis.xautoclaim(stream, CONSUMER_GROUP, me, idle_ms, count=count)
-                except RETRYABLE:
-                    self._redis_failed()
-                    continue
-                if claimed:
-                    entries = self.store.parse_entries(stream, claimed)
-                    self.stats.reclaimed += len(entries)
-                    log.info("reclaimed %d pending entries of %s from dead consumers", len(entries), stream)
-                    await self._admit(entries, redelivered=True)
+            if entries:
+                self.stats.reclaimed += len(entries)
+                log.info("reclaimed %d pending entries from dead consumers", len(entries))
+                await self._admit(entries, redelivered=True)
 
     # -- admission --------------------------------------------------------------------------------------------
 

@@ -340,6 +340,40 @@ class JobStore:
             entries.append(StreamEntry(stream, entry, job_id.decode("utf-8", "replace"), fields.get(b"job", b"")))
         return entries
 
+    async def heartbeat(self, consumer: str, entries: Iterable[tuple[str, str]]) -> None:
+        """Reset the idle time of the (stream, entry id)s `consumer` is working on, so no live entry is reclaimed."""
+        by_stream: dict[str, list[str]] = {}
+        for stream, entry_id in entries:
+            by_stream.setdefault(stream, []).append(entry_id)
+        if not by_stream:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, ids in by_stream.items():
+                pipe.xclaim(stream, CONSUMER_GROUP, consumer, 0, ids, justid=True)
+            await pipe.execute()
+
+    async def reclaim(self, consumer: str, idle_ms: int, limit: int) -> tuple[list[StreamEntry], bool]:
+        """Take over up to `limit` entries idle for `idle_ms` or more (a dead consumer's) from every stream.
+
+        Each stream's XAUTOCLAIM cursor is followed until nothing idle is left or `limit` is reached, one
+        pipelined round trip per step for all streams. Returns (the entries, whether idle ones were left).
+        """
+        cursors = dict.fromkeys(self.streams, "0-0")
+        taken: list[StreamEntry] = []
+        while cursors and len(taken) < limit:
+            count = max(1, (limit - len(taken)) // len(cursors))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for stream, cursor in cursors.items():
+                    pipe.xautoclaim(stream, CONSUMER_GROUP, consumer, idle_ms, start_id=cursor, count=count)
+                replies = await pipe.execute()
+            for stream, (cursor, claimed, *_) in zip(list(cursors), replies, strict=True):
+                taken += self.parse_entries(stream, claimed)
+                if self._text(cursor) == "0-0":
+                    del cursors[stream]
+                else:
+                    cursors[stream] = self._text(cursor)
+        return taken, bool(cursors)
+
     async def deliveries(self, entries: Sequence[StreamEntry]) -> list[int]:
         """How many times each pending entry has been delivered to a consumer (0: no longer pending)."""
         async with self.redis.pipeline(transaction=False) as pipe:
