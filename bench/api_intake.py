@@ -22,6 +22,7 @@ import aiohttp
 import msgspec
 from redis.asyncio import Redis
 
+from taxsms import runtime
 from taxsms.api.auth import TokenStore
 from taxsms.api.keys import ApiKeys
 from taxsms.queue.keys import Keys
@@ -31,8 +32,8 @@ from common import RESULTS, TEXT, write_json
 
 KINDS = ("notice", "filing_reminder", "overdue_payment", "reply")
 SERVE = (
-    "import sys, uvloop; from taxsms.api.serve import serve; "
-    "uvloop.run(serve('127.0.0.1', int(sys.argv[1]), sys.argv[2], sys.argv[3]))"
+    "import sys; from taxsms import runtime; from taxsms.api.serve import serve; "
+    "runtime.run(serve('127.0.0.1', int(sys.argv[1]), sys.argv[2], sys.argv[3]))"
 )
 
 
@@ -140,9 +141,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        uvloop.run(main())
-    except ImportError:
-        asyncio.run(main())
+    runtime.run(main())

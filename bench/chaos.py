@@ -42,6 +42,7 @@ from typing import IO
 
 from redis.asyncio import Redis
 
+from taxsms import runtime
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.queue.connect import RETRYABLE
 from taxsms.queue.intake import enqueue_lines
@@ -137,11 +138,12 @@ class Campaign:
         name = f"w{self.started}"
         self.started += 1
         command = [sys.executable, "-m", "taxsms", "worker", "--redis-url", self.server.url, "--prefix", self.prefix]
-        command += ["--smsc", f"127.0.0.1:{self.sim.port}", "--system-id", "taxsms", "--password", "x"]
+        command += ["--smsc", f"127.0.0.1:{self.sim.port}", "--system-id", "taxsms"]
         command += ["--window", str(cfg.window), "--binds", str(cfg.binds), "--consumer", name]
         if cfg.tps:
             command += ["--tps", str(cfg.tps)]
-        env = {**os.environ, **BENCH_ENV, "TAXSMS_CLAIM_IDLE_S": str(cfg.claim_idle_s), "TAXSMS_BLOCK_MS": "50"}
+        env = {**os.environ, **BENCH_ENV, "TAXSMS_WORKER_CLAIM_IDLE_S": str(cfg.claim_idle_s)}
+        env |= {"TAXSMS_WORKER_BLOCK_MS": "50", "TAXSMS_SMPP_PASSWORD": "x"}
         if cfg.log_dir is not None:
             cfg.log_dir.mkdir(parents=True, exist_ok=True)
             log: IO[bytes] | int = open(cfg.log_dir / f"{self.prefix}-{name}.log", "wb")  # noqa: SIM115
@@ -444,9 +446,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        uvloop.run(main())
-    except ImportError:
-        asyncio.run(main())
+    runtime.run(main())

@@ -18,16 +18,16 @@ TEXT = "【某市税务局】尊敬的纳税人：您本月增值税申报期限
 #: record, no per-phone caps. Everything else is the production default.
 BENCH_ENV = {
     "TAXSMS_SEND_WINDOW": "00:00-24:00",
-    "TAXSMS_UNKNOWN_SUBSCRIPTION": "send",
-    "TAXSMS_DAILY_CAPS": "",
+    "TAXSMS_WORKER_UNKNOWN_SUBSCRIPTION": "send",
+    "TAXSMS_WORKER_DAILY_CAPS": "",
 }
 
 
 def start_worker(redis_url: str, prefix: str, sim_port: int, *args: str, **env: str) -> subprocess.Popen[bytes]:
     """`taxsms worker` as its own process, like production."""
     command = [sys.executable, "-m", "taxsms", "worker", "--redis-url", redis_url, "--prefix", prefix]
-    command += ["--smsc", f"127.0.0.1:{sim_port}", "--system-id", "taxsms", "--password", "x", *args]
-    return subprocess.Popen(command, env={**os.environ, **BENCH_ENV, **env})
+    command += ["--smsc", f"127.0.0.1:{sim_port}", "--system-id", "taxsms", *args]
+    return subprocess.Popen(command, env={**os.environ, **BENCH_ENV, "TAXSMS_SMPP_PASSWORD": "x", **env})
 
 
 def job_lines(n: int, run: str, kind: str = "filing_reminder", text: str = TEXT, phone_base: int = 0) -> list[bytes]:

@@ -16,7 +16,6 @@ run: under 30 s for 1,000,000 jobs, at most 250 bytes per job.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import msgspec
 from redis.asyncio import Redis
 
+from taxsms import runtime
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
@@ -103,9 +103,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        uvloop.run(main())
-    except ImportError:
-        asyncio.run(main())
+    runtime.run(main())

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from taxsms import runtime
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
@@ -103,9 +104,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        uvloop.run(main())
-    except ImportError:
-        asyncio.run(main())
+    runtime.run(main())

@@ -29,6 +29,7 @@ import smpplib.client
 import smpplib.consts
 from redis.asyncio import Redis
 
+from taxsms import runtime
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer, free_port
@@ -246,9 +247,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import uvloop
-
-        uvloop.run(main())
-    except ImportError:
-        asyncio.run(main())
+    runtime.run(main())

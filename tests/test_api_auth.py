@@ -12,6 +12,7 @@ from test_api_support import RunningApi, add_operator, job, running_api
 from taxsms.api import ApiConfig
 from taxsms.api.auth import digest
 from taxsms.api.cli import add_commands, create_token
+from taxsms.governance.units import UnitTree, save_units
 from taxsms.api.sessions import COOKIE, CSRF_HEADER
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
@@ -34,7 +35,8 @@ async def test_requests_without_a_valid_token_are_refused(api: RunningApi) -> No
 
 
 async def test_token_is_stored_hashed_and_revocable(api: RunningApi, redis_url: str) -> None:
-    secret, token_id = await create_token(redis_url, api.keys.prefix, "city-09", {"notice"})
+    await save_units(api.redis, api.keys, UnitTree.from_file())
+    secret, token_id = await create_token(api.redis, api.keys, "city-east", {"notice"})
     stored = [key async for key in api.redis.scan_iter(f"{api.keys.control}:api:token:*")]
     assert f"{api.keys.control}:api:token:{digest(secret)}".encode() in stored
     async for key in api.redis.scan_iter(f"{{{api.keys.prefix}[}}:]*"):
@@ -129,4 +131,4 @@ def test_cli_commands_parse() -> None:
     args = parser.parse_args(["api-token", "create", "--unit", "city-01", "--kinds", "notice,reply"])
     assert args.unit == "city-01" and args.kinds == "notice,reply" and callable(args.handler)
     args = parser.parse_args(["serve", "--port", "9000", "--prefix", "p"])
-    assert (args.port, args.prefix) == (9000, "p") and callable(args.handler)
+    assert (getattr(args, "serve.port"), args.prefix) == ("9000", "p") and callable(args.handler)

@@ -10,13 +10,14 @@ from redis.asyncio import Redis
 from test_api_support import RunningApi, job, running_api, start_site
 
 from taxsms.api import ApiConfig, create_app, report_worker_health
+from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.queue.keys import Keys
 
 
 @pytest.fixture
 async def api(redis: Redis, keys: Keys) -> AsyncIterator[RunningApi]:
     async with running_api(
-        redis, keys, ApiConfig(send_window="00:00-24:00", kind_windows="internal=00:00-00:01")
+        redis, keys, ApiConfig(windows=WindowPolicy.build("00:00-24:00", overrides="internal=00:00-00:01"))
     ) as api:
         yield api
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import re
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from taxsms.governance.cli import COMMANDS, add_commands
+from taxsms.cli import main
 from taxsms.governance.units import EXAMPLE_UNITS
 from taxsms.queue.keys import Keys
 
@@ -21,14 +20,11 @@ PW = "correct horse"
 @pytest.fixture
 def taxsms(redis_url: str, keys: Keys, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Run `taxsms ARGS...` (governance commands only) against this test's prefix: returns the exit code."""
-    monkeypatch.setenv("TAXSMS_PASSWORD", PW)
+    monkeypatch.setenv("TAXSMS_OPERATOR_PASSWORD", PW)
     monkeypatch.setenv("TAXSMS_NEW_PASSWORD", PW)
-    parser = argparse.ArgumentParser(prog="taxsms")
-    add_commands(parser.add_subparsers(dest="command", required=True))
 
     def run(*argv: str) -> int:
-        args = parser.parse_args([*argv, "--redis-url", redis_url, "--prefix", keys.prefix])
-        return COMMANDS[args.command](args, {})
+        return main([*argv, "--redis-url", redis_url, "--prefix", keys.prefix])
 
     return run
 

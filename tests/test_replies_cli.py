@@ -14,9 +14,10 @@ import redis as sync_redis
 import uvloop
 from redis.asyncio import Redis
 
+from taxsms.cli import main
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
-from taxsms.replies.cli import COMMANDS, add_commands, main
+from taxsms.replies.cli import add_commands
 from taxsms.replies.inbox import Inbox
 
 PHONE = "13800138000"
@@ -32,7 +33,7 @@ def test_add_commands_registers_the_commands() -> None:
     parser = argparse.ArgumentParser(prog="taxsms")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["subscriptions", "set", PHONE, "off", "--operator", "op1", "--reason", "asked"])
-    assert args.command in COMMANDS and args.state == "off" and callable(args.handler)
+    assert args.command == "subscriptions" and args.state == "off" and callable(args.handler)
     with pytest.raises(SystemExit):
         parser.parse_args(["subscriptions", "set", PHONE, "maybe", "--operator", "op1", "--reason", "asked"])
 
@@ -54,7 +55,7 @@ def test_subscriptions_set_show_import(
 
     path = tmp_path / "subs.csv"
     path.write_text("phone,taxpayer_id,subscribed\n13900139000,X1,0\nbad,X2,1\n", encoding="utf-8")
-    assert run(keys, redis_url, "subscriptions", "import", str(path)) == 1
+    assert run(keys, redis_url, "subscriptions", "import", str(path)) == 5  # partial: one row refused
     captured = capsys.readouterr()
     assert "2 rows: 0 subscribed, 1 unsubscribed" in captured.out and "line 3:" in captured.err
     assert client.hget(keys.subscription_state, "13900139000") == b"0"
@@ -118,7 +119,7 @@ def job_kind(redis_url: str, keys: Keys, job_id: str) -> str | None:
 def test_replies_run_answers_until_terminated(redis_url: str, keys: Keys) -> None:
     client = sync_redis.Redis.from_url(redis_url)
     entry = client.xadd(keys.mo, {"from": PHONE, "to": "12366", "text": "KT", "at": "1795000000.000"}).decode()
-    command = [sys.executable, "-m", "taxsms.replies.cli", "replies", "run", "--redis-url", redis_url]
+    command = [sys.executable, "-m", "taxsms", "replies", "run", "--redis-url", redis_url]
     process = subprocess.Popen([*command, "--prefix", keys.prefix, "--consumer", "cli-test"])
     try:
         deadline = time.monotonic() + 10

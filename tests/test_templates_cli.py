@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 import redis as sync_redis
 
+from taxsms.cli import main
 from taxsms.queue.keys import Keys
-from taxsms.templates.cli import COMMANDS, add_commands
 
 
 def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="taxsms")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return COMMANDS[args.command](args, {})
+    return main(argv)
 
 
 def test_template_preview(capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,7 +21,6 @@ from taxsms.api.routes import RouteTable
 from taxsms.api.sessions import SessionStore, register_session_routes, session_guard
 from taxsms.api.templates import register_template_routes
 from taxsms.api.usage import register_usage_routes
-from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.governance.audit import AuditLog
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
@@ -83,7 +82,7 @@ def create_app(
     app[state.HASHER] = hasher or PasswordHasher()
     app[state.AUDIT] = AuditLog(redis, keys)
     app[state.METRICS] = ApiMetrics()
-    app[state.WINDOWS] = WindowPolicy.build(config.send_window, days_off=config.days_off, overrides=config.kind_windows)
+    app[state.WINDOWS] = config.windows
     table = build_routes(config)
     app[state.ROUTES] = table
     table.install(app, {"token": token_guard, "session": session_guard})

@@ -1,8 +1,10 @@
-"""The HTTP API's settings (one object passed to create_app; taxsms.settings can build it)."""
+"""The HTTP API's settings (one object passed to create_app; taxsms.settings builds it from [serve])."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from taxsms.dispatcher.windows import WindowPolicy
 
 
 @dataclass(slots=True)
@@ -19,6 +21,4 @@ class ApiConfig:
     session_max_s: int = 12 * 3600  # and after this long in all
     plain_http: bool = False  # served over plain HTTP for local use: the session cookie lacks Secure
     worker_fresh_s: float = 15.0  # a worker heartbeat older than this does not make /readyz ready
-    send_window: str = "08:00-18:00"
-    days_off: bool = False
-    kind_windows: str = ""
+    windows: WindowPolicy = field(default_factory=WindowPolicy.build)  # the settings' send windows

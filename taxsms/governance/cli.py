@@ -1,9 +1,9 @@
 """`taxsms units|operator|campaign|audit|report ...`: governance from the command line.
 
-`add_commands(subparsers)` adds the commands; each sub-command sets `args.handler`, called as
-`handler(args, file_settings) -> exit code` (0 done, 1 refused or check failed, 2 bad input). `COMMANDS`
-maps the top-level names to a dispatcher for the `{name: handler}` table in taxsms.cli. The acting operator
-is `--as ID` with `--password` (default $TAXSMS_PASSWORD, else a prompt). Listings mask phones and names.
+`add_commands(subparsers)` adds the commands; each sub-command sets `args.handler`, called by taxsms.cli as
+`handler(args, cfg) -> exit code` (0 done, 1 refused or check failed, 2 bad input). The acting operator is
+`--as ID`, its password from $TAXSMS_OPERATOR_PASSWORD (or the file named by $TAXSMS_OPERATOR_PASSWORD_FILE),
+else a prompt. Listings mask phones and names.
 """
 
 from __future__ import annotations
@@ -12,24 +12,24 @@ import argparse
 import csv
 import getpass
 import json
-import os
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from redis.asyncio import Redis
 
+from taxsms import runtime, settings
 from taxsms.governance.accounting import Accounting
 from taxsms.governance.audit import Action, AuditLog
 from taxsms.governance.campaigns import CampaignBook, Review
 from taxsms.governance.errors import ContentRefused, NotFound, PermissionDenied
 from taxsms.governance.operators import Operator, OperatorBook, Role
 from taxsms.governance.units import Level, UnitError, UnitTree, load_units, save_units
-from taxsms.queue.connect import connect, keys_for
 from taxsms.queue.jobs import CHINA
-from taxsms.queue.keys import DEFAULT_PREFIX, Keys
+from taxsms.queue.keys import Keys
+from taxsms.settings import Settings
 
 try:
     from taxsms.privacy import mask_name, mask_phone
@@ -42,19 +42,17 @@ except ImportError:  # pragma: no cover - privacy.py is another engineer's, in p
         return name[:1] + "*" * (len(name) - 1)
 
 
-T = TypeVar("T")
-Handler = Callable[[argparse.Namespace, dict[str, Any]], int]
+Handler = Callable[[argparse.Namespace, Settings], int]
 REFUSED, BAD_INPUT = 1, 2
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `units`, `operator`, `campaign`, `audit` and `report` to the `taxsms` parser."""
     target = argparse.ArgumentParser(add_help=False)
-    target.add_argument("--redis-url")
-    target.add_argument("--prefix", help="Redis key prefix (default taxsms)")
+    runtime.redis_options(target)
     acting = argparse.ArgumentParser(add_help=False)
     acting.add_argument("--as", dest="actor", metavar="OPERATOR_ID", help="the acting operator's staff code")
-    acting.add_argument("--password", help="the acting operator's password (default: $TAXSMS_PASSWORD, or prompt)")
+    acting.add_argument("--password", help="its password (better: $TAXSMS_OPERATOR_PASSWORD, or a prompt)")
     both = [target, acting]
 
     units = subparsers.add_parser("units", help="the unit tree: province, cities, counties, sub-bureaus")
@@ -72,7 +70,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     add.add_argument("--name", required=True, help="real name")
     add.add_argument("--unit", help="unit id (with --bootstrap: the province)")
     add.add_argument("--role", action="append", default=[], choices=[r.value for r in Role], help="repeatable")
-    add.add_argument("--new-password", help="the new operator's password (default: $TAXSMS_NEW_PASSWORD)")
+    add.add_argument("--new-password", help="the new operator's password (better: $TAXSMS_NEW_PASSWORD)")
     add.add_argument("--bootstrap", action="store_true", help="create the first province admin (no --as)")
     add.set_defaults(handler=cmd_operator_add)
     suspend = op_sub.add_parser("suspend", parents=both, help="suspend an operator")
@@ -124,31 +122,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     usage.set_defaults(handler=cmd_report_usage)
 
 
-def _dispatch(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    handler: Handler = args.handler
-    return handler(args, file)
-
-
-COMMANDS: dict[str, Handler] = dict.fromkeys(("units", "operator", "campaign", "audit", "report"), _dispatch)
-
-
 # -- plumbing --------------------------------------------------------------------------------------------
 
 
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    from taxsms.cli import _run as run  # the command's own loop runner (uvloop when installed)
-
-    return run(coro)
-
-
-def _keys(args: argparse.Namespace, file: dict[str, Any]) -> tuple[str, Keys]:
-    url = args.redis_url or os.environ.get("TAXSMS_REDIS_URL") or file.get("redis_url") or "redis://localhost:6379/0"
-    prefix = args.prefix or os.environ.get("TAXSMS_PREFIX") or file.get("prefix") or DEFAULT_PREFIX
-    return url, Keys(prefix)
-
-
 def _secret(given: str | None, env: str, prompt: str) -> str:
-    value = given or os.environ.get(env)
+    value = given or settings.secret(env)
     if value:
         return value
     if not sys.stdin.isatty():
@@ -168,26 +146,19 @@ class _Context:
     async def actor(self, args: argparse.Namespace) -> Operator:
         if not args.actor:
             raise PermissionDenied("give the acting operator: --as OPERATOR_ID")
-        password = _secret(args.password, "TAXSMS_PASSWORD", f"password for {args.actor}: ")
+        password = _secret(args.password, "TAXSMS_OPERATOR_PASSWORD", f"password for {args.actor}: ")
         return await self.operators.login(args.actor, password)
 
 
 def _command(name: str, body: Callable[[_Context, argparse.Namespace], Coroutine[Any, Any, int]]) -> Handler:
     """A handler running `body` with a context; refusals and bad input become messages and exit codes."""
 
-    def handler(args: argparse.Namespace, file: dict[str, Any]) -> int:
-        url, keys = _keys(args, file)
-
-        async def go() -> int:
-            redis = connect(url)
-            shard_keys = keys_for(redis, keys.prefix)
-            try:
-                return await body(_Context(redis, shard_keys, await load_units(redis, shard_keys)), args)
-            finally:
-                await redis.aclose()
+    def handler(args: argparse.Namespace, cfg: Settings) -> int:
+        async def go(redis: Redis, keys: Keys) -> int:
+            return await body(_Context(redis, keys, await load_units(redis, keys)), args)
 
         try:
-            return _run(go())
+            return runtime.with_redis(cfg, go)
         except (PermissionDenied, ContentRefused) as error:
             print(f"taxsms {name}: refused: {error}", file=sys.stderr)
             return REFUSED

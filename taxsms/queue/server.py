@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -123,7 +122,3 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def default_data_dir() -> Path:
-    return Path(os.environ.get("TAXSMS_DATA_DIR", Path.cwd() / "taxsms-data"))

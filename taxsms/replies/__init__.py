@@ -3,7 +3,7 @@
 `ReplyService` reads the MO stream and enqueues reply jobs; the other modules each hold one piece of it.
 """
 
-from taxsms.replies.config import ReplyConfig, reply_config
+from taxsms.replies.config import ReplyConfig
 from taxsms.replies.inbox import Inbox, Ticket, TicketError, TicketKind
 from taxsms.replies.keywords import (
     Command,
@@ -50,5 +50,4 @@ __all__ = [
     "Unsubscribe",
     "Withheld",
     "classify",
-    "reply_config",
 ]

@@ -1,34 +1,24 @@
 """`taxsms inbox ...`, `taxsms subscriptions ...`, `taxsms invoices ...` and `taxsms replies run`.
 
-`add_commands(subparsers)` adds them; each sub-command sets `args.handler`, called as
-`handler(args, file_settings) -> exit code`. `COMMANDS` maps the top-level command names to a dispatcher
-for the `{name: handler}` table in taxsms.cli. Phone numbers are masked in everything printed.
+`add_commands(subparsers)` adds them; each sub-command sets `args.handler`, called by taxsms.cli as
+`handler(args, cfg) -> exit code` with the validated settings. Phone numbers are masked in everything printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
+from taxsms import errors, runtime
 from taxsms.privacy import mask_phone
-from taxsms.queue.connect import connect, keys_for
-from taxsms.queue.keys import DEFAULT_PREFIX, Keys
-
-T = TypeVar("T")
-Handler = Callable[[argparse.Namespace, dict[str, Any]], int]
-
-
-def _redis_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--redis-url")
-    parser.add_argument("--prefix", help="Redis key prefix (default taxsms)")
+from taxsms.queue.keys import Keys
+from taxsms.runtime import redis_options as _redis_options
+from taxsms.settings import Settings
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -85,55 +75,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     replies_sub = replies.add_subparsers(dest="replies_command", required=True)
     run = replies_sub.add_parser("run", help="answer taxpayers' messages until interrupted")
     _redis_options(run)
-    run.add_argument("--provider-url", help="HTTP lookup service (default: the tables in Redis)")
-    run.add_argument("--provider-timeout", type=float, default=3.0)
-    run.add_argument("--consumer", help="consumer name in the 'replies' group (default host-pid)")
+    run.add_argument("--provider-url", dest="replies.provider_url", help="HTTP lookup service (default: Redis tables)")
+    run.add_argument("--provider-timeout", dest="replies.provider_timeout_s", help="seconds (default 3)")
+    run.add_argument("--consumer", dest="replies.consumer", help="consumer name (default host-pid)")
     run.set_defaults(handler=cmd_replies_run)
-
-
-def _dispatch(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    handler: Handler = args.handler
-    return handler(args, file)
-
-
-COMMANDS: dict[str, Handler] = dict.fromkeys(("inbox", "subscriptions", "invoices", "replies"), _dispatch)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """A parser with only these commands (for tests and `python -m taxsms.replies.cli`)."""
-    parser = argparse.ArgumentParser(prog="taxsms")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    return parser
-
-
-def main(argv: list[str] | None = None, file: dict[str, Any] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return _dispatch(args, file or {})
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    from taxsms.cli import _run as run  # the command's own loop runner (uvloop when installed)
-
-    return run(coro)
-
-
-def _redis_target(args: argparse.Namespace, file: dict[str, Any]) -> tuple[str, Keys]:
-    url = args.redis_url or os.environ.get("TAXSMS_REDIS_URL") or file.get("redis_url") or "redis://localhost:6379/0"
-    prefix = args.prefix or os.environ.get("TAXSMS_PREFIX") or file.get("prefix") or DEFAULT_PREFIX
-    return url, Keys(prefix)
-
-
-def _with_redis(args: argparse.Namespace, file: dict[str, Any], work: Callable[[Redis, Keys], Awaitable[T]]) -> T:
-    url, keys = _redis_target(args, file)
-
-    async def go() -> T:
-        redis = connect(url)
-        try:
-            return await work(redis, keys_for(redis, keys.prefix))
-        finally:
-            await redis.aclose()
-
-    return _run(go())
 
 
 def _fail(command: str, error: object) -> int:
@@ -141,7 +86,7 @@ def _fail(command: str, error: object) -> int:
     return 2
 
 
-def cmd_inbox_list(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_inbox_list(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.replies.inbox import Inbox
 
     status = None if args.status == "all" else args.status
@@ -154,15 +99,14 @@ def cmd_inbox_list(args: argparse.Namespace, file: dict[str, Any]) -> int:
             print("no tickets")
         return 0
 
-    return _with_redis(args, file, work)
+    return runtime.with_redis(cfg, work)
 
 
-def cmd_inbox_answer(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_inbox_answer(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.queue.store import JobStore
-    from taxsms.replies.config import reply_config
     from taxsms.replies.inbox import Inbox, TicketError
 
-    config = reply_config(file)
+    config = cfg.reply_config()
 
     async def work(redis: Redis, keys: Keys) -> int:
         inbox = Inbox(redis, keys, unit=config.unit, signature=config.signature)
@@ -174,10 +118,10 @@ def cmd_inbox_answer(args: argparse.Namespace, file: dict[str, Any]) -> int:
         print(f"answered {args.ticket}: reply {job.id} to {mask_phone(job.to)} enqueued")
         return 0
 
-    return _with_redis(args, file, work)
+    return runtime.with_redis(cfg, work)
 
 
-def cmd_subscriptions_import(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_subscriptions_import(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.replies.subscriptions import SubscriptionBook
 
     async def work(redis: Redis, keys: Keys) -> int:
@@ -192,12 +136,12 @@ def cmd_subscriptions_import(args: argparse.Namespace, file: dict[str, Any]) -> 
             f"{result.rows} rows: {result.subscribed} subscribed, {result.unsubscribed} unsubscribed, "
             f"{result.kept} kept unsubscribed (opted out by SMS), {result.failed} refused"
         )
-        return 1 if result.failed else 0
+        return errors.PARTIAL if result.failed else errors.OK
 
-    return _with_redis(args, file, work)
+    return runtime.with_redis(cfg, work)
 
 
-def cmd_subscriptions_show(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_subscriptions_show(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.privacy import mask_taxpayer_id
     from taxsms.replies.subscriptions import SubscriptionBook, SubscriptionError
 
@@ -227,10 +171,10 @@ def cmd_subscriptions_show(args: argparse.Namespace, file: dict[str, Any]) -> in
             print(f"  {line}")
         return 0
 
-    return _with_redis(args, file, work)
+    return runtime.with_redis(cfg, work)
 
 
-def cmd_subscriptions_set(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_subscriptions_set(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.replies.subscriptions import EVERY_TAXPAYER, ConsentChange, How, SubscriptionBook, SubscriptionError
 
     async def work(redis: Redis, keys: Keys) -> int:
@@ -252,10 +196,10 @@ def cmd_subscriptions_set(args: argparse.Namespace, file: dict[str, Any]) -> int
         print(f"{mask_phone(args.phone)}: {'subscribed' if args.state == 'on' else 'unsubscribed'} ({outcome})")
         return 0
 
-    return _with_redis(args, file, work)
+    return runtime.with_redis(cfg, work)
 
 
-def _load(args: argparse.Namespace, file: dict[str, Any], method: str, what: str) -> int:
+def _load(args: argparse.Namespace, cfg: Settings, method: str, what: str) -> int:
     from taxsms.replies.providers import RedisProvider
 
     async def work(redis: Redis, keys: Keys) -> int:
@@ -266,28 +210,29 @@ def _load(args: argparse.Namespace, file: dict[str, Any], method: str, what: str
         for line, reason in result.errors:
             print(f"line {line}: {reason}", file=sys.stderr)
         print(f"loaded {result.loaded} rows; {len(result.errors)} refused")
-        return 1 if result.errors else 0
+        return errors.PARTIAL if result.errors else errors.OK
 
-    return _with_redis(args, file, work)
-
-
-def cmd_invoices_import(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    return _load(args, file, "load_invoices_csv", "import")
+    return runtime.with_redis(cfg, work)
 
 
-def cmd_status_import(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    return _load(args, file, "load_status_csv", "import-status")
+def cmd_invoices_import(args: argparse.Namespace, cfg: Settings) -> int:
+    return _load(args, cfg, "load_invoices_csv", "import")
 
 
-def cmd_replies_run(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    from taxsms.replies.config import reply_config
+def cmd_status_import(args: argparse.Namespace, cfg: Settings) -> int:
+    return _load(args, cfg, "load_status_csv", "import-status")
+
+
+def cmd_replies_run(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.replies.providers import HttpProvider, Provider, RedisProvider
     from taxsms.replies.service import ReplyService
 
-    config = reply_config(file, consumer=args.consumer)
+    config = cfg.reply_config()
+    url = cfg.replies.provider_url
 
     async def work(redis: Redis, keys: Keys) -> int:
-        http = HttpProvider(args.provider_url, timeout_s=args.provider_timeout) if args.provider_url else None
+        runtime.started("replies", cfg, unit=config.unit, consumer=config.consumer, provider=url or "redis")
+        http = HttpProvider(url, timeout_s=cfg.replies.provider_timeout_s) if url else None
         provider: Provider = http or RedisProvider(redis, keys)
         service = ReplyService(redis, keys, provider, config)
         loop = asyncio.get_running_loop()
@@ -300,8 +245,5 @@ def cmd_replies_run(args: argparse.Namespace, file: dict[str, Any]) -> int:
                 await http.close()
         return 0
 
-    return _with_redis(args, file, work)
+    return runtime.with_redis(cfg, work)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

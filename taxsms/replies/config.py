@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from taxsms import settings
 
 GROUP = "replies"
 
@@ -20,7 +15,7 @@ def _default_consumer() -> str:
 
 @dataclass(frozen=True, slots=True)
 class ReplyConfig:
-    """One settings object for taxsms.replies (flat field names, so taxsms.settings.build can fill it).
+    """One settings object for taxsms.replies (taxsms.settings builds it from the [replies] table).
 
     unit / signature: the issuing unit of reply jobs and the 【】 signature their text starts with.
     rate_max per rate_window_s: MO messages per phone answered automatically (more are stored, not answered).
@@ -48,22 +43,3 @@ class ReplyConfig:
             raise ValueError(f"signature must be 【unit name】, not {self.signature!r}")
         if self.rate_max < 1 or self.burst_max < 1 or self.batch < 1:
             raise ValueError("rate_max, burst_max and batch must be at least 1")
-
-
-def reply_config(file: Mapping[str, Any] | None = None, **overrides: Any) -> ReplyConfig:
-    """ReplyConfig from `reply_*` keys of the settings file (reply_unit = "..."), TAXSMS_REPLY_* env, overrides.
-
-    The prefix keeps these apart from the worker's flat keys (its `consumer` is not ours).
-    """
-    names = {f.name for f in dataclasses.fields(ReplyConfig)}
-    prefixed = {k.removeprefix("reply_"): v for k, v in (file or {}).items() if k.startswith("reply_")}
-    env = {
-        name: os.environ[f"{settings.ENV_PREFIX}REPLY_{name.upper()}"]
-        for name in names
-        if f"{settings.ENV_PREFIX}REPLY_{name.upper()}" in os.environ
-    }
-    values: dict[str, Any] = {k: v for k, v in prefixed.items() if k in names}
-    types = {f.name: f.type for f in dataclasses.fields(ReplyConfig)}
-    values.update({k: settings._convert(v, types[k]) for k, v in env.items()})
-    values.update({k: v for k, v in overrides.items() if v is not None and k in names})
-    return ReplyConfig(**values)

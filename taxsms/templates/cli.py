@@ -1,23 +1,18 @@
 """`taxsms template ...` and `taxsms review ...`: preview, list and load templates; check and load the term list.
 
-`add_commands(subparsers)` adds both commands; each sub-command sets `args.handler`, called as
-`handler(args, file_settings) -> exit code`. `COMMANDS` maps the top-level command names to a dispatcher
-for the `{name: handler}` table in taxsms.cli.
+`add_commands(subparsers)` adds both commands; each sub-command sets `args.handler`, called by taxsms.cli as
+`handler(args, cfg) -> exit code` with the validated settings.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from taxsms.queue.keys import DEFAULT_PREFIX, Keys
-
-T = TypeVar("T")
-Handler = Callable[[argparse.Namespace, dict[str, Any]], int]
+from taxsms import runtime
+from taxsms.settings import Settings
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,8 +34,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     listing.set_defaults(handler=cmd_template_list)
 
     load = template_sub.add_parser("load", help="check the template files and replace the catalog in Redis")
-    load.add_argument("--redis-url")
-    load.add_argument("--prefix")
+    runtime.redis_options(load)
     load.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
     load.set_defaults(handler=cmd_template_load)
 
@@ -54,29 +48,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
 
     review_load = review_sub.add_parser("load", help="replace the forbidden-term list in Redis")
     review_load.add_argument("file", type=Path)
-    review_load.add_argument("--redis-url")
-    review_load.add_argument("--prefix")
+    runtime.redis_options(review_load)
     review_load.set_defaults(handler=cmd_review_load)
-
-
-def _dispatch(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    handler: Handler = args.handler
-    return handler(args, file)
-
-
-COMMANDS: dict[str, Handler] = {"template": _dispatch, "review": _dispatch}
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    from taxsms.cli import _run as run  # the command's own loop runner (uvloop when installed)
-
-    return run(coro)
-
-
-def _redis_target(args: argparse.Namespace, file: dict[str, Any]) -> tuple[str, Keys]:
-    url = args.redis_url or os.environ.get("TAXSMS_REDIS_URL") or file.get("redis_url") or "redis://localhost:6379/0"
-    prefix = args.prefix or os.environ.get("TAXSMS_PREFIX") or file.get("prefix") or DEFAULT_PREFIX
-    return url, Keys(prefix)
 
 
 def _variables(pairs: list[str]) -> dict[str, str]:
@@ -89,7 +62,7 @@ def _variables(pairs: list[str]) -> dict[str, str]:
     return variables
 
 
-def cmd_template_preview(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_template_preview(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.templates.catalog import DEFAULTS_DIR, Signature, TemplateCatalog, TemplateError
     from taxsms.templates.preview import preview, print_preview
     from taxsms.templates.review import ContentReview, ReviewListError
@@ -105,7 +78,7 @@ def cmd_template_preview(args: argparse.Namespace, file: dict[str, Any]) -> int:
     return 0 if result.clean else 1
 
 
-def cmd_template_list(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_template_list(args: argparse.Namespace, cfg: Settings) -> int:
     from rich.console import Console
     from rich.table import Table
 
@@ -128,8 +101,7 @@ def cmd_template_list(args: argparse.Namespace, file: dict[str, Any]) -> int:
     return 0
 
 
-def cmd_template_load(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    from taxsms.queue.connect import connect
+def cmd_template_load(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.templates.catalog import DEFAULTS_DIR, TemplateCatalog, TemplateError
 
     try:
@@ -137,21 +109,17 @@ def cmd_template_load(args: argparse.Namespace, file: dict[str, Any]) -> int:
     except TemplateError as error:
         print(f"taxsms template load: {error}", file=sys.stderr)
         return 2
-    url, keys = _redis_target(args, file)
 
-    async def go() -> None:
-        redis = connect(url)
-        try:
-            await catalog.save_to_redis(redis, keys)
-        finally:
-            await redis.aclose()
+    async def save(redis: Any, keys: Any) -> str:
+        await catalog.save_to_redis(redis, keys)
+        return str(keys.templates)
 
-    _run(go())
-    print(f"loaded {len(catalog)} templates into {keys.templates}")
+    where = runtime.with_redis(cfg, save)
+    print(f"loaded {len(catalog)} templates into {where}")
     return 0
 
 
-def cmd_review_check(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_review_check(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.templates.review import DEFAULT_TERMS, ContentReview, ReviewListError
 
     try:
@@ -168,8 +136,7 @@ def cmd_review_check(args: argparse.Namespace, file: dict[str, Any]) -> int:
     return 1 if matches else 0
 
 
-def cmd_review_load(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    from taxsms.queue.connect import connect
+def cmd_review_load(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.templates.review import ContentReview, ReviewListError
 
     try:
@@ -177,15 +144,11 @@ def cmd_review_load(args: argparse.Namespace, file: dict[str, Any]) -> int:
     except (ReviewListError, OSError) as error:
         print(f"taxsms review load: {error}", file=sys.stderr)
         return 2
-    url, keys = _redis_target(args, file)
 
-    async def go() -> None:
-        redis = connect(url)
-        try:
-            await review.save_to_redis(redis, keys)
-        finally:
-            await redis.aclose()
+    async def save(redis: Any, keys: Any) -> str:
+        await review.save_to_redis(redis, keys)
+        return str(keys.forbidden_terms)
 
-    _run(go())
-    print(f"loaded {len(review.terms)} terms into {keys.forbidden_terms} (digest {review.digest})")
+    where = runtime.with_redis(cfg, save)
+    print(f"loaded {len(review.terms)} terms into {where} (digest {review.digest})")
     return 0
