@@ -136,7 +136,7 @@ class Webhook(_Table):
 class Settings(_Table):
     """The whole settings file: top-level keys every command shares, then one table per process."""
 
-    redis_url: Annotated[str, _doc("Redis URL: redis://, rediss://, unix:// or redis+cluster:// (a password in it is masked)")] = (
+    redis_url: Annotated[str, _doc("redis://, rediss://, unix:// or redis+cluster:// URL (its password is masked)")] = (
         DEFAULT_REDIS_URL
     )
     prefix: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]+$"), _doc("prefix of every Redis key")] = "taxsms"

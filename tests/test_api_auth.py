@@ -12,8 +12,8 @@ from test_api_support import RunningApi, add_operator, job, running_api
 from taxsms.api import ApiConfig
 from taxsms.api.auth import digest
 from taxsms.api.cli import add_commands, create_token
-from taxsms.governance.units import UnitTree, save_units
 from taxsms.api.sessions import COOKIE, CSRF_HEADER
+from taxsms.governance.units import UnitTree, save_units
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from taxsms import errors
+from taxsms.errors import Refused
 
-class PermissionDenied(PermissionError):
+
+class PermissionDenied(Refused, PermissionError):
     """An operator (or upstream credential) may not do what it asked; `reason` says why."""
 
     def __init__(self, reason: str) -> None:
@@ -15,7 +18,7 @@ class OutOfScope(PermissionDenied):
     """A message to a recipient outside the sender's jurisdiction, or of a kind its roles do not allow."""
 
 
-class ContentRefused(ValueError):
+class ContentRefused(Refused, ValueError):
     """Content review found forbidden terms; `terms` names them."""
 
     def __init__(self, terms: list[str]) -> None:
@@ -23,5 +26,5 @@ class ContentRefused(ValueError):
         self.terms = terms
 
 
-class NotFound(LookupError):
+class NotFound(errors.NotFound):
     """An unknown unit, operator or campaign."""

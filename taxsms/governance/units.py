@@ -14,6 +14,7 @@ from pathlib import Path
 import msgspec
 from redis.asyncio import Redis
 
+from taxsms.errors import InvalidInput
 from taxsms.governance.errors import NotFound
 from taxsms.queue.keys import Keys
 
@@ -46,7 +47,7 @@ class Unit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     parent: str = ""
 
 
-class UnitError(ValueError):
+class UnitError(InvalidInput):
     """A unit list that does not form a valid tree."""
 
 

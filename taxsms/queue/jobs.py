@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 import msgspec
 import phonenumbers
 
+from taxsms.errors import InvalidInput
+
 JOB_SCHEMA_VERSION = 1
 MAX_JOB_ID_LENGTH = 128
 MAX_TEXT_LENGTH = 1000  # characters; ~15 UCS2 segments, far above any sane SMS
@@ -131,7 +133,7 @@ def _timestamp(moment: datetime) -> float:
     return (moment if moment.tzinfo else moment.replace(tzinfo=CHINA)).timestamp()
 
 
-class JobError(ValueError):
+class JobError(InvalidInput):
     """A job that cannot be sent; names the offending field."""
 
     def __init__(self, field: str, reason: str) -> None:

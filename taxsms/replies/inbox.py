@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from redis.asyncio import Redis
 
+from taxsms.errors import NotFound
 from taxsms.privacy import mask_phone
 from taxsms.queue.jobs import CHINA, Job, JobError, Kind, normalise_mobile, validate_job
 from taxsms.queue.keys import Keys
@@ -55,7 +56,7 @@ def guess_kind(text: str) -> TicketKind:
     return TicketKind.CONSULT
 
 
-class TicketError(LookupError):
+class TicketError(NotFound):
     """No such ticket, or an answer that cannot be given."""
 
 

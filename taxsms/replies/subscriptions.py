@@ -28,6 +28,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from taxsms.errors import InvalidInput
 from taxsms.governance.audit import Action, AuditLog
 from taxsms.privacy import mask_phone
 from taxsms.queue.jobs import CHINA, JobError, normalise_mobile
@@ -106,7 +107,7 @@ return results
 """
 
 
-class SubscriptionError(ValueError):
+class SubscriptionError(InvalidInput):
     """A phone that is not a mainland China mobile number, or a change the rules refuse."""
 
 

@@ -29,6 +29,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from redis.asyncio import Redis
 
 from taxsms.channels.smpp.text import segment_info
+from taxsms.errors import InvalidInput
 from taxsms.queue.jobs import Kind
 from taxsms.queue.keys import Keys
 
@@ -37,7 +38,7 @@ SIGNATURE_LENGTH = (2, 30)  # characters inside 【】, as the job validator req
 Value = str | int | float
 
 
-class TemplateError(ValueError):
+class TemplateError(InvalidInput):
     """A template that cannot be loaded or rendered; names the template, the variable and (when loading) the file."""
 
     def __init__(self, template: str, variable: str, reason: str, *, source: str = "") -> None:

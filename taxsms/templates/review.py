@@ -24,6 +24,7 @@ import ahocorasick
 import msgspec
 from redis.asyncio import Redis
 
+from taxsms.errors import InvalidInput, Refused
 from taxsms.queue.keys import Keys
 
 DEFAULT_TERMS = Path(__file__).parent / "defaults" / "forbidden.txt"
@@ -51,7 +52,7 @@ class Match:
     found: str  # the text as written, evasions included
 
 
-class ContentRejected(ValueError):
+class ContentRejected(Refused, ValueError):
     """A text with forbidden content; names every term found."""
 
     def __init__(self, matches: list[Match]) -> None:
@@ -60,7 +61,7 @@ class ContentRejected(ValueError):
         self.matches = matches
 
 
-class ReviewListError(ValueError):
+class ReviewListError(InvalidInput):
     """A forbidden-term list that cannot be used."""
 
 
