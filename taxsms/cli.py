@@ -226,6 +226,8 @@ def cmd_demo(args: argparse.Namespace, cfg: Settings) -> int:
 
     from taxsms.demo import print_summary, run_demo
 
+    if args.log_level is None:  # the demo's own output, not every bind and request, unless asked for
+        logging.getLogger().setLevel(logging.WARNING)
     console = Console()
     result = runtime.run(
         run_demo(jobs=args.jobs, data_dir=args.data_dir, redis_url=args.demo_redis_url, console=console)
@@ -235,6 +237,7 @@ def cmd_demo(args: argparse.Namespace, cfg: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, cfg: Settings) -> int:
+    from taxsms.dispatcher.metrics import serve_metrics
     from taxsms.dispatcher.worker import Worker
 
     config = cfg.worker_config()
@@ -249,7 +252,14 @@ def cmd_worker(args: argparse.Namespace, cfg: Settings) -> int:
             )  # fmt: skip
             worker = Worker(config, redis=redis)
             _serve_until_signal(worker.stop)
-            await worker.run()
+            exporter = None
+            if cfg.worker.metrics_port:
+                exporter = await serve_metrics(worker, cfg.worker.metrics_host, cfg.worker.metrics_port)
+            try:
+                await worker.run()
+            finally:
+                if exporter is not None:
+                    await exporter.cleanup()
 
     runtime.run(serve())
     return 0

@@ -50,6 +50,7 @@ async def test_metrics_show_depth_states_windows_and_latency(api: RunningApi) ->
         'taxsms_jobs_final_total{state="dead_lettered"} 1.0',
         "taxsms_jobs_sent_total 0.0",
         'taxsms_send_window_open{kind="notice"} 1.0',
+        "taxsms_redis_up 1.0",
         'taxsms_send_window_open{kind="reply"} 1.0',
         'taxsms_api_request_seconds_count{method="POST",route="/v1/jobs",status="200"} 1.0',
         'taxsms_api_request_seconds_count{method="POST",route="/v1/jobs",status="422"} 1.0',
@@ -101,7 +102,7 @@ async def test_unknown_paths_and_methods_get_json_errors(api: RunningApi) -> Non
     assert missing.headers["X-Content-Type-Options"] == "nosniff"
 
 
-async def test_redis_down_is_503_not_500(keys: Keys) -> None:
+async def test_redis_down_is_503_not_500_and_metrics_say_redis_is_down(keys: Keys) -> None:
     dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
     runner, url = await start_site(create_app(dead, keys))
     try:
@@ -110,6 +111,10 @@ async def test_redis_down_is_503_not_500(keys: Keys) -> None:
             assert ready.status == 503 and (await ready.json())["error"] == "redis_unavailable"
             post = await client.post(f"{url}/v1/jobs", json=job(1), headers={"Authorization": "Bearer tsk_x"})
             assert post.status == 503 and (await post.json())["error"] == "unavailable"
+            metrics = await client.get(f"{url}/metrics")  # the API's own metrics are not lost with Redis
+            text = await metrics.text()
+            assert metrics.status == 200 and "taxsms_redis_up 0.0" in text
+            assert 'taxsms_api_request_seconds_count{method="GET",route="/readyz",status="503"} 1.0' in text
     finally:
         await runner.cleanup()
         await dead.aclose()

@@ -2,10 +2,12 @@
 
 Redis is read once per scrape (take_snapshot), then the collector turns that snapshot into metric families.
 Final states only ever grow, so they (and 'sent') are exposed as counters: rate() gives sent/delivered/s.
+When Redis cannot be read the scrape still answers 200, with `taxsms_redis_up 0` and the API's own metrics.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
@@ -18,7 +20,10 @@ from taxsms.api.errors import Handler
 from taxsms.api.routes import Reply, Route, RouteTable
 from taxsms.api.snapshot import Snapshot, take_snapshot
 from taxsms.api.state import KEYS, METRICS, REDIS, WINDOWS
+from taxsms.queue.connect import RETRYABLE
 from taxsms.queue.jobs import FINAL_STATES
+
+log = logging.getLogger(__name__)
 
 
 class _SnapshotCollector(Collector):
@@ -27,6 +32,9 @@ class _SnapshotCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snap = self.snapshot
+        up = GaugeMetricFamily("taxsms_redis_up", "1 if this scrape could read Redis")
+        up.add_metric([], int(snap is not None))
+        yield up
         if snap is None:
             return
         depth = GaugeMetricFamily("taxsms_queue_depth", "Jobs waiting in a lane (unread + pending)", labels=["lane"])
@@ -70,7 +78,7 @@ class ApiMetrics:
         self.collector = _SnapshotCollector()
         self.registry.register(self.collector)
 
-    def render(self, snapshot: Snapshot) -> bytes:
+    def render(self, snapshot: Snapshot | None) -> bytes:
         self.collector.snapshot = snapshot  # no await between this and the rendering: scrapes cannot interleave
         return generate_latest(self.registry)
 
@@ -95,7 +103,11 @@ async def latency_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text exposition."""
-    snapshot = await take_snapshot(request.app[REDIS], request.app[KEYS], request.app[WINDOWS])
+    try:
+        snapshot: Snapshot | None = await take_snapshot(request.app[REDIS], request.app[KEYS], request.app[WINDOWS])
+    except RETRYABLE as exc:
+        log.warning("/metrics: Redis unavailable (%s); answering taxsms_redis_up 0", exc)
+        snapshot = None
     body = request.app[METRICS].render(snapshot)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -146,11 +146,15 @@ class WorkerStats:
     segments: int = 0
     reclaimed: int = 0
     released: int = 0
+    redis_errors: int = 0  # failed Redis calls, each retried
     latencies: list[float] = field(default_factory=list)  # seconds, first part sent -> last part answered
+    observe_latency: Callable[[float], None] | None = None  # the metrics exporter's histogram, when it runs
 
     def record_latency(self, seconds: float) -> None:
         if len(self.latencies) < LATENCY_SAMPLES:
             self.latencies.append(seconds)
+        if self.observe_latency is not None:
+            self.observe_latency(seconds)
 
 
 @dataclass(slots=True, eq=False)
@@ -582,6 +586,7 @@ class Worker:
     def _redis_failed(self) -> None:
         """Note that Redis was unreachable just now (live peers may have missed their refreshes too)."""
         self._redis_failed_at = time.monotonic()
+        self.stats.redis_errors += 1
 
     async def _with_redis(self, call: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run a store call, waiting out a Redis outage (the batch is held, nothing is dropped)."""
