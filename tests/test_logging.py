@@ -58,7 +58,8 @@ def test_serve_logs_its_start_and_every_request_as_json(redis_url: str) -> None:
         _, err = proc.communicate(timeout=30)
     entries = [json.loads(line) for line in err.splitlines()]
     messages = [entry["message"] for entry in entries]
-    assert messages[0].startswith(f"taxsms serve 0.1.0 starting: redis={redis_url} prefix=taxsms listen=127.0.0.1:{port}")
+    started = f"taxsms serve 0.1.0 starting: redis={redis_url} prefix=taxsms listen=127.0.0.1:{port}"
+    assert messages[0].startswith(started)
     assert f"taxsms API listening on http://127.0.0.1:{port} (prefix taxsms)" in messages
     access = [entry for entry in entries if entry["logger"] == "aiohttp.access"]
     assert access and '"GET /healthz?to=138****8000 HTTP/1.1" 200' in access[0]["message"]
