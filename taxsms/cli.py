@@ -15,6 +15,7 @@ import logging
 import signal
 import sys
 import traceback
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -34,6 +35,7 @@ FEATURES = (
     "taxsms.templates.cli",
     "taxsms.governance.cli",
     "taxsms.api.cli",
+    "taxsms.dead",
 )
 
 
@@ -278,14 +280,24 @@ def _lines(path: str) -> Iterator[bytes]:
 
 
 def cmd_enqueue(args: argparse.Namespace, cfg: Settings) -> int:
+    from taxsms.privacy import mask_text
     from taxsms.queue.intake import enqueue_lines
+    from taxsms.queue.jobs import JobError
 
     lines = _lines(args.file)
     first = next(lines, None)  # a missing file fails here, before Redis is asked anything
+    reasons: Counter[str] = Counter()
+
+    def refused_line(number: int, error: JobError) -> None:
+        reasons[error.field] += 1
+        print(f"line {number}: {mask_text(str(error))}", file=sys.stderr)
+
     added, refused = runtime.with_redis(
-        cfg, lambda redis, keys: enqueue_lines(redis, keys, [first, *lines] if first is not None else [])
+        cfg,
+        lambda redis, keys: enqueue_lines(redis, keys, [first, *lines] if first is not None else [], refused_line),
     )
-    print(f"enqueued {added} jobs; {refused} refused to the dead-letter stream")
+    why = f" ({', '.join(f'{field}: {n}' for field, n in reasons.most_common())}; see taxsms dead list)"
+    print(f"enqueued {added} jobs; {refused} refused to the dead-letter stream{why if refused else ''}")
     return errors.PARTIAL if refused else errors.OK
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from redis.asyncio import Redis
 
@@ -13,8 +13,15 @@ from taxsms.queue.store import JobStore
 BATCH = 5000
 
 
-async def enqueue_lines(redis: Redis, keys: Keys, lines: Iterable[bytes | str]) -> tuple[int, int]:
+async def enqueue_lines(
+    redis: Redis,
+    keys: Keys,
+    lines: Iterable[bytes | str],
+    on_refused: Callable[[int, JobError], None] | None = None,
+) -> tuple[int, int]:
     """Enqueue JSON lines (one job each; blank lines ignored). Return (added, dead-lettered).
+
+    `on_refused(line_number, error)` hears about each line refused to the dead-letter stream.
 
     Duplicates of a job id already enqueued are neither added nor dead-lettered: the id is the idempotency
     key, so re-running an upstream export is harmless.
@@ -22,7 +29,7 @@ async def enqueue_lines(redis: Redis, keys: Keys, lines: Iterable[bytes | str]) 
     store = JobStore(redis, keys)
     added = refused = 0
     batch: list[Job] = []
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         raw = line.encode() if isinstance(line, str) else line
         if not raw.strip():
             continue
@@ -31,6 +38,8 @@ async def enqueue_lines(redis: Redis, keys: Keys, lines: Iterable[bytes | str]) 
         except JobError as error:
             await store.dead_letter_raw(raw.strip(), error)
             refused += 1
+            if on_refused is not None:
+                on_refused(number, error)
             continue
         batch.append(job)
         if len(batch) >= BATCH:

