@@ -41,8 +41,8 @@ class DeliverySink:
     def start(self) -> None:
         self._writer.start()
 
-    async def close(self) -> None:
-        await self._writer.close()
+    async def close(self, timeout: float = 10.0) -> None:
+        await self._writer.close(timeout)
 
     def __call__(self, event: Receipt | MoMessage) -> asyncio.Future[None]:
         return self._writer.add(event)

@@ -12,6 +12,7 @@ Entries left pending by a dead worker are reclaimed with XAUTOCLAIM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
+
+from redis.exceptions import ResponseError
 
 from taxsms.channels.pool import SmppPool
 from taxsms.channels.session import SessionConfig, SubmitResult
@@ -36,7 +39,7 @@ from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.holidays import PACKAGE, Calendar
 from taxsms.queue.connect import RETRYABLE, AnyRedis, connect, keys_for, uptime_s
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State
-from taxsms.queue.store import DispatchRules, JobStore, Settlement, StreamEntry
+from taxsms.queue.store import DispatchRules, JobStore, Settlement, StreamEntry, lost_groups
 from taxsms.retry import Backoff, retry
 from taxsms.templates.catalog import TemplateCatalog, TemplateError
 
@@ -97,6 +100,7 @@ class WorkerConfig:
     retry_max_s: float = 3600.0
     release_interval_s: float = 0.2  # how often delayed jobs are checked for release
     max_deliveries: int = 5  # an entry read this often without an outcome is dead-lettered on sight
+    stop_timeout_s: float = 4.0  # after stop() (SIGTERM), the worker is gone within this, whatever Redis does
 
     def session_config(self) -> SessionConfig:
         return SessionConfig(
@@ -264,9 +268,18 @@ class Worker:
         self.pool.start()
 
     async def run(self) -> None:
-        """Dispatch until stop() is called; then finish what is in flight and shut down."""
-        if self.pool is None:
-            await self.start()
+        """Dispatch until stop() is called; then finish what fits in stop_timeout_s and shut down.
+
+        Whatever Redis or the SMSC are doing, the worker is gone within stop_timeout_s of stop() (SIGTERM):
+        what it could not send or record stays pending in Redis, for a survivor to reclaim.
+        """
+        try:
+            if self.pool is None:
+                await self.start()
+        except Stopping:
+            log.warning("stopped while starting (Redis unreachable)")
+            await self._shutdown(time.monotonic() + self.config.stop_timeout_s)
+            return
         groups = self.store.reader_groups()
         background = [
             asyncio.create_task(self._reclaim_loop(), name="reclaim"),
@@ -274,29 +287,38 @@ class Worker:
             asyncio.create_task(self._release_loop(), name="release"),
         ]
         sender = asyncio.create_task(self._send_loop(), name="send")
+        readers: list[asyncio.Task[None]] = []
+        deadline = math.inf
         try:
             for replies, others in groups:  # our own leftovers
-                await self._admit(await self._read(replies + others, self.config.batch, pending=True), redelivered=True)
+                leftovers = await self._read(replies + others, self.config.batch, pending=True)
+                await self._admit(leftovers, redelivered=True)
             readers = [
                 asyncio.create_task(self._read_loop(streams, bounded=bounded), name=f"read-{streams[0]}")
                 for replies, others in groups
                 for streams, bounded in ((replies, False), (others, True))
             ]
             await self._until_stopped_or_dead([sender, *readers, *background])
-            # Readers return within block_ms (the bulk one once the sender makes room); what they admitted
-            # is still sent before the buffer closes.
-            _, late = await asyncio.wait(readers, timeout=self.config.block_ms / 1000 + 5)
-            for task in late:
-                task.cancel()
+        except Stopping:
+            pass
         finally:
+            deadline = time.monotonic() + self.config.stop_timeout_s
+            # Readers return within block_ms; what they admitted is still sent before the buffer closes.
+            if readers:
+                _, late = await asyncio.wait(readers, timeout=_left(deadline, reserve=0.5))
+                for task in late:
+                    task.cancel()
             self._buffer.close()
             try:  # send what was claimed; if the SMSC is gone, leave it pending for a survivor to reclaim
-                await asyncio.wait_for(sender, self.config.response_timeout + 5)
+                await asyncio.wait_for(asyncio.shield(sender), _left(deadline, reserve=1.5))
             except TimeoutError:
+                sender.cancel()
                 log.warning("stopping with %d claimed jobs unsent; another worker will reclaim them", len(self._buffer))
+            except Stopping:
+                pass
             for task in background:
                 task.cancel()
-            await self._shutdown()
+            await self._shutdown(deadline)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -306,25 +328,25 @@ class Worker:
         stopping = asyncio.ensure_future(self._stopping.wait())
         done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
-        # A task that returned because stop() was called (readers do, within block_ms) is not dead.
+        # A task that ended because stop() was called (readers do, within block_ms) is not dead.
         stopped = self._stopping.is_set()
-        dead = next((t for t in done if t is not stopping and not (stopped and _returned(t))), None)
+        dead = next((t for t in done if t is not stopping and not (stopped and _stopped(t))), None)
         if dead is not None:
             self._stopping.set()
             error = dead.exception() if not dead.cancelled() else None
             log.critical("worker task %s ended unexpectedly (%r); stopping the worker", dead.get_name(), error)
             raise RuntimeError(f"worker task {dead.get_name()} ended unexpectedly") from error
 
-    async def _shutdown(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self._in_progress and time.monotonic() < deadline and self.pool and self.pool.bound:
+    async def _shutdown(self, deadline: float) -> None:
+        """Let in-flight submits be answered and recorded, close the binds and writers; all by `deadline`."""
+        while self._in_progress and time.monotonic() < deadline - 1.0 and self.pool and self.pool.bound:
             await asyncio.sleep(0.02)
         if self._settlements:
-            await self._settlements.close()
+            await self._settlements.close(_left(deadline, reserve=0.6))
         if self.pool:
-            await self.pool.close()
+            await self.pool.close(_left(deadline, reserve=0.4))
         if self.sink:
-            await self.sink.close()
+            await self.sink.close(_left(deadline, reserve=0.2))
         await self._redis.aclose()
 
     # -- reading ----------------------------------------------------------------------------------------------
@@ -346,12 +368,11 @@ class Worker:
                 await self._admit(entries)
 
     async def _read(self, streams: list[str], count: int, *, pending: bool = False) -> list[StreamEntry]:
-        try:
-            entries = await self.store.read(self.config.consumer, streams, count, self.config.block_ms, pending=pending)
-        except RETRYABLE as exc:
-            self._redis_failed()
-            log.warning("Redis unavailable while reading jobs (%s); retrying", exc)
-            await asyncio.sleep(0.5)
+        cfg = self.config
+        read = partial(self.store.read, pending=pending)
+        entries = await self._try("reading jobs", read, cfg.consumer, streams, count, cfg.block_ms)
+        if entries is None:
+            await self._pause(0.5)
             return []
         self.stats.read += len(entries)
         return entries
@@ -363,19 +384,16 @@ class Worker:
         cluster, finds the units whose quota the shards used up together.
         """
         next_beat = 0.0
-        while True:
-            await asyncio.sleep(self.config.release_interval_s)
-            try:
-                self.stats.released += await self.store.release_due()
-                if time.monotonic() >= next_beat:
-                    next_beat = time.monotonic() + HEARTBEAT_S
-                    bound = self.pool.bound if self.pool else 0
-                    await report_worker_health(self._redis, self.keys, self.config.consumer, bound)
-                    await self.store.refresh_quotas()
-                    await self._reload_catalog()
-            except RETRYABLE:
-                self._redis_failed()
-                continue
+        while not await self._pause(self.config.release_interval_s):
+            self.stats.released += await self._try("releasing delayed jobs", self.store.release_due) or 0
+            if time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + HEARTBEAT_S
+                bound = self.pool.bound if self.pool else 0
+                await self._try(
+                    "reporting health", report_worker_health, self._redis, self.keys, self.config.consumer, bound
+                )
+                await self._try("summing quotas", self.store.refresh_quotas)
+                await self._try("reloading templates", self._reload_catalog)
 
     async def _reload_catalog(self) -> None:
         """Use the reviewed catalog loaded into Redis (`taxsms template load`); the shipped one until then."""
@@ -390,12 +408,10 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         """Keep our in-flight entries' idle time fresh (one round trip for all), so nobody reclaims them."""
         interval = max(self.config.claim_idle_s / 3, 0.05)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.store.heartbeat(self.config.consumer, list(self._in_progress))
-            except RETRYABLE:
-                self._redis_failed()
+        while not await self._pause(interval):
+            await self._try(
+                "refreshing in-flight entries", self.store.heartbeat, self.config.consumer, [*self._in_progress]
+            )
 
     async def _reclaim_loop(self) -> None:
         """Take over entries a dead consumer left pending, as many as there is room for, until none is left.
@@ -408,16 +424,16 @@ class Worker:
         idle_s = self.config.claim_idle_s
         interval = max(idle_s / 3, 0.05)
         idle_ms = int(idle_s * 1000)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                uptime = await uptime_s(self._redis)
-                if uptime <= idle_s or time.monotonic() - self._redis_failed_at < idle_s:
-                    continue
-                entries, _ = await self.store.reclaim(self.config.consumer, idle_ms, self.config.batch)
-            except RETRYABLE:
-                self._redis_failed()
+        while not await self._pause(interval):
+            uptime = await self._try("reading Redis uptime", uptime_s, self._redis)
+            if uptime is None or uptime <= idle_s or time.monotonic() - self._redis_failed_at < idle_s:
                 continue
+            reclaimed = await self._try(
+                "reclaiming", self.store.reclaim, self.config.consumer, idle_ms, self.config.batch
+            )
+            if reclaimed is None:
+                continue
+            entries, _ = reclaimed
             if entries:
                 self.stats.reclaimed += len(entries)
                 log.info("reclaimed %d pending entries from dead consumers", len(entries))
@@ -475,6 +491,8 @@ class Worker:
             return
         try:
             await self._with_redis(self.store.dead_letter, invalid)
+        except Stopping:
+            raise
         except Exception:  # they stay pending, and are dead-lettered on sight once worn
             log.exception("could not dead-letter %d entries", len(invalid))
             return
@@ -490,6 +508,8 @@ class Worker:
         """
         try:
             result = await self._with_redis(call, items)
+        except Stopping:
+            raise
         except Exception:
             log.exception("%s failed for a batch of %d; retrying its entries one by one", step, len(items))
         else:
@@ -498,6 +518,8 @@ class Worker:
         for entry, job in items:
             try:
                 result = await self._with_redis(call, [(entry, job)])
+            except Stopping:
+                raise
             except Exception as exc:
                 error = JobError("job", f"{step} failed: {type(exc).__name__}: {exc}"[:500])
                 poison.append((StreamEntry(entry.stream, entry.entry_id, job.id, entry.payload), error))
@@ -589,19 +611,65 @@ class Worker:
         self.stats.redis_errors += 1
 
     async def _with_redis(self, call: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """Run a store call, waiting out a Redis outage (the batch is held, nothing is dropped)."""
-        return await retry(
-            partial(call, *args),
-            on=RETRYABLE,
-            backoff=Backoff(0.05, 2.0),
-            what="Redis call",
-            on_failure=lambda _exc: self._redis_failed(),
-        )
+        """Run a store call, waiting out a Redis outage (the batch is held, nothing is dropped).
+
+        Raises Stopping if stop() is called while Redis is away (what the call was for stays pending).
+        """
+        try:
+            return await retry(
+                partial(self._regrouping, call, *args),
+                on=(*RETRYABLE, GroupsRecreated),
+                backoff=Backoff(0.05, 2.0),
+                what="Redis call",
+                on_failure=lambda _exc: self._redis_failed(),
+                stopping=self._stopping,
+            )
+        except (*RETRYABLE, GroupsRecreated) as exc:
+            raise Stopping from exc
+
+    async def _try(self, what: str, call: Callable[..., Awaitable[T]], *args: Any) -> T | None:
+        """One attempt of a periodic call; None (logged) if Redis is away, the next round tries again."""
+        try:
+            return await self._regrouping(call, *args)
+        except (*RETRYABLE, GroupsRecreated) as exc:
+            self._redis_failed()
+            log.warning("Redis unavailable while %s (%s); trying again", what, exc)
+            return None
+
+    async def _regrouping(self, call: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """`call(*args)`; if Redis lost the consumer groups (restarted without its data), re-create them."""
+        try:
+            return await call(*args)
+        except ResponseError as exc:
+            if not lost_groups(exc):
+                raise
+            log.error("Redis has lost the consumer groups (restarted without its data?); re-creating them: %s", exc)
+            await self.store.ensure_group()
+            raise GroupsRecreated(str(exc)) from exc
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep `seconds`, or less if stop() is called meanwhile; True if the worker is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
 
 
-def _returned(task: asyncio.Task[None]) -> bool:
-    """Whether `task` ended by returning (not cancelled, no exception)."""
-    return not task.cancelled() and task.exception() is None
+class Stopping(Exception):
+    """stop() was called while a Redis call was waiting for Redis to come back."""
+
+
+class GroupsRecreated(Exception):
+    """Redis had lost the consumer groups; they are re-created and the call is to be tried again."""
+
+
+def _left(deadline: float, *, reserve: float = 0.0) -> float:
+    """Seconds until `deadline - reserve` (0 if past)."""
+    return max(0.0, deadline - reserve - time.monotonic())
+
+
+def _stopped(task: asyncio.Task[None]) -> bool:
+    """Whether `task` ended because the worker is stopping (returned, or raised Stopping)."""
+    return not task.cancelled() and (task.exception() is None or isinstance(task.exception(), Stopping))
 
 
 def smpp_time(ts: float) -> str:

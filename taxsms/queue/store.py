@@ -98,6 +98,11 @@ async def job_shards(redis: Any, keys: Keys, job_ids: Sequence[str]) -> list[Key
     return [None if home is None else keys.shard(int(home)) for home in homes]
 
 
+def lost_groups(exc: BaseException) -> bool:
+    """Whether `exc` says a job stream has no consumer group (Redis restarted without its data)."""
+    return isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP")
+
+
 def _entry_id(ref: str) -> str:
     """A stream entry id back from the queued index's integer form (see entry_ref in common.lua)."""
     if "-" in ref:
