@@ -36,6 +36,7 @@ FEATURES = (
     "taxsms.governance.cli",
     "taxsms.api.cli",
     "taxsms.dead",
+    "taxsms.directory.cli",
 )
 
 

@@ -3,13 +3,15 @@
 A pure simulation of what the dispatcher does: jobs become available at their release time (not_before,
 inside their window), the most urgent lane goes first, each message takes segments / TPS seconds of the
 link, and a window that closes stops its kind until the next opening. Jobs that would go out after their
-`expires_at` are reported: e.g. reminders that cannot all be sent before the filing deadline.
+`expires_at` are reported: e.g. reminders that cannot all be sent before the filing deadline. With `due`,
+jobs that would go out at or after that moment are counted too (`overdue`: e.g. reminders that must reach
+taxpayers some working days before the deadline); `group` gives a timeline per group (e.g. per unit).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from taxsms.channels.smpp import segment_info
@@ -40,6 +42,8 @@ class Plan:
     late: int = 0  # jobs whose turn comes after their expires_at: the dispatcher marks them expired, unsent
     late_examples: list[str] = field(default_factory=list)
     kinds: dict[str, KindPlan] = field(default_factory=dict)
+    overdue: int = 0  # jobs that go out at or after `due`
+    groups: dict[str, KindPlan] = field(default_factory=dict)
 
     @property
     def busy_seconds(self) -> float:
@@ -47,7 +51,15 @@ class Plan:
         return self.segments / self.tps
 
 
-def plan(jobs: Iterable[Job], *, tps: float, windows: WindowPolicy, start: float) -> Plan:
+def plan(
+    jobs: Iterable[Job],
+    *,
+    tps: float,
+    windows: WindowPolicy,
+    start: float,
+    due: float | None = None,
+    group: Callable[[Job], str] | None = None,
+) -> Plan:
     """Simulate sending `jobs` from `start` at `tps` segments per second under `windows`."""
     if tps <= 0:
         raise ValueError("tps must be positive")
@@ -71,16 +83,23 @@ def plan(jobs: Iterable[Job], *, tps: float, windows: WindowPolicy, start: float
             heapq.heappush(waiting, (opening, lane, order, job, segments))
             continue
         kind = result.kinds.setdefault(job.kind.value, KindPlan(first=now))
-        kind.jobs += 1
+        tallies = [kind] if group is None else [kind, result.groups.setdefault(group(job), KindPlan(first=now))]
         result.jobs += 1
+        for tally in tallies:
+            tally.jobs += 1
         if job.expires_ts and now >= job.expires_ts:  # the dispatcher marks it expired: no link time used
             result.late += 1
-            kind.late += 1
+            for tally in tallies:
+                tally.late += 1
             if len(result.late_examples) < LATE_EXAMPLES:
                 result.late_examples.append(job.id)
             continue
+        if due is not None and now >= due:
+            result.overdue += 1
         result.segments += segments
-        kind.segments += segments
-        result.last_send = kind.last = now
+        for tally in tallies:
+            tally.segments += segments
+            tally.last = now
+        result.last_send = now
         now += segments / tps
     return result

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import msgspec
 from redis.asyncio import Redis
@@ -26,6 +27,9 @@ from taxsms.governance.units import UnitTree
 from taxsms.queue.jobs import CHINA, Job, JobError, Kind, State, encode_job, normalise_mobile, validate_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
+
+if TYPE_CHECKING:
+    from taxsms.directory.audiences import Audience
 
 try:
     from taxsms.privacy import mask_phone
@@ -74,6 +78,8 @@ class Campaign(msgspec.Struct, omit_defaults=True):
     decided_at: datetime | None = None
     reason: str = ""
     enqueued: int = 0
+    audience: str = ""  # the directory audience it targets (taxsms.directory.audiences), if any
+    sample: str = ""  # a few recipients, masked, for the approver
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +167,9 @@ class CampaignBook:
         not_before: datetime | None = None,
         expires_at: datetime | None = None,
         review: Review | None = None,
+        audience: Audience | None = None,
     ) -> Campaign:
-        """Store a campaign of `text` to (phone, recipient unit) pairs, pending approval.
+        """Store a campaign of `text` to (phone, recipient unit) pairs and/or a directory `audience`, pending approval.
 
         Refused (nothing stored) when the creator may not send it to every recipient (OutOfScope naming
         the masked numbers), a number is not a mobile number (ValueError), or review finds forbidden terms
@@ -176,8 +183,15 @@ class CampaignBook:
             raise ValueError("a campaign needs a name and a text")
         if "【" in text or "】" in text:
             raise ValueError("the text must not contain 【】: the signature is added from the creator's unit")
+        sample: list[str] = []
+        if audience is not None:  # recipients and their units from the directory: scope is checked on the truth
+            from taxsms.directory.audiences import resolve as resolve_audience  # the directory uses governance
+            from taxsms.directory.directory import Directory
+
+            resolved = await resolve_audience(Directory(self.redis, self.keys), self.tree, audience)
+            recipients, sample = [*recipients, *resolved.recipients], resolved.sample
         if not recipients:
-            raise ValueError("a campaign needs recipients")
+            raise ValueError("a campaign needs recipients" + (f": nobody in {audience}" if audience else ""))
         reason = send_refusal(self.tree, creator, kind, creator.unit)
         if reason:
             raise OutOfScope(reason)
@@ -237,6 +251,8 @@ class CampaignBook:
             duplicates=len(recipients) - len(jobs),
             not_before=not_before,
             expires_at=expires_at,
+            audience=str(audience or ""),
+            sample="; ".join(sample or (f"{mask_phone(phone)} ({unit})" for phone, unit in list(phones.items())[:5])),
         )
         async with self.redis.pipeline(transaction=True) as pipe:
             for start in range(0, len(jobs), CHUNK):

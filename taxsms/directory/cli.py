@@ -1,0 +1,373 @@
+"""`taxsms directory ...`, `taxsms filings ...` and `taxsms reminders ...`.
+
+Names, taxpayer ids and phone numbers are masked in everything printed. Exit codes: 0 done, 1 some rows
+refused (imports) or nothing found, 2 refused (bad input, or a reminder plan that cannot finish in time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import date, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from taxsms.directory.deadlines import Filing, PeriodError, deadline
+from taxsms.directory.directory import Change, Directory, Origin
+from taxsms.directory.ids import TaxpayerIdError, validate_taxpayer_id
+from taxsms.directory.imports import ImportError_, parse_phones
+from taxsms.directory.records import DirectoryError, staff, taxpayer
+from taxsms.directory.reminders import PlanRefused
+from taxsms.governance.errors import NotFound, OutOfScope
+from taxsms.holidays import PACKAGE, Calendar, CalendarFileError, NoHolidayData
+from taxsms.privacy import mask_taxpayer_id
+from taxsms.queue.jobs import CHINA
+from taxsms.queue.keys import Keys
+from taxsms.replies.cli import Handler, _fail, _redis_options, _with_redis
+from taxsms.replies.subscriptions import How
+
+REFUSED = (DirectoryError, TaxpayerIdError, PeriodError, NoHolidayData, CalendarFileError, NotFound, ImportError_,
+           OutOfScope, PlanRefused)  # fmt: skip
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `directory`, `filings` and `reminders` to the `taxsms` parser."""
+    directory = subparsers.add_parser("directory", help="the taxpayer and staff directory")
+    sub = directory.add_subparsers(dest="directory_command", required=True)
+    imp = sub.add_parser("import", help="import taxpayers (taxpayer_id,name,unit,phones) or staff (staff_code,...)")
+    _redis_options(imp)
+    imp.add_argument("file")
+    imp.add_argument("--operator", default="", help="who imports (recorded in the consent trail)")
+    imp.set_defaults(handler=_refusing(cmd_import))
+    put = sub.add_parser("put", help="add or replace one taxpayer")
+    _redis_options(put)
+    put.add_argument("taxpayer_id")
+    put.add_argument("--name", required=True)
+    put.add_argument("--unit", required=True, help="the county or sub-bureau in charge")
+    put.add_argument("--phones", required=True, help="phone:role[:subscribed];... (roles legal, finance, agent)")
+    put.add_argument("--operator", required=True)
+    put.add_argument("--reason", required=True)
+    put.set_defaults(handler=_refusing(cmd_put))
+    remove = sub.add_parser("remove", help="remove one taxpayer")
+    _redis_options(remove)
+    remove.add_argument("taxpayer_id")
+    remove.add_argument("--operator", required=True)
+    remove.add_argument("--reason", required=True)
+    remove.set_defaults(handler=_refusing(cmd_remove))
+    staff_cmd = sub.add_parser("put-staff", help="add or replace one staff member")
+    _redis_options(staff_cmd)
+    staff_cmd.add_argument("code")
+    staff_cmd.add_argument("--name", required=True)
+    staff_cmd.add_argument("--unit", required=True)
+    staff_cmd.add_argument("--phone", required=True)
+    staff_cmd.set_defaults(handler=_refusing(cmd_put_staff))
+    show = sub.add_parser("show", help="one taxpayer (masked)")
+    _redis_options(show)
+    show.add_argument("taxpayer_id")
+    show.set_defaults(handler=_refusing(cmd_show))
+    listing = sub.add_parser("list", help="taxpayers or staff of a unit (masked)")
+    _redis_options(listing)
+    listing.add_argument("--unit", required=True, help="this unit and the units below it")
+    listing.add_argument("--staff", action="store_true")
+    listing.add_argument("--limit", type=int, default=50)
+    listing.set_defaults(handler=_refusing(cmd_list))
+
+    filings = subparsers.add_parser("filings", help="filing status and deadlines")
+    fsub = filings.add_subparsers(dest="filings_command", required=True)
+    fimp = fsub.add_parser("import", help="import filing events: taxpayer_id,tax,period[,filed_at]")
+    _redis_options(fimp)
+    fimp.add_argument("file")
+    fimp.set_defaults(handler=_refusing(cmd_filings_import))
+    dl = fsub.add_parser("deadline", help="the filing deadline of TAX:PERIOD (e.g. VAT:2026-11)")
+    dl.add_argument("filing")
+    dl.add_argument("--calendar", help="the bureau's calendar file (TOML, see taxsms.holidays)")
+    dl.set_defaults(handler=_refusing(cmd_deadline))
+
+    reminders = subparsers.add_parser("reminders", help="automatic filing reminders and overdue notices")
+    rsub = reminders.add_subparsers(dest="reminders_command", required=True)
+    rplan = rsub.add_parser("plan", help="plan (and enqueue) reminders for the unfiled, subscribed taxpayers")
+    _planning_options(rplan)
+    rplan.add_argument("--days-before", type=int, default=3, help="working days before the deadline (default 3)")
+    rplan.add_argument("--unit", help="only this unit and the units below it (default: every unit)")
+    rplan.set_defaults(handler=_refusing(cmd_reminders_plan))
+    overdue = rsub.add_parser("overdue", help="overdue-filing notices after the deadline (collection office)")
+    _planning_options(overdue)
+    overdue.add_argument("--operator", required=True, help="the collection office's operator id (signs them)")
+    overdue.add_argument("--file-by", required=True, help="the date the notice asks taxpayers to file by")
+    overdue.set_defaults(handler=_refusing(cmd_reminders_overdue))
+
+
+def _planning_options(parser: argparse.ArgumentParser) -> None:
+    _redis_options(parser)
+    parser.add_argument("--tax", required=True, help="tax type, e.g. VAT")
+    parser.add_argument("--period", required=True, help="YYYY-MM or YYYY-Qn")
+    parser.add_argument("--tps", type=float, help="segments/s of the SMSC link (default: the worker's tps)")
+    parser.add_argument("--calendar", help="the bureau's calendar file (default: the worker's calendar_file)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, enqueue nothing")
+
+
+def _refusing(handler: Handler) -> Handler:
+    """`handler`, printing a refusal (bad input, no holiday data, out of scope...) as one line, exit 2."""
+
+    def run(args: argparse.Namespace, file: dict[str, Any]) -> int:
+        try:
+            return handler(args, file)
+        except REFUSED as error:
+            return _fail(args.command, error)
+
+    return run
+
+
+def _dispatch(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    handler: Handler = args.handler
+    return handler(args, file)
+
+
+COMMANDS: dict[str, Handler] = dict.fromkeys(("directory", "filings", "reminders"), _dispatch)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="taxsms")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def main(argv: list[str] | None = None, file: dict[str, Any] | None = None) -> int:
+    return _dispatch(build_parser().parse_args(argv), file or {})
+
+
+async def _tree(redis: Redis, keys: Keys):  # type: ignore[no-untyped-def]
+    from taxsms.governance.units import load_units
+
+    tree = await load_units(redis, keys)
+    if not len(tree):
+        raise DirectoryError("no unit tree loaded: run `taxsms units load FILE` first")
+    return tree
+
+
+def _print_errors(errors: list[tuple[int, str]]) -> None:
+    for line, reason in errors:
+        print(f"line {line}: {reason}", file=sys.stderr)
+
+
+# -- directory -----------------------------------------------------------------------------------------------
+
+
+def cmd_import(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from taxsms.directory.imports import import_file
+
+    async def work(redis: Redis, keys: Keys) -> int:
+        started = time.monotonic()
+        try:
+            report = await import_file(Directory(redis, keys), await _tree(redis, keys), args.file,
+                                       operator=args.operator)  # fmt: skip
+        except OSError as error:
+            return _fail("directory import", error)
+        _print_errors(report.errors)
+        print(f"{report.rows:,} {report.kind} rows in {time.monotonic() - started:.1f}s: {report.stored:,} stored, "
+              f"{report.failed:,} refused")  # fmt: skip
+        return 1 if report.failed else 0
+
+    return _with_redis(args, file, work)
+
+
+def cmd_put(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    async def work(redis: Redis, keys: Keys) -> int:
+        contacts, consent = parse_phones(args.phones)
+        record = taxpayer(await _tree(redis, keys), args.taxpayer_id, args.name, args.unit, contacts)
+        origin = Origin(How.STAFF, args.operator, args.reason)
+        changed = await Directory(redis, keys).apply([Change(record, consent, origin)], time.time())
+        print(f"taxpayer {mask_taxpayer_id(record.id)}: {'stored' if changed else 'unchanged'}")
+        return 0
+
+    return _with_redis(args, file, work)
+
+
+def cmd_remove(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    async def work(redis: Redis, keys: Keys) -> int:
+        directory = Directory(redis, keys)
+        record = await directory.get(validate_taxpayer_id(args.taxpayer_id))
+        if record is None:
+            print(f"taxpayer {mask_taxpayer_id(args.taxpayer_id)}: not in the directory", file=sys.stderr)
+            return 1
+        await directory.apply([Change(record, {}, Origin(How.STAFF, args.operator, args.reason), delete=True)],
+                              time.time())  # fmt: skip
+        print(f"taxpayer {mask_taxpayer_id(record.id)}: removed")
+        return 0
+
+    return _with_redis(args, file, work)
+
+
+def cmd_put_staff(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    async def work(redis: Redis, keys: Keys) -> int:
+        member = staff(await _tree(redis, keys), args.code, args.name, args.unit, args.phone)
+        await Directory(redis, keys).put_staff([member])
+        print(f"staff {member.code}: stored")
+        return 0
+
+    return _with_redis(args, file, work)
+
+
+def cmd_show(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    async def work(redis: Redis, keys: Keys) -> int:
+        directory = Directory(redis, keys)
+        record = await directory.get(validate_taxpayer_id(args.taxpayer_id))
+        if record is None:
+            print(f"taxpayer {mask_taxpayer_id(args.taxpayer_id)}: not in the directory", file=sys.stderr)
+            return 1
+        masked = record.masked()
+        print(f"{masked['id']} {masked['name']} ({record.unit})")
+        consent = await directory.consent.records(record.phones)
+        for contact, shown in zip(record.contacts, masked["phones"], strict=True):  # type: ignore[call-overload]
+            state = consent[contact.phone].taxpayers.get(record.id, "?") if contact.phone in consent else "?"
+            said = {"1": "subscribed", "0": "unsubscribed"}.get(state, "never asked")
+            print(f"  {shown['phone']} {contact.role.value}: {said}")
+        return 0
+
+    return _with_redis(args, file, work)
+
+
+def cmd_list(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    async def work(redis: Redis, keys: Keys) -> int:
+        tree = await _tree(redis, keys)
+        units = {unit.id for unit in tree.subtree(args.unit)}
+        directory, shown = Directory(redis, keys), 0
+        if args.staff:
+            for member in (await directory.staff(units))[: args.limit]:
+                m = member.masked()
+                print(f"{m['code']} {m['name']} {m['unit']} {m['phone']}")
+                shown += 1
+            return 0 if shown else 1
+        async for batch in directory.taxpayers(units):
+            for record in batch:
+                if shown >= args.limit:
+                    return 0
+                m = record.masked()
+                phones = ", ".join(f"{p['phone']} {p['role']}" for p in m["phones"])  # type: ignore[attr-defined]
+                print(f"{m['id']} {m['name']} {m['unit']} {phones}")
+                shown += 1
+        return 0 if shown else 1
+
+    return _with_redis(args, file, work)
+
+
+# -- filings -------------------------------------------------------------------------------------------------
+
+
+def cmd_filings_import(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from taxsms.directory.filings import FilingBook
+
+    async def work(redis: Redis, keys: Keys) -> int:
+        try:
+            report, unknown = await FilingBook(redis, keys, Directory(redis, keys)).import_csv(args.file)
+        except OSError as error:
+            return _fail("filings import", error)
+        _print_errors(report.errors)
+        note = f" ({unknown:,} of taxpayers not in the directory)" if unknown else ""
+        print(f"{report.rows:,} rows: {report.stored:,} filings recorded{note}, {report.failed:,} refused")
+        return 1 if report.failed else 0
+
+    return _with_redis(args, file, work)
+
+
+def _calendar(path: str | None) -> Calendar:
+    return Calendar.load(path) if path else PACKAGE
+
+
+def cmd_deadline(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    found = deadline(Filing.parse(args.filing), _calendar(args.calendar or file.get("calendar_file")))
+    print(f"{found.filing}: {found.day:%Y-%m-%d} ({found.reason})")
+    return 0
+
+
+# -- reminders -----------------------------------------------------------------------------------------------
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+def _print_plan(result: Any, tps: float) -> None:
+    timeline = result.timeline
+    what = "reminders" if result.kind == "filing_reminder" else "overdue notices"
+    print(f"{result.filing}: deadline {result.deadline.day:%Y-%m-%d} ({result.deadline.reason})")
+    print(f"{result.taxpayers:,} taxpayers: {result.filed:,} filed, {result.without_consent:,} unfiled without "
+          f"consent; {len(result.jobs):,} {what} to send before {_when(result.send_by)}")  # fmt: skip
+    print(f"at {tps:g} segments/s: link busy {result.needed_hours:.2f} h of {result.window_hours:.2f} h of send "
+          f"window from {_when(result.start)}")  # fmt: skip
+    for unit, line in sorted(timeline.groups.items()):
+        span = f"{_when(line.first)} -> {_when(line.last)}"
+        print(f"  {unit:<16} {line.jobs:>9,} jobs {line.segments:>9,} segments  {span}")
+    if timeline.jobs:
+        print(f"last message out at {_when(timeline.last_send)}")
+
+
+def _planning(args: argparse.Namespace, file: dict[str, Any]) -> tuple[Any, Calendar, float]:
+    from taxsms import settings
+    from taxsms.dispatcher.worker import WorkerConfig
+
+    config = settings.build(WorkerConfig, file=file, overrides={"tps": args.tps, "calendar_file": args.calendar})
+    if config.tps <= 0:
+        raise DirectoryError("give the link's --tps (segments/s): the plan depends on it")
+    return config.windows(), _calendar(config.calendar_file), config.tps
+
+
+def _run_plan(args: argparse.Namespace, file: dict[str, Any], build: Any) -> int:
+    from taxsms.queue.store import JobStore
+    from taxsms.templates.catalog import TemplateCatalog
+
+    windows, calendar, tps = _planning(args, file)
+    filing = Filing.of(args.tax, args.period)
+
+    async def work(redis: Redis, keys: Keys) -> int:
+        catalog = await TemplateCatalog.load_from_redis(redis, keys)
+        if not len(catalog):
+            catalog = TemplateCatalog.from_dir()
+        directory = Directory(redis, keys)
+        result = await build(directory, await _tree(redis, keys), catalog, filing, windows, calendar, tps, redis, keys)
+        _print_plan(result, tps)
+        if not result.feasible:
+            print(
+                f"REFUSED: {result.timeline.overdue + result.timeline.late:,} of {len(result.jobs):,} would go out "
+                f"after {_when(result.send_by)}: they need {result.needed_hours:.2f} h of link time at {tps:g} "
+                f"segments/s and the send window holds {result.window_hours:.2f} h before then; raise the TPS, "
+                "start earlier or lower --days-before. Nothing enqueued.",
+                file=sys.stderr,
+            )
+            return 2
+        if args.dry_run:
+            print("dry run: nothing enqueued")
+            return 0
+        added = await JobStore(redis, keys).enqueue(result.jobs)
+        print(f"{added:,} enqueued ({len(result.jobs) - added:,} already planned)")
+        return 0
+
+    return _with_redis(args, file, work)
+
+
+def cmd_reminders_plan(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from taxsms.directory.reminders import plan_reminders
+
+    async def build(directory, tree, catalog, filing, windows, calendar, tps, redis, keys):  # type: ignore[no-untyped-def]
+        units = {unit.id for unit in tree.subtree(args.unit)} if args.unit else None
+        return await plan_reminders(directory, tree, catalog, filing, days_before=args.days_before, tps=tps,
+                                    windows=windows, calendar=calendar, clock=time.time, units=units)  # fmt: skip
+
+    return _run_plan(args, file, build)
+
+
+def cmd_reminders_overdue(args: argparse.Namespace, file: dict[str, Any]) -> int:
+    from taxsms.directory.reminders import plan_overdue
+    from taxsms.governance.operators import OperatorBook
+
+    file_by = date.fromisoformat(args.file_by)
+
+    async def build(directory, tree, catalog, filing, windows, calendar, tps, redis, keys):  # type: ignore[no-untyped-def]
+        operator = await OperatorBook(redis, keys, tree).get(args.operator)
+        return await plan_overdue(directory, tree, catalog, filing, operator=operator,
+                                  file_by=file_by, tps=tps, windows=windows, calendar=calendar,
+                                  clock=time.time)  # fmt: skip
+
+    return _run_plan(args, file, build)
