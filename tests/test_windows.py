@@ -64,6 +64,10 @@ def test_days_off_in_a_year_without_holiday_data_are_refused() -> None:
     with pytest.raises(NoHolidayData, match="2030"):
         WindowPolicy.build(days_off=True).check_calendar(at("2030-01-05 10:00:00"))
     WindowPolicy.build(days_off=False).check_calendar(at("2030-01-05 10:00:00"))  # no days off: no calendar needed
+    december = WindowPolicy.build(days_off=True)
+    december.check_calendar(at("2026-12-08 10:00:00"))  # 2026 is covered...
+    assert "2027" in (december.calendar_warning(at("2026-12-08 10:00:00")) or "")  # ...but data ends in 3 weeks
+    assert december.calendar_warning(at("2026-06-01 10:00:00")) is None
 
 
 def test_a_calendar_file_gives_the_days_off_of_an_uncovered_year() -> None:

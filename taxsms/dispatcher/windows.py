@@ -102,16 +102,31 @@ class WindowPolicy:
             windows[kind] = None if always else SendWindow.parse(spec, days_off=days_off, calendar=calendar)
         return cls(windows)
 
-    def check_calendar(self, now: float, days: int = _MAX_DAYS_AHEAD) -> None:
-        """NoHolidayData unless every window that skips days off knows the days from `now` for `days` days."""
-        first = datetime.fromtimestamp(now, CHINA).date()
-        for window in {w for w in self.windows.values() if w is not None and w.days_off}:
-            for year in sorted({first.year, (first + timedelta(days=days)).year}):
-                if not window.calendar.covers(year):
-                    raise NoHolidayData(
-                        f"send windows skip days off but there is no holiday data for {year} "
-                        f"({window.calendar.source}); give a calendar file covering it (see taxsms.holidays)"
-                    )
+    def _uncovered(self, first: date, last: date) -> list[tuple[int, Calendar]]:
+        years = range(first.year, last.year + 1)
+        calendars = {w.calendar for w in self.windows.values() if w is not None and w.days_off}
+        return [(year, calendar) for calendar in calendars for year in years if not calendar.covers(year)]
+
+    def check_calendar(self, now: float) -> None:
+        """NoHolidayData if a window skips days off and the year of `now` has no holiday data."""
+        today = datetime.fromtimestamp(now, CHINA).date()
+        for year, calendar in self._uncovered(today, today):
+            raise NoHolidayData(
+                f"send windows skip days off but there is no holiday data for {year} ({calendar.source}); "
+                "give a calendar file covering it (see taxsms.holidays)"
+            )
+
+    def calendar_warning(self, now: float, days: int = _MAX_DAYS_AHEAD) -> str | None:
+        """A warning when holiday data runs out within `days` of `now` (sending will stop there), else None."""
+        today = datetime.fromtimestamp(now, CHINA).date()
+        missing = self._uncovered(today, today + timedelta(days=days))
+        if not missing:
+            return None
+        year, calendar = missing[0]
+        return (
+            f"no holiday data for {year} ({calendar.source}): windows that skip days off cannot be computed "
+            f"from {year}-01-01; give a calendar file covering it (see taxsms.holidays)"
+        )
 
     def window(self, kind: Kind) -> SendWindow | None:
         return self.windows.get(kind)

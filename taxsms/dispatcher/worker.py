@@ -229,6 +229,8 @@ class Worker:
         )
         windows = config.windows()
         windows.check_calendar(clock())  # days off in a year without holiday data: refuse to start
+        if warning := windows.calendar_warning(clock()):
+            log.error(warning)
         self.catalog = TemplateCatalog.from_dir()  # until the reviewed catalog is read from Redis
         self.admission = Admission(lambda: self.catalog, windows, self.keys.intake)
         self.limiter = (

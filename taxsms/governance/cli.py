@@ -89,7 +89,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     camp_sub = campaign.add_subparsers(dest="campaign_command", required=True)
     create = camp_sub.add_parser("create", parents=both, help="create a campaign, pending approval")
     create.add_argument("--name", required=True)
-    create.add_argument("--recipients", type=Path, required=True, help="CSV file of phone,unit rows")
+    create.add_argument("--recipients", type=Path, help="CSV file of phone,unit rows")
+    create.add_argument("--audience", choices=["taxpayers", "staff"], help="recipients from the directory")
+    create.add_argument("--unit", help="the audience's unit (and the units below it)")
+    create.add_argument("--subscribed", action="store_true", help="taxpayers: only phones with consent")
+    create.add_argument("--unfiled", help="taxpayers: only those who have not filed TAX:PERIOD (e.g. VAT:2026-11)")
     text = create.add_mutually_exclusive_group(required=True)
     text.add_argument("--text")
     text.add_argument("--text-file", type=Path)
@@ -287,7 +291,18 @@ async def _review(ctx: _Context) -> Review:
 
 async def _campaign_create(ctx: _Context, args: argparse.Namespace) -> int:
     text = args.text if args.text is not None else args.text_file.read_text(encoding="utf-8")
-    recipients = _recipients(args.recipients)
+    if not args.recipients and not args.audience:
+        raise ValueError("give --recipients FILE or --audience (taxpayers or staff) --unit UNIT")
+    recipients = _recipients(args.recipients) if args.recipients else []
+    audience = None
+    if args.audience:
+        from taxsms.directory.audiences import Audience, AudienceKind
+        from taxsms.directory.deadlines import Filing
+
+        if not args.unit:
+            raise ValueError("--audience needs --unit")
+        unfiled = Filing.parse(args.unfiled) if args.unfiled else None
+        audience = Audience(AudienceKind(args.audience), args.unit, args.subscribed, unfiled)
     actor = await ctx.actor(args)
     campaign = await ctx.campaigns.create(
         actor,
@@ -298,8 +313,11 @@ async def _campaign_create(ctx: _Context, args: argparse.Namespace) -> int:
         not_before=_when(args.not_before),
         expires_at=_when(args.expires_at),
         review=await _review(ctx),
+        audience=audience,
     )
     print(f"campaign {campaign.id}: {campaign.recipients} recipients, pending approval")
+    if campaign.audience:
+        print(f"audience: {campaign.audience}; e.g. {campaign.sample}")
     print(f"text: {campaign.text}")
     return 0
 
