@@ -10,6 +10,7 @@ from taxsms.api import state
 from taxsms.api.auth import TokenStore, token_guard
 from taxsms.api.config import ApiConfig
 from taxsms.api.console import register_console_routes
+from taxsms.api.directory import register_directory_routes
 from taxsms.api.errors import Handler, error_middleware
 from taxsms.api.health import register_health_routes
 from taxsms.api.jobs import register_job_routes
@@ -54,6 +55,7 @@ def build_routes(config: ApiConfig) -> RouteTable:
     register_job_routes(table, config.bulk_max)
     register_usage_routes(table)
     register_template_routes(table)
+    register_directory_routes(table)
     register_session_routes(table)
     register_console_routes(table)
     return table

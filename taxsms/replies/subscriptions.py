@@ -5,7 +5,8 @@ shard): a header line `<sms>,<taxpayer id>=<state>,...,` then one trail line per
 `<sms>` is what the phone last said by SMS ('T' opted out, 'K' opted in, '-' nothing); a state is '1'
 (subscribed), '0' (not) or '?' (registered on the phone, never asked). A trail line is
 `at|taxpayer id or *|state|how|ref|detail`: how = sms (ref: the MO message id, detail: the keyword),
-staff (the operator, the reason) or import (the import id, the row; `Keys.consent_imports` names the file).
+staff (the operator, the reason), api (the token, the reason) or import (the import id, the row;
+`Keys.consent_imports` names the file).
 
 Rules, applied atomically in one script per shard:
 - an SMS opt-out (TD) applies to every taxpayer on the phone, and wins over later imports and staff: they
@@ -117,6 +118,7 @@ class How(StrEnum):
     SMS = "sms"
     STAFF = "staff"
     IMPORT = "import"
+    API = "api"
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +164,8 @@ class TrailEntry:
                 "k": "kept unsubscribed (the SMS opt-out wins)"}.get(self.state, self.state)  # fmt: skip
         who = "every taxpayer" if self.taxpayer_id == EVERY_TAXPAYER else self.taxpayer_id
         by = {"sms": f"by SMS {self.detail} (MO {self.ref})", "staff": f"by staff {self.ref}: {self.detail}",
-              "import": f"by import {self.ref} row {self.detail}"}.get(self.how, f"{self.how} {self.ref}")  # fmt: skip
+              "import": f"by import {self.ref} row {self.detail}",
+              "api": f"by the API ({self.ref}): {self.detail}"}.get(self.how, f"{self.how} {self.ref}")  # fmt: skip
         return f"{when} {who}: {what} {by}"
 
 
