@@ -88,7 +88,7 @@ async def test_import_with_line_numbered_errors_and_consent_trail(redis: Redis, 
     assert "check character" in report.errors[0][1] and "10086" in report.errors[2][1]
     assert await directory.count() == 3
     first = await directory.get(uscc(1))
-    assert first is not None and first.unit == "county-e1" and first.phones == ["13800000001", "13800000002"]
+    assert first is not None and first.unit == "county-e1" and first.phones == ("13800000001", "13800000002")
     consent = await directory.consent.records(["13800000001", "13800000002", "13800000003"])
     assert consent["13800000001"].taxpayers == {uscc(1): "1", uscc(5): "1"}  # a tax agent's phone: two taxpayers
     assert consent["13800000002"].taxpayers == {uscc(1): "?"}  # registered, never asked

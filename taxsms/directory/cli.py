@@ -105,6 +105,7 @@ def _planning_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--period", required=True, help="YYYY-MM or YYYY-Qn")
     parser.add_argument("--tps", type=float, help="segments/s of the SMSC link (default: the worker's tps)")
     parser.add_argument("--calendar", help="the bureau's calendar file (default: the worker's calendar_file)")
+    parser.add_argument("--start", help="when sending starts, ISO 8601 (default now; no offset = China time)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, enqueue nothing")
 
 
@@ -314,6 +315,15 @@ def _planning(args: argparse.Namespace, file: dict[str, Any]) -> tuple[Any, Cale
     return config.windows(), _calendar(config.calendar_file), config.tps
 
 
+def _start_clock(args: argparse.Namespace) -> Any:
+    """The planning clock: --start if given, else now."""
+    if not args.start:
+        return time.time
+    moment = datetime.fromisoformat(args.start)
+    start = (moment if moment.tzinfo else moment.replace(tzinfo=CHINA)).timestamp()
+    return lambda: start
+
+
 def _run_plan(args: argparse.Namespace, file: dict[str, Any], build: Any) -> int:
     from taxsms.queue.store import JobStore
     from taxsms.templates.catalog import TemplateCatalog
@@ -353,7 +363,8 @@ def cmd_reminders_plan(args: argparse.Namespace, file: dict[str, Any]) -> int:
     async def build(directory, tree, catalog, filing, windows, calendar, tps, redis, keys):  # type: ignore[no-untyped-def]
         units = {unit.id for unit in tree.subtree(args.unit)} if args.unit else None
         return await plan_reminders(directory, tree, catalog, filing, days_before=args.days_before, tps=tps,
-                                    windows=windows, calendar=calendar, clock=time.time, units=units)  # fmt: skip
+                                    windows=windows, calendar=calendar, clock=_start_clock(args),
+                                    units=units)  # fmt: skip
 
     return _run_plan(args, file, build)
 
@@ -368,6 +379,6 @@ def cmd_reminders_overdue(args: argparse.Namespace, file: dict[str, Any]) -> int
         operator = await OperatorBook(redis, keys, tree).get(args.operator)
         return await plan_overdue(directory, tree, catalog, filing, operator=operator,
                                   file_by=file_by, tps=tps, windows=windows, calendar=calendar,
-                                  clock=time.time)  # fmt: skip
+                                  clock=_start_clock(args))  # fmt: skip
 
     return _run_plan(args, file, build)

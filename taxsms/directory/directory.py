@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import msgspec
 from redis.asyncio import Redis
 
+from taxsms.directory.buckets import BucketReader
 from taxsms.directory.records import Staff, Taxpayer
 from taxsms.queue.keys import DIRECTORY_BUCKETS, Keys
 from taxsms.queue.store import ScriptCall, run_scripts
@@ -60,6 +61,7 @@ class Directory:
         self.keys = keys
         self.consent = consent or SubscriptionBook(redis, keys)
         self._put = redis.register_script(_PUT_LUA)
+        self._reader = BucketReader(redis)
 
     # -- taxpayers ---------------------------------------------------------------------------------------
 
@@ -68,7 +70,7 @@ class Directory:
         latest = {change.taxpayer.id: change for change in changes}  # a later row for the same id wins
         by_shard: dict[int, list[Change]] = {}
         for change in latest.values():
-            by_shard.setdefault(self.keys.for_taxpayer(change.taxpayer.id).shard_index, []).append(change)
+            by_shard.setdefault(self.keys.taxpayer_shard(change.taxpayer.id), []).append(change)
         calls: list[ScriptCall] = []
         for group in by_shard.values():
             keys = [self.keys.taxpayer_bucket(c.taxpayer.id) for c in group]
@@ -91,10 +93,7 @@ class Directory:
 
     async def get_many(self, taxpayer_ids: Iterable[str]) -> dict[str, Taxpayer]:
         ids = list(dict.fromkeys(taxpayer_ids))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for tid in ids:
-                pipe.hget(self.keys.taxpayer_bucket(tid), tid)
-            values = await pipe.execute()
+        values = await self._reader.get([(self.keys.taxpayer_bucket(tid), tid) for tid in ids])
         return {tid: Taxpayer.unpack(tid, value) for tid, value in zip(ids, values, strict=True) if value}
 
     async def taxpayers(self, units: Collection[str] | None = None) -> AsyncIterator[list[Taxpayer]]:

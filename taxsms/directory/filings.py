@@ -56,25 +56,31 @@ class FilingBook:
     async def record(self, events: Sequence[FilingEvent]) -> int:
         """Mark the filings; return how many of their taxpayers are not in the directory (marked anyway)."""
         taxpayers = await self.directory.get_many(event.taxpayer_id for event in events)
+        marks: dict[str, dict[str, str]] = {}  # filed hash -> taxpayer id -> filed at
+        for event in events:
+            record = taxpayers.get(event.taxpayer_id)
+            shards = {self.keys.taxpayer_shard(event.taxpayer_id)}
+            shards.update(self.keys.phone_shard(phone) for phone in (record.phones if record else ()))
+            for index in shards:
+                key = self.keys.shard(index).filed(str(event.filing))
+                marks.setdefault(key, {})[event.taxpayer_id] = f"{event.filed_at:.0f}"
         async with self.redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                shards = {self.keys.for_taxpayer(event.taxpayer_id).shard_index}
-                record = taxpayers.get(event.taxpayer_id)
-                shards.update(self.keys.for_phone(phone).shard_index for phone in (record.phones if record else ()))
-                for index in shards:
-                    key = self.keys.shard(index).filed(str(event.filing))
-                    pipe.hset(key, event.taxpayer_id, f"{event.filed_at:.0f}")
+            for key, mapping in marks.items():
+                pipe.hset(key, mapping=mapping)  # type: ignore[arg-type]
             await pipe.execute()
         return sum(1 for event in events if event.taxpayer_id not in taxpayers)
 
     async def filed(self, filing: Filing, taxpayer_ids: Iterable[str]) -> set[str]:
-        """Which of `taxpayer_ids` have filed `filing`."""
-        ids = list(taxpayer_ids)
+        """Which of `taxpayer_ids` have filed `filing` (one HMGET per shard)."""
+        by_shard: dict[int, list[str]] = {}
+        for tid in taxpayer_ids:
+            by_shard.setdefault(self.keys.taxpayer_shard(tid), []).append(tid)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for tid in ids:
-                pipe.hexists(self.keys.for_taxpayer(tid).filed(str(filing)), tid)
+            for index, ids in by_shard.items():
+                pipe.hmget(self.keys.shard(index).filed(str(filing)), ids)
             answers = await pipe.execute()
-        return {tid for tid, yes in zip(ids, answers, strict=True) if yes}
+        return {tid for ids, values in zip(by_shard.values(), answers, strict=True)
+                for tid, value in zip(ids, values, strict=True) if value is not None}  # fmt: skip
 
     async def import_csv(
         self, path: str | Path, *, clock: Callable[[], float] = time.time, chunk: int = CHUNK

@@ -1,7 +1,7 @@
 """The directory's records: taxpayers (id, name, jurisdiction unit, phones each with a role) and tax staff.
 
-`Taxpayer.pack()` is the compact form stored in Redis: a MessagePack array [name, unit, phone, role, ...]
-with each phone as an integer and each role as one letter (~50 bytes for a typical company).
+`Taxpayer.pack()` is the compact form stored in Redis: a MessagePack array [name, unit, [phones as integers],
+role letters] (~50 bytes for a typical company), decoded straight into a struct.
 """
 
 from __future__ import annotations
@@ -61,27 +61,35 @@ class Contact(msgspec.Struct, frozen=True):
     role: Role
 
 
+class _Stored(msgspec.Struct, frozen=True, array_like=True):
+    """The packed form: [name, unit, [phone as an integer, ...], role letters]."""
+
+    name: str
+    unit: str
+    phones: list[int]
+    roles: str
+
+
 class Taxpayer(msgspec.Struct, frozen=True):
+    """A taxpayer: `phones` in order, `roles` one letter per phone (see `contacts`)."""
+
     id: str
     name: str
     unit: str
-    contacts: tuple[Contact, ...]
+    phones: tuple[str, ...]
+    roles: str
 
     @property
-    def phones(self) -> list[str]:
-        return [contact.phone for contact in self.contacts]
+    def contacts(self) -> tuple[Contact, ...]:
+        return tuple(Contact(phone, _BY_LETTER[letter]) for phone, letter in zip(self.phones, self.roles, strict=True))
 
     def pack(self) -> bytes:
-        flat: list[str | int] = [self.name, self.unit]
-        for contact in self.contacts:
-            flat += (int(contact.phone), contact.role.letter)
-        return _packer.encode(flat)
+        return _packer.encode(_Stored(self.name, self.unit, [int(phone) for phone in self.phones], self.roles))
 
     @classmethod
     def unpack(cls, taxpayer_id: str, data: bytes) -> Taxpayer:
-        name, unit, *flat = _unpacker.decode(data)
-        contacts = tuple(Contact(str(flat[i]), _BY_LETTER[flat[i + 1]]) for i in range(0, len(flat), 2))
-        return cls(taxpayer_id, name, unit, contacts)
+        stored = _unpacker.decode(data)
+        return cls(taxpayer_id, stored.name, stored.unit, tuple(map(str, stored.phones)), stored.roles)
 
     def masked(self) -> dict[str, object]:
         """For listings and logs: id, name and phones masked."""
@@ -104,7 +112,7 @@ class Staff(msgspec.Struct, frozen=True):
 
 
 _packer = msgspec.msgpack.Encoder()
-_unpacker = msgspec.msgpack.Decoder()
+_unpacker = msgspec.msgpack.Decoder(_Stored)
 
 
 def phone(raw: str) -> str:
@@ -116,8 +124,8 @@ def phone(raw: str) -> str:
 
 def _name(raw: str, what: str) -> str:
     name = raw.strip()
-    if not name or len(name) > MAX_NAME or not name.isprintable():
-        raise DirectoryError(f"{what} {raw!r}: needs 1-{MAX_NAME} printable characters")
+    if not name or len(name) > MAX_NAME or not name.isprintable() or "【" in name or "】" in name:
+        raise DirectoryError(f"{what} {raw!r}: needs 1-{MAX_NAME} printable characters, without 【】")
     return name
 
 
@@ -143,7 +151,8 @@ def taxpayer(tree: UnitTree, taxpayer_id: str, name: str, unit: str, contacts: l
         validate_taxpayer_id(taxpayer_id),
         _name(name, "taxpayer name"),
         check_unit(tree, unit, TAXPAYER_LEVELS),
-        tuple(checked.values()),
+        tuple(checked),
+        "".join(contact.role.letter for contact in checked.values()),
     )
 
 

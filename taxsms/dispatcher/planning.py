@@ -4,7 +4,7 @@ A pure simulation of what the dispatcher does: jobs become available at their re
 inside their window), the most urgent lane goes first, each message takes segments / TPS seconds of the
 link, and a window that closes stops its kind until the next opening. Jobs that would go out after their
 `expires_at` are reported: e.g. reminders that cannot all be sent before the filing deadline. With `due`,
-jobs that would go out at or after that moment are counted too (`overdue`: e.g. reminders that must reach
+jobs whose last segment would leave after that moment are counted too (`overdue`: e.g. reminders that must reach
 taxpayers some working days before the deadline); `group` gives a timeline per group (e.g. per unit).
 """
 
@@ -42,7 +42,7 @@ class Plan:
     late: int = 0  # jobs whose turn comes after their expires_at: the dispatcher marks them expired, unsent
     late_examples: list[str] = field(default_factory=list)
     kinds: dict[str, KindPlan] = field(default_factory=dict)
-    overdue: int = 0  # jobs that go out at or after `due`
+    overdue: int = 0  # jobs not wholly sent by `due`
     groups: dict[str, KindPlan] = field(default_factory=dict)
 
     @property
@@ -94,7 +94,7 @@ def plan(
             if len(result.late_examples) < LATE_EXAMPLES:
                 result.late_examples.append(job.id)
             continue
-        if due is not None and now >= due:
+        if due is not None and now + segments / tps > due:  # its last segment leaves after `due`
             result.overdue += 1
         result.segments += segments
         for tally in tallies:

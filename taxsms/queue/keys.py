@@ -246,12 +246,20 @@ class Keys:
 
     def for_taxpayer(self, taxpayer_id: str) -> Keys:
         """The shard holding a taxpayer's directory record."""
-        return self.shard(_bucket(taxpayer_id, self.shards))
+        return self.shard(self.taxpayer_shard(taxpayer_id))
+
+    def taxpayer_shard(self, taxpayer_id: str) -> int:
+        """The index of `for_taxpayer(taxpayer_id)` (cheaper, for batches)."""
+        return _bucket(taxpayer_id, self.shards)
+
+    def phone_shard(self, phone: str) -> int:
+        """The index of `for_phone(phone)` (cheaper, for batches)."""
+        return _bucket(phone, self.shards)
 
     def taxpayer_bucket(self, taxpayer_id: str) -> str:
         """Hash bucket (in the taxpayer's shard): taxpayer id -> packed record (name, unit, phones)."""
-        shard = self.for_taxpayer(taxpayer_id)
-        return shard.taxpayer_bucket_at(zlib.crc32(taxpayer_id.encode()) // self.shards % DIRECTORY_BUCKETS)
+        rest, shard = divmod(zlib.crc32(taxpayer_id.encode()), self.shards)  # shard: as for_taxpayer()
+        return f"{{{self.prefix}:{shard}}}:tp:{rest % DIRECTORY_BUCKETS}"
 
     def taxpayer_bucket_at(self, index: int) -> str:
         """Bucket `index` of this shard's taxpayer records (range(DIRECTORY_BUCKETS), for listings)."""
@@ -259,7 +267,8 @@ class Keys:
 
     def consent(self, phone: str) -> str:
         """Hash bucket (in the phone's shard): phone -> its consent per taxpayer and its append-only trail."""
-        return f"{self.for_phone(phone).tag}:consent:{zlib.crc32(phone.encode()) // self.shards % DIRECTORY_BUCKETS}"
+        rest, shard = divmod(zlib.crc32(phone.encode()), self.shards)  # shard: as for_phone()
+        return f"{{{self.prefix}:{shard}}}:consent:{rest % DIRECTORY_BUCKETS}"
 
     def filed(self, filing: str) -> str:
         """Hash of this shard: taxpayer id -> when it filed `filing` ('VAT:2026-11'); read at claim time."""
