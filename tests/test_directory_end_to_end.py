@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -57,9 +58,9 @@ class RecordingSimulator(SmscSimulator):
 
     validity: dict[str, str]
 
-    def _accept(self, pdu: SubmitSm) -> str:
+    def _on_submit(self, client: Any, pdu: SubmitSm) -> None:
         self.validity[pdu.destination_addr[2:]] = pdu.validity_period
-        return super()._accept(pdu)
+        super()._on_submit(client, pdu)
 
 
 class BusinessClock:
