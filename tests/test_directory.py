@@ -14,7 +14,7 @@ from taxsms.directory.deadlines import Filing
 from taxsms.directory.directory import Change, Directory, Origin
 from taxsms.directory.filings import FilingBook, FilingEvent
 from taxsms.directory.ids import TaxpayerIdError, uscc_check_character, validate_taxpayer_id
-from taxsms.directory.imports import ImportError_, import_file
+from taxsms.directory.imports import ImportFileError, import_file
 from taxsms.directory.records import DirectoryError, Role, Taxpayer, taxpayer
 from taxsms.directory.reminders import PlanRefused, plan_overdue, plan_reminders
 from taxsms.dispatcher.windows import WindowPolicy
@@ -104,7 +104,7 @@ async def test_import_with_line_numbered_errors_and_consent_trail(redis: Redis, 
     await directory.apply([Change(moved, {}, Origin(How.STAFF, "op-2", "phone changed"))], at("2026-12-02 09:00"))
     record = (await directory.consent.records(["13800000001"]))["13800000001"]
     assert record.taxpayers == {uscc(5): "1"} and record.trail[-1].state == "x"
-    with pytest.raises(ImportError_, match="header"):
+    with pytest.raises(ImportFileError, match="header"):
         (tmp_path / "bad.csv").write_text("id,name\n", encoding="utf-8")
         await import_file(directory, TREE, tmp_path / "bad.csv")
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.directory.audiences import Audience, AudienceKind, resolve
@@ -26,7 +27,6 @@ from taxsms.queue.connect import AnyRedis, connect, keys_for
 from taxsms.queue.store import JobStore
 from taxsms.replies.subscriptions import How
 from taxsms.templates.catalog import TemplateCatalog
-from tests.test_worker import wait_until
 
 TREE = UnitTree.from_file()
 VAT = Filing("VAT", "2026-11")

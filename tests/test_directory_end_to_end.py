@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
+from conftest import wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
@@ -37,7 +38,6 @@ from taxsms.replies.config import ReplyConfig
 from taxsms.replies.providers import RedisProvider
 from taxsms.replies.service import ReplyService
 from taxsms.templates.catalog import TemplateCatalog
-from tests.test_worker import wait_until
 
 TREE = UnitTree.from_file()
 FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)

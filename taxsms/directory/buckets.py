@@ -8,7 +8,8 @@ from redis.asyncio import Redis
 
 from taxsms.queue.store import ScriptCall, run_scripts
 
-CHUNK = 5000
+CHUNK = 5000  # fields per script call
+CALLS_PER_PIPELINE = 8
 
 # KEYS: bucket hashes; ARGV: the field to read from each. Returns each value, '' where there is none.
 _HGET_EACH = """
@@ -37,7 +38,9 @@ class BucketReader:
                 calls.append((self._script, [pairs[i][0] for i in part], [pairs[i][1] for i in part]))
                 order.append(part)
         values: list[bytes | None] = [None] * len(pairs)
-        for part, result in zip(order, await run_scripts(self.redis, calls), strict=True):
-            for i, value in zip(part, result, strict=True):
-                values[i] = value or None
+        for first in range(0, len(calls), CALLS_PER_PIPELINE):  # a bounded write per round trip
+            results = await run_scripts(self.redis, calls[first : first + CALLS_PER_PIPELINE])
+            for part, result in zip(order[first : first + CALLS_PER_PIPELINE], results, strict=True):
+                for i, value in zip(part, result, strict=True):
+                    values[i] = value or None
         return values

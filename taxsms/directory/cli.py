@@ -17,10 +17,11 @@ from redis.asyncio import Redis
 from taxsms.directory.deadlines import Filing, PeriodError, deadline
 from taxsms.directory.directory import Change, Directory, Origin
 from taxsms.directory.ids import TaxpayerIdError, validate_taxpayer_id
-from taxsms.directory.imports import ImportError_, parse_phones
+from taxsms.directory.imports import ImportFileError, parse_phones
 from taxsms.directory.records import DirectoryError, staff, taxpayer
 from taxsms.directory.reminders import PlanRefused
 from taxsms.governance.errors import NotFound, OutOfScope
+from taxsms.governance.units import UnitTree, load_units
 from taxsms.holidays import PACKAGE, Calendar, CalendarFileError, NoHolidayData
 from taxsms.privacy import mask_taxpayer_id
 from taxsms.queue.jobs import CHINA
@@ -28,7 +29,7 @@ from taxsms.queue.keys import Keys
 from taxsms.replies.cli import Handler, _fail, _redis_options, _with_redis
 from taxsms.replies.subscriptions import How
 
-REFUSED = (DirectoryError, TaxpayerIdError, PeriodError, NoHolidayData, CalendarFileError, NotFound, ImportError_,
+REFUSED = (DirectoryError, TaxpayerIdError, PeriodError, NoHolidayData, CalendarFileError, NotFound, ImportFileError,
            OutOfScope, PlanRefused)  # fmt: skip
 
 
@@ -139,9 +140,7 @@ def main(argv: list[str] | None = None, file: dict[str, Any] | None = None) -> i
     return _dispatch(build_parser().parse_args(argv), file or {})
 
 
-async def _tree(redis: Redis, keys: Keys):  # type: ignore[no-untyped-def]
-    from taxsms.governance.units import load_units
-
+async def _tree(redis: Redis, keys: Keys) -> UnitTree:
     tree = await load_units(redis, keys)
     if not len(tree):
         raise DirectoryError("no unit tree loaded: run `taxsms units load FILE` first")

@@ -44,7 +44,7 @@ class ImportReport:
             self.errors.append((line, reason))
 
 
-class ImportError_(ValueError):
+class ImportFileError(ValueError):
     """A file that cannot be imported at all (no known header)."""
 
 
@@ -87,7 +87,7 @@ async def import_file(
             report.kind = "staff"
             await _staff(directory, tree, reader, report)
         else:
-            raise ImportError_(
+            raise ImportFileError(
                 f"{path}: the first row must be the header {','.join(TAXPAYER_HEADER)} or {','.join(STAFF_HEADER)}"
             )
     return report
