@@ -1,15 +1,26 @@
 """Filing deadlines: the 15th, holiday extensions, a 15th on a holiday, the bureau's calendar file, years
-without holiday data refused."""
+without holiday data refused; and a reminder plan made with an injected clock against the October deadline."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from taxsms.directory.deadlines import Filing, PeriodError, deadline, working_days_before
+from taxsms.directory.directory import Change, Directory, Origin
+from taxsms.directory.ids import uscc_check_character
+from taxsms.directory.records import taxpayer
+from taxsms.directory.reminders import plan_reminders
+from taxsms.dispatcher.windows import WindowPolicy
+from taxsms.governance.units import UnitTree
 from taxsms.holidays import PACKAGE, Calendar, CalendarFileError, NoHolidayData
+from taxsms.queue.jobs import CHINA
+from taxsms.queue.keys import Keys
+from taxsms.replies.subscriptions import How
+from taxsms.templates.catalog import TemplateCatalog
 
 
 def due(text: str, calendar: Calendar = PACKAGE) -> date:
@@ -70,3 +81,20 @@ def test_bad_calendar_files_and_periods_are_named() -> None:
 def test_working_days_before_skips_days_off() -> None:
     assert working_days_before(date(2026, 10, 22), 3, PACKAGE) == date(2026, 10, 19)
     assert working_days_before(date(2026, 10, 12), 2, PACKAGE) == date(2026, 10, 9)  # 10-10 is a worked Saturday
+
+
+async def test_a_plan_made_with_an_injected_clock_uses_the_extended_october_deadline(redis: Redis, keys: Keys) -> None:
+    tree = UnitTree.from_file()
+    tid = "91350100000000001" + uscc_check_character("91350100000000001")
+    record = taxpayer(tree, tid, "甲公司", "county-e1", [("13800000001", "legal")])
+    directory = Directory(redis, keys)
+    await directory.apply([Change(record, {"13800000001": True}, Origin(How.IMPORT, "i0", "1"))], 0.0)
+    moment = datetime(2026, 10, 9, 9, 0, tzinfo=CHINA).timestamp()  # the Friday after National Day
+    result = await plan_reminders(directory, tree, TemplateCatalog.from_dir(), Filing("VAT", "2026-09"),
+                                  days_before=3, tps=10, windows=WindowPolicy.build(days_off=True),
+                                  calendar=PACKAGE, clock=lambda: moment)  # fmt: skip
+    assert result.deadline.day == date(2026, 10, 22)
+    # 3 working days before Thursday the 22nd: Monday the 19th, so all must be out by its end
+    assert result.send_by == datetime(2026, 10, 20, tzinfo=CHINA).timestamp()
+    assert result.feasible and "2026年10月22日" in result.jobs[0].text
+    assert result.jobs[0].expires_ts == datetime(2026, 10, 23, tzinfo=CHINA).timestamp()
