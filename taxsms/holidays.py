@@ -29,14 +29,16 @@ from typing import Any
 
 import chinese_calendar
 
+from taxsms.errors import ConfigError, InvalidInput
+
 ANY_TAX = "*"
 
 
-class NoHolidayData(ValueError):
+class NoHolidayData(InvalidInput):
     """A day of a year for which neither chinese_calendar nor the calendar file has holiday data."""
 
 
-class CalendarFileError(ValueError):
+class CalendarFileError(ConfigError):
     """A calendar file that cannot be read; names the file and the entry."""
 
 

@@ -147,6 +147,7 @@ class Settings(_Table):
     send_window: Annotated[str, _doc("China-time window for staff-published kinds, HH:MM-HH:MM")] = "08:00-18:00"
     days_off: Annotated[bool, _doc("also skip weekends and public holidays (China's calendar)")] = False
     kind_windows: Annotated[str, _doc('per-kind windows, e.g. "internal=07:30-20:00"')] = ""
+    calendar_file: Annotated[str, _doc("the bureau's calendar: holidays, filing deadlines (taxsms.holidays)")] = ""
     smpp: Smpp = msgspec.field(default_factory=Smpp)
     worker: Worker = msgspec.field(default_factory=Worker)
     serve: Serve = msgspec.field(default_factory=Serve)
@@ -159,7 +160,15 @@ class Settings(_Table):
         """The send-window policy (taxsms.dispatcher.windows.WindowPolicy) of the worker, the API and plan."""
         from taxsms.dispatcher.windows import WindowPolicy
 
-        return WindowPolicy.build(self.send_window, days_off=self.days_off, overrides=self.kind_windows)
+        return WindowPolicy.build(
+            self.send_window, days_off=self.days_off, overrides=self.kind_windows, calendar=self.calendar()
+        )
+
+    def calendar(self) -> Any:
+        """The holiday and filing calendar (taxsms.holidays.Calendar): calendar_file's, else the package's."""
+        from taxsms.holidays import PACKAGE, Calendar
+
+        return Calendar.load(self.calendar_file) if self.calendar_file else PACKAGE
 
     def worker_config(self) -> Any:
         """The dispatcher's WorkerConfig."""
@@ -175,7 +184,7 @@ class Settings(_Table):
             password=s.password, window=s.window, binds=s.binds, source_addr=s.source_addr,
             response_timeout=s.response_timeout, enquire_link_interval=s.enquire_link_interval,
             receipt_ids_decimal=s.receipt_ids_decimal, tps=s.tps, link=s.link, send_window=self.send_window,
-            days_off=self.days_off, kind_windows=self.kind_windows, **w,
+            days_off=self.days_off, kind_windows=self.kind_windows, calendar_file=self.calendar_file, **w,
         )  # fmt: skip
 
     def api_config(self) -> Any:

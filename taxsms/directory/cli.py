@@ -1,7 +1,8 @@
 """`taxsms directory ...`, `taxsms filings ...` and `taxsms reminders ...`.
 
-Names, taxpayer ids and phone numbers are masked in everything printed. Exit codes: 0 done, 1 some rows
-refused (imports) or nothing found, 2 refused (bad input, or a reminder plan that cannot finish in time).
+Names, taxpayer ids and phone numbers are masked in everything printed. Exit codes (taxsms.errors): 0 done,
+5 an import with refused rows (each reported with its line), 1 not found or out of scope, 2 bad input
+(a bad id or period, a year without holiday data) or a reminder plan that cannot finish in time.
 """
 
 from __future__ import annotations
@@ -14,23 +15,21 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from taxsms.directory.deadlines import Filing, PeriodError, deadline
+from taxsms import errors, runtime
+from taxsms.directory.deadlines import Filing, deadline
 from taxsms.directory.directory import Change, Directory, Origin
-from taxsms.directory.ids import TaxpayerIdError, validate_taxpayer_id
-from taxsms.directory.imports import ImportFileError, parse_phones
+from taxsms.directory.ids import validate_taxpayer_id
+from taxsms.directory.imports import parse_phones
 from taxsms.directory.records import DirectoryError, staff, taxpayer
-from taxsms.directory.reminders import PlanRefused
-from taxsms.governance.errors import NotFound, OutOfScope
 from taxsms.governance.units import UnitTree, load_units
-from taxsms.holidays import PACKAGE, Calendar, CalendarFileError, NoHolidayData
+from taxsms.holidays import Calendar
 from taxsms.privacy import mask_taxpayer_id
 from taxsms.queue.jobs import CHINA
 from taxsms.queue.keys import Keys
-from taxsms.replies.cli import Handler, _fail, _redis_options, _with_redis
+from taxsms.replies.cli import _fail
 from taxsms.replies.subscriptions import How
-
-REFUSED = (DirectoryError, TaxpayerIdError, PeriodError, NoHolidayData, CalendarFileError, NotFound, ImportFileError,
-           OutOfScope, PlanRefused)  # fmt: skip
+from taxsms.runtime import redis_options as _redis_options
+from taxsms.settings import Settings
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,7 +40,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     _redis_options(imp)
     imp.add_argument("file")
     imp.add_argument("--operator", default="", help="who imports (recorded in the consent trail)")
-    imp.set_defaults(handler=_refusing(cmd_import))
+    imp.set_defaults(handler=cmd_import)
     put = sub.add_parser("put", help="add or replace one taxpayer")
     _redis_options(put)
     put.add_argument("taxpayer_id")
@@ -50,41 +49,41 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     put.add_argument("--phones", required=True, help="phone:role[:subscribed];... (roles legal, finance, agent)")
     put.add_argument("--operator", required=True)
     put.add_argument("--reason", required=True)
-    put.set_defaults(handler=_refusing(cmd_put))
+    put.set_defaults(handler=cmd_put)
     remove = sub.add_parser("remove", help="remove one taxpayer")
     _redis_options(remove)
     remove.add_argument("taxpayer_id")
     remove.add_argument("--operator", required=True)
     remove.add_argument("--reason", required=True)
-    remove.set_defaults(handler=_refusing(cmd_remove))
+    remove.set_defaults(handler=cmd_remove)
     staff_cmd = sub.add_parser("put-staff", help="add or replace one staff member")
     _redis_options(staff_cmd)
     staff_cmd.add_argument("code")
     staff_cmd.add_argument("--name", required=True)
     staff_cmd.add_argument("--unit", required=True)
     staff_cmd.add_argument("--phone", required=True)
-    staff_cmd.set_defaults(handler=_refusing(cmd_put_staff))
+    staff_cmd.set_defaults(handler=cmd_put_staff)
     show = sub.add_parser("show", help="one taxpayer (masked)")
     _redis_options(show)
     show.add_argument("taxpayer_id")
-    show.set_defaults(handler=_refusing(cmd_show))
+    show.set_defaults(handler=cmd_show)
     listing = sub.add_parser("list", help="taxpayers or staff of a unit (masked)")
     _redis_options(listing)
     listing.add_argument("--unit", required=True, help="this unit and the units below it")
     listing.add_argument("--staff", action="store_true")
     listing.add_argument("--limit", type=int, default=50)
-    listing.set_defaults(handler=_refusing(cmd_list))
+    listing.set_defaults(handler=cmd_list)
 
     filings = subparsers.add_parser("filings", help="filing status and deadlines")
     fsub = filings.add_subparsers(dest="filings_command", required=True)
     fimp = fsub.add_parser("import", help="import filing events: taxpayer_id,tax,period[,filed_at]")
     _redis_options(fimp)
     fimp.add_argument("file")
-    fimp.set_defaults(handler=_refusing(cmd_filings_import))
+    fimp.set_defaults(handler=cmd_filings_import)
     dl = fsub.add_parser("deadline", help="the filing deadline of TAX:PERIOD (e.g. VAT:2026-11)")
     dl.add_argument("filing")
-    dl.add_argument("--calendar", help="the bureau's calendar file (TOML, see taxsms.holidays)")
-    dl.set_defaults(handler=_refusing(cmd_deadline))
+    dl.add_argument("--calendar", dest="calendar_file", help="the bureau's calendar file (TOML, see taxsms.holidays)")
+    dl.set_defaults(handler=cmd_deadline)
 
     reminders = subparsers.add_parser("reminders", help="automatic filing reminders and overdue notices")
     rsub = reminders.add_subparsers(dest="reminders_command", required=True)
@@ -92,52 +91,22 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     _planning_options(rplan)
     rplan.add_argument("--days-before", type=int, default=3, help="working days before the deadline (default 3)")
     rplan.add_argument("--unit", help="only this unit and the units below it (default: every unit)")
-    rplan.set_defaults(handler=_refusing(cmd_reminders_plan))
+    rplan.set_defaults(handler=cmd_reminders_plan)
     overdue = rsub.add_parser("overdue", help="overdue-filing notices after the deadline (collection office)")
     _planning_options(overdue)
     overdue.add_argument("--operator", required=True, help="the collection office's operator id (signs them)")
     overdue.add_argument("--file-by", required=True, help="the date the notice asks taxpayers to file by")
-    overdue.set_defaults(handler=_refusing(cmd_reminders_overdue))
+    overdue.set_defaults(handler=cmd_reminders_overdue)
 
 
 def _planning_options(parser: argparse.ArgumentParser) -> None:
     _redis_options(parser)
     parser.add_argument("--tax", required=True, help="tax type, e.g. VAT")
     parser.add_argument("--period", required=True, help="YYYY-MM or YYYY-Qn")
-    parser.add_argument("--tps", type=float, help="segments/s of the SMSC link (default: the worker's tps)")
-    parser.add_argument("--calendar", help="the bureau's calendar file (default: the worker's calendar_file)")
+    parser.add_argument("--tps", dest="smpp.tps", help="segments/s of the SMSC link (default: the setting smpp.tps)")
+    parser.add_argument("--calendar", dest="calendar_file", help="the bureau's calendar file (TOML, taxsms.holidays)")
     parser.add_argument("--start", help="when sending starts, ISO 8601 (default now; no offset = China time)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, enqueue nothing")
-
-
-def _refusing(handler: Handler) -> Handler:
-    """`handler`, printing a refusal (bad input, no holiday data, out of scope...) as one line, exit 2."""
-
-    def run(args: argparse.Namespace, file: dict[str, Any]) -> int:
-        try:
-            return handler(args, file)
-        except REFUSED as error:
-            return _fail(args.command, error)
-
-    return run
-
-
-def _dispatch(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    handler: Handler = args.handler
-    return handler(args, file)
-
-
-COMMANDS: dict[str, Handler] = dict.fromkeys(("directory", "filings", "reminders"), _dispatch)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="taxsms")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    return parser
-
-
-def main(argv: list[str] | None = None, file: dict[str, Any] | None = None) -> int:
-    return _dispatch(build_parser().parse_args(argv), file or {})
 
 
 async def _tree(redis: Redis, keys: Keys) -> UnitTree:
@@ -155,7 +124,7 @@ def _print_errors(errors: list[tuple[int, str]]) -> None:
 # -- directory -----------------------------------------------------------------------------------------------
 
 
-def cmd_import(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_import(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.directory.imports import import_file
 
     async def work(redis: Redis, keys: Keys) -> int:
@@ -168,12 +137,12 @@ def cmd_import(args: argparse.Namespace, file: dict[str, Any]) -> int:
         _print_errors(report.errors)
         print(f"{report.rows:,} {report.kind} rows in {time.monotonic() - started:.1f}s: {report.stored:,} stored, "
               f"{report.failed:,} refused")  # fmt: skip
-        return 1 if report.failed else 0
+        return errors.PARTIAL if report.failed else errors.OK
 
-    return _with_redis(args, file, work)
+    return runtime.with_redis(cfg, work)
 
 
-def cmd_put(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_put(args: argparse.Namespace, cfg: Settings) -> int:
     async def work(redis: Redis, keys: Keys) -> int:
         contacts, consent = parse_phones(args.phones)
         record = taxpayer(await _tree(redis, keys), args.taxpayer_id, args.name, args.unit, contacts)
@@ -182,10 +151,10 @@ def cmd_put(args: argparse.Namespace, file: dict[str, Any]) -> int:
         print(f"taxpayer {mask_taxpayer_id(record.id)}: {'stored' if changed else 'unchanged'}")
         return 0
 
-    return _with_redis(args, file, work)
+    return runtime.with_redis(cfg, work)
 
 
-def cmd_remove(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_remove(args: argparse.Namespace, cfg: Settings) -> int:
     async def work(redis: Redis, keys: Keys) -> int:
         directory = Directory(redis, keys)
         record = await directory.get(validate_taxpayer_id(args.taxpayer_id))
@@ -197,20 +166,20 @@ def cmd_remove(args: argparse.Namespace, file: dict[str, Any]) -> int:
         print(f"taxpayer {mask_taxpayer_id(record.id)}: removed")
         return 0
 
-    return _with_redis(args, file, work)
+    return runtime.with_redis(cfg, work)
 
 
-def cmd_put_staff(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_put_staff(args: argparse.Namespace, cfg: Settings) -> int:
     async def work(redis: Redis, keys: Keys) -> int:
         member = staff(await _tree(redis, keys), args.code, args.name, args.unit, args.phone)
         await Directory(redis, keys).put_staff([member])
         print(f"staff {member.code}: stored")
         return 0
 
-    return _with_redis(args, file, work)
+    return runtime.with_redis(cfg, work)
 
 
-def cmd_show(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_show(args: argparse.Namespace, cfg: Settings) -> int:
     async def work(redis: Redis, keys: Keys) -> int:
         directory = Directory(redis, keys)
         record = await directory.get(validate_taxpayer_id(args.taxpayer_id))
@@ -226,10 +195,10 @@ def cmd_show(args: argparse.Namespace, file: dict[str, Any]) -> int:
             print(f"  {shown['phone']} {contact.role.value}: {said}")
         return 0
 
-    return _with_redis(args, file, work)
+    return runtime.with_redis(cfg, work)
 
 
-def cmd_list(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_list(args: argparse.Namespace, cfg: Settings) -> int:
     async def work(redis: Redis, keys: Keys) -> int:
         tree = await _tree(redis, keys)
         units = {unit.id for unit in tree.subtree(args.unit)}
@@ -250,13 +219,13 @@ def cmd_list(args: argparse.Namespace, file: dict[str, Any]) -> int:
                 shown += 1
         return 0 if shown else 1
 
-    return _with_redis(args, file, work)
+    return runtime.with_redis(cfg, work)
 
 
 # -- filings -------------------------------------------------------------------------------------------------
 
 
-def cmd_filings_import(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_filings_import(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.directory.filings import FilingBook
 
     async def work(redis: Redis, keys: Keys) -> int:
@@ -267,17 +236,13 @@ def cmd_filings_import(args: argparse.Namespace, file: dict[str, Any]) -> int:
         _print_errors(report.errors)
         note = f" ({unknown:,} of taxpayers not in the directory)" if unknown else ""
         print(f"{report.rows:,} rows: {report.stored:,} filings recorded{note}, {report.failed:,} refused")
-        return 1 if report.failed else 0
+        return errors.PARTIAL if report.failed else errors.OK
 
-    return _with_redis(args, file, work)
-
-
-def _calendar(path: str | None) -> Calendar:
-    return Calendar.load(path) if path else PACKAGE
+    return runtime.with_redis(cfg, work)
 
 
-def cmd_deadline(args: argparse.Namespace, file: dict[str, Any]) -> int:
-    found = deadline(Filing.parse(args.filing), _calendar(args.calendar or file.get("calendar_file")))
+def cmd_deadline(args: argparse.Namespace, cfg: Settings) -> int:
+    found = deadline(Filing.parse(args.filing), cfg.calendar())
     print(f"{found.filing}: {found.day:%Y-%m-%d} ({found.reason})")
     return 0
 
@@ -304,14 +269,10 @@ def _print_plan(result: Any, tps: float) -> None:
         print(f"last message out at {_when(timeline.last_send)}")
 
 
-def _planning(args: argparse.Namespace, file: dict[str, Any]) -> tuple[Any, Calendar, float]:
-    from taxsms import settings
-    from taxsms.dispatcher.worker import WorkerConfig
-
-    config = settings.build(WorkerConfig, file=file, overrides={"tps": args.tps, "calendar_file": args.calendar})
-    if config.tps <= 0:
+def _planning(cfg: Settings) -> tuple[Any, Calendar, float]:
+    if cfg.smpp.tps <= 0:
         raise DirectoryError("give the link's --tps (segments/s): the plan depends on it")
-    return config.windows(), _calendar(config.calendar_file), config.tps
+    return cfg.windows(), cfg.calendar(), cfg.smpp.tps
 
 
 def _start_clock(args: argparse.Namespace) -> Any:
@@ -323,11 +284,11 @@ def _start_clock(args: argparse.Namespace) -> Any:
     return lambda: start
 
 
-def _run_plan(args: argparse.Namespace, file: dict[str, Any], build: Any) -> int:
+def _run_plan(args: argparse.Namespace, cfg: Settings, build: Any) -> int:
     from taxsms.queue.store import JobStore
     from taxsms.templates.catalog import TemplateCatalog
 
-    windows, calendar, tps = _planning(args, file)
+    windows, calendar, tps = _planning(cfg)
     filing = Filing.of(args.tax, args.period)
 
     async def work(redis: Redis, keys: Keys) -> int:
@@ -353,10 +314,10 @@ def _run_plan(args: argparse.Namespace, file: dict[str, Any], build: Any) -> int
         print(f"{added:,} enqueued ({len(result.jobs) - added:,} already planned)")
         return 0
 
-    return _with_redis(args, file, work)
+    return runtime.with_redis(cfg, work)
 
 
-def cmd_reminders_plan(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_reminders_plan(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.directory.reminders import plan_reminders
 
     async def build(directory, tree, catalog, filing, windows, calendar, tps, redis, keys):  # type: ignore[no-untyped-def]
@@ -365,10 +326,10 @@ def cmd_reminders_plan(args: argparse.Namespace, file: dict[str, Any]) -> int:
                                     windows=windows, calendar=calendar, clock=_start_clock(args),
                                     units=units)  # fmt: skip
 
-    return _run_plan(args, file, build)
+    return _run_plan(args, cfg, build)
 
 
-def cmd_reminders_overdue(args: argparse.Namespace, file: dict[str, Any]) -> int:
+def cmd_reminders_overdue(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.directory.reminders import plan_overdue
     from taxsms.governance.operators import OperatorBook
 
@@ -380,4 +341,4 @@ def cmd_reminders_overdue(args: argparse.Namespace, file: dict[str, Any]) -> int
                                   file_by=file_by, tps=tps, windows=windows, calendar=calendar,
                                   clock=_start_clock(args))  # fmt: skip
 
-    return _run_plan(args, file, build)
+    return _run_plan(args, cfg, build)

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from taxsms.errors import InvalidInput
 from taxsms.holidays import Calendar, NoHolidayData
 from taxsms.queue.jobs import CHINA
 
@@ -23,7 +24,7 @@ NORMAL_DAY = 15
 MIN_HOLIDAY_RUN = 3
 
 
-class PeriodError(ValueError):
+class PeriodError(InvalidInput):
     """A tax type or period that is not of the expected form."""
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from taxsms.errors import InvalidInput
+
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {ch: n for n, ch in enumerate(USCC_ALPHABET)}
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -21,7 +23,7 @@ _RESIDENT_CHECK = "10X98765432"
 _LEGACY = re.compile(r"^[0-9A-Z]{15,20}$")
 
 
-class TaxpayerIdError(ValueError):
+class TaxpayerIdError(InvalidInput):
     """Not a valid taxpayer id; says why."""
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from taxsms.directory.directory import Change, Directory, Origin
 from taxsms.directory.ids import TaxpayerIdError
 from taxsms.directory.records import DirectoryError, Staff, phone, staff, taxpayer
+from taxsms.errors import InvalidInput
 from taxsms.governance.units import UnitTree
 from taxsms.replies.subscriptions import How, parse_flag
 
@@ -44,7 +45,7 @@ class ImportReport:
             self.errors.append((line, reason))
 
 
-class ImportFileError(ValueError):
+class ImportFileError(InvalidInput):
     """A file that cannot be imported at all (no known header)."""
 
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 import msgspec
 
 from taxsms.directory.ids import validate_taxpayer_id
+from taxsms.errors import InvalidInput
 from taxsms.governance.units import Level, UnitTree
 from taxsms.privacy import mask_name, mask_phone, mask_taxpayer_id
 from taxsms.queue.jobs import JobError, normalise_mobile
@@ -22,7 +23,7 @@ _STAFF_CODE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,31}$")
 TAXPAYER_LEVELS = frozenset({Level.COUNTY, Level.SUB_BUREAU})
 
 
-class DirectoryError(ValueError):
+class DirectoryError(InvalidInput):
     """A record that cannot be stored; says which field and why."""
 
 

@@ -21,6 +21,7 @@ from taxsms.directory.filings import FilingBook
 from taxsms.directory.records import Taxpayer
 from taxsms.dispatcher.planning import Plan, plan
 from taxsms.dispatcher.windows import WindowPolicy
+from taxsms.errors import Refused
 from taxsms.governance.operators import Operator
 from taxsms.governance.scope import check_send
 from taxsms.governance.units import Level, UnitTree
@@ -33,7 +34,7 @@ REMINDER_TEMPLATE = "filing_reminder"
 OVERDUE_TEMPLATE = "overdue_filing"
 
 
-class PlanRefused(ValueError):
+class PlanRefused(Refused):
     """A plan that cannot be built (the deadline has not passed yet for overdue notices, ...)."""
 
 
