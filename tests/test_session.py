@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from taxsms import settings
 from taxsms.channels.events import MoMessage
 from taxsms.channels.pool import SmppPool
 from taxsms.channels.session import SessionConfig
@@ -21,6 +22,7 @@ from taxsms.channels.smpp import (
     SubmitSm,
     encode,
 )
+from taxsms.dispatcher.worker import WorkerConfig
 
 LONG_MO = "您好，我想咨询一下小规模纳税人季度销售额未超过三十万元是否需要申报增值税，以及附加税费如何计算，谢谢！"
 
@@ -152,12 +154,12 @@ async def test_unanswered_submit_times_out_and_is_sent_again(sim: SmscSimulator)
 async def test_a_bind_refused_for_its_credentials_backs_off() -> None:
     """Retrying a wrong password every few ms (reconnect_min) could lock the account at a real SMSC."""
     async with SmscSimulator(SimulatorConfig(password="secret")) as sim:
-        pool = SmppPool(config(sim.port, reconnect_min=0.005, reconnect_max=0.01, refused_retry_min=0.4,
-                               refused_retry_max=0.8), lambda e: None)  # fmt: skip
+        pool = SmppPool(config(sim.port, reconnect_min=0.005, reconnect_max=0.01, bind_refused_retry_min=0.4,
+                               bind_refused_retry_max=0.8), lambda e: None)  # fmt: skip
         pool.start()
         first = await until(lambda: sim.stats.bind_failures >= 1)
         second = await until(lambda: sim.stats.bind_failures >= 2)
-        assert second - first >= 0.4 * 0.5  # refused_retry_min less the jitter, not reconnect_min
+        assert second - first >= 0.4 * 0.5  # bind_refused_retry_min less the jitter, not reconnect_min
         sim.config.password = None
         await pool.wait_bound(5)
         assert pool.stats().bind_refusals == sim.stats.bind_failures >= 2
@@ -166,7 +168,7 @@ async def test_a_bind_refused_for_its_credentials_backs_off() -> None:
 
 async def test_a_bind_refusal_is_logged_once_per_change_with_where_and_who(caplog: pytest.LogCaptureFixture) -> None:
     async with SmscSimulator(SimulatorConfig(password="secret")) as sim:
-        pool = SmppPool(config(sim.port, refused_retry_min=0.01, refused_retry_max=0.02), lambda e: None)
+        pool = SmppPool(config(sim.port, bind_refused_retry_min=0.01, bind_refused_retry_max=0.02), lambda e: None)
         with caplog.at_level(logging.INFO, logger="taxsms.channels.session"):
             pool.start()
             await until(lambda: sim.stats.bind_failures >= 4)
@@ -181,3 +183,13 @@ async def test_a_bind_refusal_is_logged_once_per_change_with_where_and_who(caplo
             await pool.wait_bound(5)
         assert any("bound" in r.getMessage() and "after refusals" in r.getMessage() for r in caplog.records)
         await pool.close()
+
+
+def test_the_caps_and_the_refusal_back_off_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From TAXSMS_* (or the config file) through the worker's config into every bind's session."""
+    monkeypatch.setenv("TAXSMS_MO_MAX_PENDING", "50")
+    monkeypatch.setenv("TAXSMS_MO_MAX_PENDING_BYTES", "65536")
+    monkeypatch.setenv("TAXSMS_BIND_REFUSED_RETRY_MIN", "120")
+    session = settings.build(WorkerConfig).session_config()
+    assert (session.mo_max_pending, session.mo_max_pending_bytes) == (50, 65536)
+    assert (session.bind_refused_retry_min, session.bind_refused_retry_max) == (120.0, 900.0)

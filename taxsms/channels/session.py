@@ -56,7 +56,7 @@ class SmppSession:
         self._link: SmppLink | None = None
         self._lost, self._closing, self._task = asyncio.Event(), False, None
         self._reconnect = Backoff(cfg.reconnect_min, cfg.reconnect_max)
-        self._refused = Backoff(cfg.refused_retry_min, cfg.refused_retry_max)
+        self._refused = Backoff(cfg.bind_refused_retry_min, cfg.bind_refused_retry_max)
         self._refusal: int | None = None  # the bind refusal last logged: logged again only when it changes
         self._window = SubmitWindow(config, queue, self.stats, clock)
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from taxsms.channels.events import MO_MAX_PENDING, MO_MAX_PENDING_BYTES
 from taxsms.channels.smpp import status_name
+
+BIND_REFUSED_RETRY_MIN_S = 60.0  # a bind refused for its credentials waits at least this long, doubling ...
+BIND_REFUSED_RETRY_MAX_S = 900.0  # ... up to this: retrying at once would not help and may lock the account
 
 
 @dataclass(slots=True)
@@ -22,12 +26,12 @@ class SessionConfig:
     enquire_link_interval: float = 30.0
     reconnect_min: float = 0.1
     reconnect_max: float = 10.0
-    refused_retry_min: float = 60.0  # a bind refused for its credentials waits at least this long ...
-    refused_retry_max: float = 900.0  # ... doubling up to this: retrying at once may lock the account
+    bind_refused_retry_min: float = BIND_REFUSED_RETRY_MIN_S
+    bind_refused_retry_max: float = BIND_REFUSED_RETRY_MAX_S
     throttle_pause_min: float = 0.02
     throttle_pause_max: float = 2.0
-    mo_max_pending: int = 2_000  # concatenated MO messages awaiting parts, per bind (oldest given up first)
-    mo_max_pending_bytes: int = 4 << 20  # and the octets of text they hold
+    mo_max_pending: int = MO_MAX_PENDING  # incomplete concatenated MO messages kept (events.MoAssembler)
+    mo_max_pending_bytes: int = MO_MAX_PENDING_BYTES
 
 
 @dataclass(slots=True)

@@ -26,9 +26,11 @@ from typing import Any, TypeVar
 
 from redis.exceptions import ResponseError
 
+from taxsms.channels.events import MO_MAX_PENDING, MO_MAX_PENDING_BYTES
 from taxsms.channels.pool import SmppPool
 from taxsms.channels.session import SessionConfig, SubmitResult
 from taxsms.channels.smpp import TRANSIENT_FAILURE_STATUSES, EncodedMessage, SubmitSm, normalise_message_id
+from taxsms.channels.submits import BIND_REFUSED_RETRY_MAX_S, BIND_REFUSED_RETRY_MIN_S
 from taxsms.dispatcher.admission import Admission, Held, Raw, Ready, Refused, settlement
 from taxsms.dispatcher.batcher import BatchWriter
 from taxsms.dispatcher.heartbeat import report_worker_health
@@ -80,6 +82,10 @@ class WorkerConfig:
     consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     response_timeout: float = 10.0
     enquire_link_interval: float = 30.0
+    bind_refused_retry_min: float = BIND_REFUSED_RETRY_MIN_S  # a bind refused for its credentials, doubling ...
+    bind_refused_retry_max: float = BIND_REFUSED_RETRY_MAX_S  # ... to this: retrying at once may lock the account
+    mo_max_pending: int = MO_MAX_PENDING  # incomplete concatenated MO messages kept per bind (oldest given up)
+    mo_max_pending_bytes: int = MO_MAX_PENDING_BYTES  # and the octets their parts may hold
     claim_idle_s: float = 60.0  # a pending entry idle this long belongs to a dead worker
     message_id_ttl: int = 3 * 24 * 3600
     record_ttl_days: float = 90.0  # how long a submitted or final job's record is kept (0: for ever)
@@ -111,6 +117,10 @@ class WorkerConfig:
             window=self.window,
             response_timeout=self.response_timeout,
             enquire_link_interval=self.enquire_link_interval,
+            bind_refused_retry_min=self.bind_refused_retry_min,
+            bind_refused_retry_max=self.bind_refused_retry_max,
+            mo_max_pending=self.mo_max_pending,
+            mo_max_pending_bytes=self.mo_max_pending_bytes,
         )
 
     def rules(self) -> DispatchRules:

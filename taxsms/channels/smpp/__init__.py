@@ -7,7 +7,6 @@ from taxsms.channels.smpp.codec import (
     ProtocolError,
     RemoteProtocolError,
     decode,
-    decode_header,
     encode,
     error_response,
     validate,
@@ -47,7 +46,6 @@ from taxsms.channels.smpp.pdus import (
     SubmitSmResp,
     Unbind,
     UnbindResp,
-    is_response,
     response_for,
 )
 from taxsms.channels.smpp.reader import PduReader
@@ -81,8 +79,8 @@ __all__ = [
     "DeliverSmResp", "EncodedMessage", "EnquireLink", "EnquireLinkResp", "Event", "FramingError", "GenericNack",
     "InvalidPduError", "LocalProtocolError", "MessageState", "Pdu", "PduBase", "PduReader", "ProtocolError",
     "Receipt", "Refused", "RemoteProtocolError", "Response", "Role", "SegmentInfo", "SubmitSm", "SubmitSmResp",
-    "Tag", "Unbind", "UnbindResp", "decode", "decode_header", "decode_short_message", "encode", "encode_message",
-    "error_response", "fits_gsm7", "format_receipt_text", "gsm7_decode", "gsm7_encode", "is_response",
+    "Tag", "Unbind", "UnbindResp", "decode", "decode_short_message", "encode", "encode_message",
+    "error_response", "fits_gsm7", "format_receipt_text", "gsm7_decode", "gsm7_encode",
     "normalise_message_id", "parse_concat_udh", "parse_receipt", "parse_receipt_text", "receipt_message_id",
     "response_for", "segment_info", "status_name", "validate"
 ]  # fmt: skip

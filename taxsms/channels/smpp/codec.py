@@ -609,11 +609,6 @@ def decode(frame: bytes) -> Pdu:
         raise InvalidPduError(command_id, seq, exc.status, reason) from None
 
 
-def decode_header(data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[int, int, int, int]:
-    """(command_length, command_id, command_status, sequence_number) at `offset`."""
-    return HEADER.unpack_from(data, offset)  # type: ignore[return-value]
-
-
 def error_response(err: InvalidPduError) -> Pdu:
     """What to answer an undecodable PDU with: its own *_resp with err.command_status for a request we know,
     else (unknown command, or a response) generic_nack; both keep its sequence number."""

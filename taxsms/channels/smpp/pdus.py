@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeAlias
 
-from taxsms.channels.smpp.constants import RESPONSE_BIT, CommandId
+from taxsms.channels.smpp.constants import CommandId
 
 _dc = dataclass(frozen=True, slots=True, kw_only=True)
 
@@ -197,11 +197,6 @@ REQUEST_TO_RESPONSE: dict[type[PduBase], type[PduBase]] = {
     EnquireLink: EnquireLinkResp,
     Unbind: UnbindResp,
 }
-
-
-def is_response(pdu: PduBase) -> bool:
-    """True for *_resp and generic_nack."""
-    return bool(pdu.command_id & RESPONSE_BIT)
 
 
 def response_for(request: PduBase, *, command_status: int = 0, **fields: Any) -> PduBase:
