@@ -35,6 +35,7 @@ from taxsms.channels.smpp.reader import PduReader
 from taxsms.channels.smpp.state import (
     ANSWERED_BY_CONNECTION,
     BIND_TARGETS,
+    REQUEST_TARGETS,
     REQUESTS,
     BindState,
     Role,
@@ -48,8 +49,7 @@ _SEQUENCE = struct.Struct(">I")
 _COMMAND_ID = _STATUS = struct.Struct(">I")
 _GENERIC_NACK = int(CommandId.GENERIC_NACK)
 _ENQUIRE_LINK = int(CommandId.ENQUIRE_LINK)
-_UNBIND = int(CommandId.UNBIND)
-_CLOSED, _OPEN, _UNBOUND = BindState.CLOSED, BindState.OPEN, BindState.UNBOUND
+_CLOSED, _OPEN = BindState.CLOSED, BindState.OPEN
 
 
 class _NeedData:
@@ -154,8 +154,8 @@ class Connection:
         frame = encode(pdu) if frame is None else frame  # type: ignore[arg-type]  # may raise ValueError: first
         seq = self._next_sequence()
         self._outstanding[seq] = (command_id, context)
-        if command_id == _UNBIND:
-            self.state = _UNBOUND
+        if command_id in REQUEST_TARGETS:
+            self.state = REQUEST_TARGETS[command_id]
         return with_sequence(frame, seq)
 
     def data_to_send(self) -> bytes:
@@ -237,15 +237,16 @@ class Connection:
             self._out.append(encode(response_for(pdu, command_status=status)))
             self._events.append(Refused(pdu, status, f"{_name(command_id)} received {self._where()}"))
             return
-        if command_id in ANSWERED_BY_CONNECTION:
-            if command_id == _ENQUIRE_LINK:
-                self._out.append(encode(EnquireLinkResp(sequence_number=seq)))
-                return
-            self._out.append(encode(UnbindResp(sequence_number=seq)))
-            self.state = _UNBOUND
-        else:
+        if command_id in REQUEST_TARGETS:
+            self.state = REQUEST_TARGETS[command_id]
+        if command_id not in ANSWERED_BY_CONNECTION:
             self._owed[seq] = command_id
-        self._events.append(pdu)
+            self._events.append(pdu)
+        elif command_id == _ENQUIRE_LINK:  # nothing for the caller to do
+            self._out.append(encode(EnquireLinkResp(sequence_number=seq)))
+        else:  # unbind: the caller closes once this answer is out
+            self._out.append(encode(UnbindResp(sequence_number=seq)))
+            self._events.append(pdu)
 
     def _where(self) -> str:
         return f"by the {self.role.name} in state {self.state.name}"

@@ -61,7 +61,10 @@ BIND_TARGETS: dict[int, BindState] = {
     C.BIND_TRANSCEIVER: BOUND_TRX,
 }
 
-#: Requests the receiving connection answers ESME_ROK on its own; unbind also moves it to UNBOUND.
+#: Requests that move the state as soon as they are sent or received, whatever the answer.
+REQUEST_TARGETS: dict[int, BindState] = {C.UNBIND: UNBOUND}
+
+#: Requests the receiving connection answers ESME_ROK on its own.
 ANSWERED_BY_CONNECTION = frozenset({C.ENQUIRE_LINK, C.UNBIND})
 
 #: Every request a role ever originates: anything else it sends is answered ESME_RINVCMDID.
