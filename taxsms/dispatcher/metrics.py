@@ -30,6 +30,8 @@ SESSION_COUNTERS = {
     "connects": "successful binds",
     "protocol_errors": "malformed or unexpected PDUs from the SMSC",
     "deliver_sm": "deliver_sm received (receipts and MO)",
+    "bind_refusals": "binds the SMSC refused (credentials: retried after minutes)",
+    "mo_parts_dropped": "parts of concatenated MO given up (never completed in 300 s, or over the caps)",
 }
 
 #: WorkerStats counters exposed as taxsms_worker_jobs_total{outcome=...}.
