@@ -59,6 +59,14 @@ class Smpp(_Table):
     source_addr: Annotated[str, _doc("source address of outgoing messages")] = "12366"
     response_timeout: Annotated[Seconds, _doc("seconds to wait for a response PDU")] = 10.0
     enquire_link_interval: Annotated[Seconds, _doc("seconds between enquire_link keep-alives")] = 30.0
+    bind_refused_retry_min: Annotated[Seconds, _doc("seconds before retrying a bind refused for its credentials")] = (
+        60.0
+    )
+    bind_refused_retry_max: Annotated[Seconds, _doc("... doubling up to this (retrying at once may lock it)")] = 900.0
+    mo_max_pending: Annotated[Positive, _doc("incomplete concatenated MO messages kept per bind (oldest dropped)")] = (
+        2000
+    )
+    mo_max_pending_bytes: Annotated[Positive, _doc("octets of text those incomplete MO messages may hold")] = 4 << 20
     receipt_ids_decimal: Annotated[bool, _doc("the SMSC writes receipt ids in decimal, submit ids in hex")] = False
     tps: Annotated[float, Meta(ge=0), _doc("segments/s on this link, shared by all its workers (0: no limit)")] = 0.0
     link: Annotated[str, _doc("name of the link the tps belongs to (default host:port:system_id)")] = ""
@@ -183,6 +191,8 @@ class Settings(_Table):
             redis_url=self.redis_url, prefix=self.prefix, smsc_host=s.host, smsc_port=s.port, system_id=s.system_id,
             password=s.password, window=s.window, binds=s.binds, source_addr=s.source_addr,
             response_timeout=s.response_timeout, enquire_link_interval=s.enquire_link_interval,
+            bind_refused_retry_min=s.bind_refused_retry_min, bind_refused_retry_max=s.bind_refused_retry_max,
+            mo_max_pending=s.mo_max_pending, mo_max_pending_bytes=s.mo_max_pending_bytes,
             receipt_ids_decimal=s.receipt_ids_decimal, tps=s.tps, link=s.link, send_window=self.send_window,
             days_off=self.days_off, kind_windows=self.kind_windows, calendar_file=self.calendar_file, **w,
         )  # fmt: skip

@@ -22,7 +22,6 @@ from taxsms.channels.smpp import (
     SubmitSm,
     encode,
 )
-from taxsms.dispatcher.worker import WorkerConfig
 
 LONG_MO = "您好，我想咨询一下小规模纳税人季度销售额未超过三十万元是否需要申报增值税，以及附加税费如何计算，谢谢！"
 
@@ -185,11 +184,11 @@ async def test_a_bind_refusal_is_logged_once_per_change_with_where_and_who(caplo
         await pool.close()
 
 
-def test_the_caps_and_the_refusal_back_off_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """From TAXSMS_* (or the config file) through the worker's config into every bind's session."""
-    monkeypatch.setenv("TAXSMS_MO_MAX_PENDING", "50")
-    monkeypatch.setenv("TAXSMS_MO_MAX_PENDING_BYTES", "65536")
-    monkeypatch.setenv("TAXSMS_BIND_REFUSED_RETRY_MIN", "120")
-    session = settings.build(WorkerConfig).session_config()
-    assert (session.mo_max_pending, session.mo_max_pending_bytes) == (50, 65536)
-    assert (session.bind_refused_retry_min, session.bind_refused_retry_max) == (120.0, 900.0)
+def test_the_caps_and_the_refusal_back_off_are_settings() -> None:
+    """[smpp] settings (file, TAXSMS_SMPP_* or flags) reach every bind's session; their defaults are the session's."""
+    environ = {"TAXSMS_SMPP_MO_MAX_PENDING": "50", "TAXSMS_SMPP_BIND_REFUSED_RETRY_MIN": "120"}
+    session = settings.load(environ=environ).settings.worker_config().session_config()
+    assert (session.mo_max_pending, session.bind_refused_retry_min) == (50, 120.0)
+    defaults = settings.load(environ={}).settings.worker_config().session_config()
+    assert defaults == SessionConfig(host=defaults.host, port=defaults.port, system_id=defaults.system_id,
+                                     password=defaults.password)  # fmt: skip
