@@ -93,6 +93,10 @@ class Worker(_Table):
     retry_base_s: Annotated[Seconds, _doc("first retry back-off, doubling")] = 30.0
     retry_max_s: Annotated[Seconds, _doc("longest retry back-off")] = 3600.0
     release_interval_s: Annotated[Seconds, _doc("how often delayed jobs are checked for release")] = 0.2
+    max_deliveries: Annotated[Positive, _doc("an entry read this often without an outcome is dead-lettered")] = 5
+    buffer: Annotated[int, Meta(ge=0), _doc("entries one worker holds, read to in flight (0: from batch, window)")] = 0
+    reply_share: Annotated[float, Meta(ge=0, lt=1), _doc("share of the buffer kept for replies")] = 0.25
+    stop_timeout_s: Annotated[Seconds, _doc("after SIGTERM the worker is gone within this, whatever Redis does")] = 4.0
     metrics_host: Annotated[str, _doc("address of the worker's /metrics")] = "127.0.0.1"
     metrics_port: Annotated[int, Meta(ge=0, le=65535), _doc("port of the worker's /metrics (0: none)")] = 0
 

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 from redis.asyncio import Redis
 
-from taxsms.dispatcher.lanes import LaneBuffer
+from taxsms.dispatcher.lanes import LaneBuffer, Room
 from taxsms.dispatcher.ratelimit import RateLimiter, default_burst
 from taxsms.queue.keys import Keys
 
@@ -118,24 +118,38 @@ class Item:
 
 
 async def test_lane_buffer_serves_the_most_urgent_lane_first() -> None:
-    buffer: LaneBuffer[Item] = LaneBuffer(4, capacity=3)
-    for item in (Item(3, "notice-1"), Item(2, "reminder"), Item(3, "notice-2")):
+    buffer: LaneBuffer[Item] = LaneBuffer(4)
+    for item in (Item(3, "bulk"), Item(1, "overdue"), Item(2, "reminder"), Item(0, "reply"), Item(1, "overdue2")):
         buffer.put(item)
-    assert buffer.room == 0
-    buffer.put(Item(0, "reply"))  # replies never wait for room
-    buffer.put(Item(1, "overdue", segments=2))
-    assert buffer.segments == 6
     order = [(await buffer.get()).name for _ in range(5)]  # type: ignore[union-attr]
-    assert order == ["reply", "overdue", "reminder", "notice-1", "notice-2"]
+    assert order == ["reply", "overdue", "overdue2", "reminder", "bulk"]
     buffer.close()
     assert await buffer.get() is None
 
 
-async def test_lane_buffer_wakes_a_waiting_reader_when_room_appears() -> None:
-    buffer: LaneBuffer[Item] = LaneBuffer(4, capacity=1)
-    buffer.put(Item(3, "a"))
-    waiter = asyncio.create_task(buffer.wait_for_room())
+async def test_room_keeps_a_share_for_replies_and_wakes_a_waiting_reader() -> None:
+    room = Room(10, reserved=3)
+    assert await room.reserve(100, replies=False) == 7  # the other lanes never take the reply share
+    assert room.free(replies=False) == 0 and room.free(replies=True) == 3
+    waiter = asyncio.create_task(room.reserve(5, replies=False, minimum=2))
     await asyncio.sleep(0)
-    assert not waiter.done()
-    await buffer.get()
-    await asyncio.wait_for(waiter, 1)
+    room.release(1, replies=False)
+    await asyncio.sleep(0)
+    assert not waiter.done()  # one free is less than the minimum
+    room.release(1, replies=False)
+    assert await asyncio.wait_for(waiter, 1) == 2
+    assert await room.reserve(100, replies=True) == 3
+    assert room.held == 10
+    closed = asyncio.create_task(room.reserve(1, replies=True))
+    await asyncio.sleep(0)
+    room.close()
+    assert await asyncio.wait_for(closed, 1) == 0
+
+
+async def test_replies_may_use_what_the_other_lanes_leave_but_not_crowd_them_out() -> None:
+    room = Room(10, reserved=3)
+    assert await room.reserve(8, replies=True) == 8  # nothing else held: replies take more than their share
+    assert room.free(replies=False) == 2
+    room.release(8, replies=True)
+    assert await room.reserve(3, replies=True) == 3  # a reply read in progress
+    assert room.free(replies=False) == 7  # comes out of the reply share, not the others'

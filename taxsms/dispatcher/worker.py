@@ -34,7 +34,7 @@ from taxsms.channels.submits import BIND_REFUSED_RETRY_MAX_S, BIND_REFUSED_RETRY
 from taxsms.dispatcher.admission import Admission, Held, Raw, Ready, Refused, settlement
 from taxsms.dispatcher.batcher import BatchWriter
 from taxsms.dispatcher.heartbeat import report_worker_health
-from taxsms.dispatcher.lanes import LaneBuffer
+from taxsms.dispatcher.lanes import LaneBuffer, Room
 from taxsms.dispatcher.ratelimit import RateLimiter
 from taxsms.dispatcher.receipts import DeliverySink
 from taxsms.dispatcher.windows import WindowPolicy
@@ -106,6 +106,8 @@ class WorkerConfig:
     retry_max_s: float = 3600.0
     release_interval_s: float = 0.2  # how often delayed jobs are checked for release
     max_deliveries: int = 5  # an entry read this often without an outcome is dead-lettered on sight
+    buffer: int = 0  # entries one worker holds at most, read to in flight (0: batch or 2 windows, + 2 windows)
+    reply_share: float = 0.25  # of the buffer, kept for replies
     stop_timeout_s: float = 4.0  # after stop() (SIGTERM), the worker is gone within this, whatever Redis does
 
     def session_config(self) -> SessionConfig:
@@ -248,10 +250,11 @@ class Worker:
             if config.tps > 0
             else None
         )
-        self._buffer: LaneBuffer[Claimed] = LaneBuffer(
-            len(Lane), capacity=max(config.batch, 2 * config.window * config.binds)
-        )
-        self._in_progress: dict[tuple[str, str], str] = {}  # (stream, entry id) -> job id
+        self._buffer: LaneBuffer[Claimed] = LaneBuffer(len(Lane))
+        in_flight = 2 * config.window * config.binds  # at the SMSC, or answered and being recorded (_slots)
+        capacity = config.buffer or max(config.batch, in_flight) + in_flight
+        self.room = Room(capacity, reserved=int(capacity * config.reply_share))
+        self._in_progress: dict[tuple[str, str], bool] = {}  # (stream, entry id) -> in the room's reply share?
         self._stopping = asyncio.Event()
         self._redis_failed_at = -math.inf  # time.monotonic() of the last failed Redis call
         self.pool: SmppPool | None = None
@@ -304,17 +307,18 @@ class Worker:
         try:
             for replies, others in groups:  # our own leftovers
                 leftovers = await self._read(replies + others, self.config.batch, pending=True)
-                await self._admit(leftovers, redelivered=True)
+                self.room.add(await self._admit(leftovers, redelivered=True))
             readers = [
-                asyncio.create_task(self._read_loop(streams, bounded=bounded), name=f"read-{streams[0]}")
+                asyncio.create_task(self._read_loop(streams, replies=is_reply), name=f"read-{streams[0]}")
                 for replies, others in groups
-                for streams, bounded in ((replies, False), (others, True))
+                for streams, is_reply in ((replies, True), (others, False))
             ]
             await self._until_stopped_or_dead([sender, *readers, *background])
         except Stopping:
             pass
         finally:
             deadline = time.monotonic() + self.config.stop_timeout_s
+            self.room.close()
             # Readers return within block_ms; what they admitted is still sent before the buffer closes.
             if readers:
                 _, late = await asyncio.wait(readers, timeout=_left(deadline, reserve=0.5))
@@ -363,21 +367,19 @@ class Worker:
 
     # -- reading ----------------------------------------------------------------------------------------------
 
-    async def _read_loop(self, streams: list[str], *, bounded: bool) -> None:
+    async def _read_loop(self, streams: list[str], *, replies: bool) -> None:
         """Keep the buffer fed from `streams` (of one shard; there is a reply and a bulk reader per shard).
 
-        The bulk readers wait for room and share it; the reply readers never wait.
+        Each read asks only for what the room has free (the reply reader may use the reply share too).
         """
-        shards = self.keys.shards
         while not self._stopping.is_set():
-            if bounded:
-                await self._buffer.wait_for_room()
-                if self._stopping.is_set():
-                    return
-            count = max(1, min(self._buffer.room, self.config.batch) // shards) if bounded else self.config.batch
-            entries = await self._read(streams, count)
-            if entries and not self._stopping.is_set():
-                await self._admit(entries)
+            room = await self.room.reserve(self.config.batch, replies=replies, minimum=len(streams))
+            if not room:
+                return  # stopping
+            entries = await self._read(streams, max(1, room // len(streams)))
+            kept = await self._admit(entries, replies=replies) if entries and not self._stopping.is_set() else 0
+            self.room.release(room - kept, replies=replies)
+            await asyncio.sleep(0)  # let a reclaim pass waiting for room have what was given back
 
     async def _read(self, streams: list[str], count: int, *, pending: bool = False) -> list[StreamEntry]:
         cfg = self.config
@@ -440,21 +442,34 @@ class Worker:
             uptime = await self._try("reading Redis uptime", uptime_s, self._redis)
             if uptime is None or uptime <= idle_s or time.monotonic() - self._redis_failed_at < idle_s:
                 continue
-            reclaimed = await self._try(
-                "reclaiming", self.store.reclaim, self.config.consumer, idle_ms, self.config.batch
-            )
+            await self._reclaim_pass(idle_ms)
+
+    async def _reclaim_pass(self, idle_ms: int) -> None:
+        """Reclaim idle entries into the room there is; while idle ones are left, go on as soon as room frees."""
+        more = True
+        while more:
+            room = await self.room.reserve(self.config.batch, replies=False)
+            if not room:
+                return  # stopping
+            reclaimed = await self._try("reclaiming", self.store.reclaim, self.config.consumer, idle_ms, room)
             if reclaimed is None:
-                continue
-            entries, _ = reclaimed
+                self.room.release(room, replies=False)
+                return
+            entries, more = reclaimed
+            kept = 0
             if entries:
                 self.stats.reclaimed += len(entries)
                 log.info("reclaimed %d pending entries from dead consumers", len(entries))
-                await self._admit(entries, redelivered=True)
+                kept = await self._admit(entries, redelivered=True)
+            self.room.release(room - kept, replies=False)
 
     # -- admission --------------------------------------------------------------------------------------------
 
-    async def _admit(self, entries: Sequence[StreamEntry], *, redelivered: bool = False) -> None:
+    async def _admit(self, entries: Sequence[StreamEntry], *, redelivered: bool = False, replies: bool = False) -> int:
         """Decide each entry's verdict, then act on them in batches: what may go now enters the lane buffer.
+
+        Returns how many entries the worker now holds (the rest were settled, dead-lettered or moved), counted
+        in the room's share for replies if `replies` (the reply reader's), else in the other lanes'.
 
         `redelivered`: entries read again (reclaimed, or our own left pending); one delivered more than
         max_deliveries times is dead-lettered on sight, since admitting it has stopped every worker before.
@@ -474,15 +489,16 @@ class Worker:
         if raw:
             await self._each_alone_if_poison("route", self.store.route, raw)
         if not ready:
-            return
+            return 0
         go = await self._each_alone_if_poison("claim", self.store.begin, [(v.entry, v.job) for v in ready])
         for verdict, send in zip(ready, go, strict=True):
             if send:
                 claimed = Claimed(verdict.entry, verdict.job, verdict.message)
-                self._in_progress[claimed.key] = verdict.job.id
+                self._in_progress[claimed.key] = replies
                 self._buffer.put(claimed)
             else:
                 self.stats.skipped += 1
+        return sum(go)
 
     async def _drop_worn(self, entries: list[StreamEntry]) -> list[StreamEntry]:
         """Dead-letter the entries delivered more than max_deliveries times; return the others."""
@@ -550,7 +566,7 @@ class Worker:
             self.stats.expired += 1
         written = self._settlements.add(settlement)
         if key is not None:
-            written.add_done_callback(lambda _f: self._in_progress.pop(key, None))
+            written.add_done_callback(lambda _f: self._forget(key))
 
     # -- sending ----------------------------------------------------------------------------------------------
 
@@ -613,9 +629,15 @@ class Worker:
         written.add_done_callback(lambda _f: self._release_slot(claimed.key))
 
     def _release_slot(self, key: tuple[str, str]) -> None:
-        self._in_progress.pop(key, None)
+        self._forget(key)
         assert self._slots is not None
         self._slots.release()
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        """The entry is settled: it no longer counts against the room."""
+        replies = self._in_progress.pop(key, None)
+        if replies is not None:
+            self.room.release(replies=replies)
 
     def _redis_failed(self) -> None:
         """Note that Redis was unreachable just now (live peers may have missed their refreshes too)."""

@@ -366,12 +366,14 @@ class JobStore:
         cursors = dict.fromkeys(self.streams, "0-0")
         taken: list[StreamEntry] = []
         while cursors and len(taken) < limit:
-            count = max(1, (limit - len(taken)) // len(cursors))
+            left = limit - len(taken)
+            streams = list(cursors)[:left]  # never more than `limit` in all, one at least from each stream asked
+            count = max(1, left // len(streams))
             async with self.redis.pipeline(transaction=False) as pipe:
-                for stream, cursor in cursors.items():
-                    pipe.xautoclaim(stream, CONSUMER_GROUP, consumer, idle_ms, start_id=cursor, count=count)
+                for stream in streams:
+                    pipe.xautoclaim(stream, CONSUMER_GROUP, consumer, idle_ms, start_id=cursors[stream], count=count)
                 replies = await pipe.execute()
-            for stream, (cursor, claimed, *_) in zip(list(cursors), replies, strict=True):
+            for stream, (cursor, claimed, *_) in zip(streams, replies, strict=True):
                 taken += self.parse_entries(stream, claimed)
                 if self._text(cursor) == "0-0":
                     del cursors[stream]
