@@ -17,7 +17,7 @@ from typing import Any
 from taxsms import errors, runtime
 from taxsms.errors import InvalidInput, NotFound
 from taxsms.privacy import mask_phone, mask_text
-from taxsms.queue.jobs import JobError, State, job_json, parse_job
+from taxsms.queue.jobs import JobError, State, job_id_of, job_json, parse_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 from taxsms.settings import Settings
@@ -38,7 +38,7 @@ class DeadLetter:
     def from_stream(cls, shard: int, entry_id: bytes | str, fields: dict[bytes, bytes]) -> DeadLetter:
         text = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items() if k != b"job"}
         payload = fields.get(b"job", b"")
-        job_id = text.get("id") or _id_in(payload)
+        job_id = text.get("id") or job_id_of(payload)
         entry = f"{shard}/{entry_id.decode() if isinstance(entry_id, bytes) else entry_id}"
         return cls(entry, job_id, text.get("field", ""), text.get("reason", ""), payload, text.get("at", ""))
 
@@ -56,15 +56,6 @@ class DeadLetter:
         if isinstance(value, dict) and isinstance(value.get("to"), str):
             value["to"] = mask_phone(value["to"])
         return mask_text(json.dumps(value, ensure_ascii=False))
-
-
-def _id_in(payload: bytes) -> str:
-    """The id a refused job carried, if it had one (the refusal may have been about another field)."""
-    try:
-        value = json.loads(job_json(payload))
-    except ValueError:
-        return ""
-    return value["id"] if isinstance(value, dict) and isinstance(value.get("id"), str) else ""
 
 
 def _split(entry: str, keys: Keys) -> tuple[Keys, str]:

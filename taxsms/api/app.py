@@ -11,6 +11,7 @@ from taxsms.api.auth import TokenStore, token_guard
 from taxsms.api.config import ApiConfig
 from taxsms.api.console import register_console_routes
 from taxsms.api.directory import register_directory_routes
+from taxsms.api.docs import register_docs_routes
 from taxsms.api.errors import Handler, error_middleware
 from taxsms.api.health import register_health_routes
 from taxsms.api.jobs import register_job_routes
@@ -42,7 +43,8 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         exc.headers.update(SECURITY_HEADERS)
         raise
-    response.headers.update(SECURITY_HEADERS)
+    for name, value in SECURITY_HEADERS.items():  # a handler may set its own (the docs page's CSP)
+        response.headers.setdefault(name, value)
     return response
 
 
@@ -52,6 +54,7 @@ def build_routes(config: ApiConfig) -> RouteTable:
     register_health_routes(table)
     register_metrics_routes(table)
     register_openapi_routes(table)
+    register_docs_routes(table)
     register_job_routes(table, config.bulk_max)
     register_usage_routes(table)
     register_template_routes(table)

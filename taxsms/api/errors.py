@@ -1,4 +1,9 @@
-"""JSON refusals: every 4xx/5xx the API sends is {"error": ..., "detail": ...}."""
+"""Refusals as RFC 9457 problem details: every 4xx/5xx the API sends is `application/problem+json`.
+
+The body is {"type": "urn:taxsms:problem:<error>", "title": <HTTP reason>, "status": <code>, "detail": <what
+was wrong>, "error": <error>} plus any extension members a refusal adds (e.g. the bulk intake's `items`);
+`error` is the short machine-readable code clients switch on.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,35 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
+from aiohttp.web_response import Response
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+PROBLEM = "application/problem+json"
+PROBLEM_TYPE = "urn:taxsms:problem:"
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["error", "detail"],
-    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+    "required": ["type", "title", "status", "detail", "error"],
+    "properties": {
+        "type": {"type": "string", "description": "urn:taxsms:problem:<error>"},
+        "title": {"type": "string", "description": "the HTTP status's reason phrase"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "what was wrong, for a person"},
+        "error": {"type": "string", "description": "the machine-readable code (the last part of type)"},
+    },
 }
 
 
+def problem(status: int, error: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """An RFC 9457 problem object."""
+    title = Response(status=status).reason
+    return {"type": PROBLEM_TYPE + error, "title": title, "status": status, "detail": detail, "error": error, **extra}
+
+
 class ApiError(web.HTTPException):
-    """An HTTP refusal with a JSON body; raise it from any handler."""
+    """An HTTP refusal with a problem+json body; raise it from any handler."""
 
     def __init__(
         self, status: int, error: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
@@ -29,8 +49,8 @@ class ApiError(web.HTTPException):
         self.status_code = status
         super().__init__(
             headers=headers,
-            text=msgspec.json.encode({"error": error, "detail": detail, **extra}).decode(),
-            content_type="application/json",
+            text=msgspec.json.encode(problem(status, error, detail, **extra)).decode(),
+            content_type=PROBLEM,
         )
 
 

@@ -14,7 +14,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from taxsms.api.auth import ApiToken
-from taxsms.queue.jobs import Job, JobError, parse_job
+from taxsms.queue.jobs import Job, JobError, job_id_of, parse_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore, job_shards
 
@@ -65,7 +65,7 @@ class Intake:
         try:
             job = parse_job(raw)
         except JobError as error:
-            self._refuse(index, raw, error, "invalid_job", "")
+            self._refuse(index, raw, error, "invalid_job", job_id_of(raw))
             return None
         refusal = self.token.refusal(job)
         if refusal:

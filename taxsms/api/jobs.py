@@ -8,7 +8,7 @@ import msgspec
 from aiohttp import web
 
 from taxsms.api.auth import ApiToken, request_token
-from taxsms.api.errors import ApiError, json_response
+from taxsms.api.errors import ERROR_SCHEMA, PROBLEM, ApiError, json_response, problem
 from taxsms.api.intake import Intake, IntakeResult
 from taxsms.api.routes import JSON, Param, Reply, Route, RouteTable, error_reply, json_reply
 from taxsms.api.state import CONFIG, KEYS, REDIS, STORE
@@ -58,7 +58,8 @@ def _single_response(result: IntakeResult) -> web.Response:
         error = result.errors[0]
         status = 403 if error.error == "forbidden" else 422
         detail = f"{error.field}: {error.reason}"
-        return json_response({"error": error.error, "detail": detail, **result.body()}, status)
+        body = msgspec.json.encode(problem(status, error.error, detail, **result.body()))
+        return web.Response(body=body, status=status, content_type=PROBLEM)
     return json_response(result.body(), 202 if result.accepted else 200)
 
 
@@ -107,6 +108,8 @@ def mask_record(record: dict[str, str]) -> dict[str, str]:
 
 
 JOB_SCHEMA_REF = {"$ref": "#/components/schemas/Job"}
+#: A bulk array is taken item by item: an invalid item is refused and reported in `errors`, the rest enqueued.
+BULK_ITEM = {"description": "a Job (components/schemas/Job); an invalid one is refused alone, reported in errors"}
 ITEM_ERROR_SCHEMA = {
     "type": "object",
     "required": ["index", "field", "reason", "id", "error"],
@@ -130,8 +133,8 @@ RESULT_SCHEMA = {
 }
 REFUSED_SCHEMA = {
     "type": "object",
-    "required": ["error", "detail"],
-    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}, **RESULT_SCHEMA["properties"]},
+    "required": ERROR_SCHEMA["required"],
+    "properties": {**ERROR_SCHEMA["properties"], **RESULT_SCHEMA["properties"]},
 }
 RECORD_SCHEMA = {
     "type": "object",
@@ -153,15 +156,15 @@ def register_job_routes(table: RouteTable, bulk_max: int) -> None:
             "jobs",
             auth="token",
             body={
-                JSON: {"oneOf": [JOB_SCHEMA_REF, {"type": "array", "maxItems": bulk_max, "items": JOB_SCHEMA_REF}]},
+                JSON: {"oneOf": [JOB_SCHEMA_REF, {"type": "array", "maxItems": bulk_max, "items": BULK_ITEM}]},
                 NDJSON: {"type": "string", "description": "one job (JSON object) per line"},
             },
             responses={
                 200: json_reply("Processed (bulk), or a duplicate (single job)", RESULT_SCHEMA),
                 202: json_reply("The job was accepted", RESULT_SCHEMA),
-                403: Reply("The job is outside the token's scope", {JSON: REFUSED_SCHEMA}),
+                403: Reply("The job is outside the token's scope", {PROBLEM: REFUSED_SCHEMA}),
                 413: error_reply("Body too large, or too many jobs"),
-                422: Reply("The job is invalid (field and reason)", {JSON: REFUSED_SCHEMA}),
+                422: Reply("The job is invalid (field and reason)", {PROBLEM: REFUSED_SCHEMA}),
             },
         )
     )

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from taxsms.api.errors import ERROR_SCHEMA
+from taxsms.api.errors import ERROR_SCHEMA, PROBLEM, ApiError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Auth = Literal["none", "token", "session"]
@@ -45,7 +45,7 @@ def json_reply(description: str, schema: dict[str, Any]) -> Reply:
 
 
 def error_reply(description: str) -> Reply:
-    return Reply(description, {JSON: ERROR_SCHEMA})
+    return Reply(description, {PROBLEM: ERROR_SCHEMA})
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +120,18 @@ class RouteTable:
 
 
 def _guarded(route: Route, guard: Guard | None) -> Handler:
-    if guard is None:
+    """The route's handler behind its guard; a route with query parameters refuses any it does not declare."""
+    known = {param.name for param in route.params if param.where == "query"}
+    if guard is None and not known:
         return route.handler
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        await guard(request, route)
+        if known and not known.issuperset(request.query):
+            unknown = sorted(set(request.query) - known)[0]
+            detail = f"unknown query parameter {unknown!r}; known: {', '.join(sorted(known))}"
+            raise ApiError(400, "bad_request", detail)
+        if guard is not None:
+            await guard(request, route)
         return await route.handler(request)
 
     handler.__name__ = route.handler.__name__

@@ -98,7 +98,7 @@ PREVIEW_REQUEST = {
     "required": ["unit_name"],
     "additionalProperties": False,
     "properties": {
-        "unit_name": {"type": "string", "description": "the sending unit shown in 【】"},
+        "unit_name": {"type": "string", "minLength": 1, "description": "the sending unit shown in 【】"},
         "vars": {"type": "object", "additionalProperties": {"type": ["string", "integer", "number"]}},
         "operator_name": {"type": "string"},
     },

@@ -29,7 +29,7 @@ async def read_usage(redis, keys, month: str) -> dict[str, dict[str, int]]:  # t
 async def get_usage(request: web.Request) -> web.Response:
     """Segments per unit and kind in `month` (default: this month, China time), for the token's units."""
     token = request_token(request)
-    month = request.query.get("month") or f"{datetime.now(CHINA):%Y-%m}"
+    month = request.query.get("month", f"{datetime.now(CHINA):%Y-%m}")
     if not MONTH.match(month):
         raise ApiError(400, "bad_request", f"month must be YYYY-MM, not {month!r}")
     units = await read_usage(request.app[REDIS], request.app[KEYS], month)

@@ -253,6 +253,21 @@ def pack_job(job: Job) -> bytes:
     return _packer.encode(job)
 
 
+class _Identified(msgspec.Struct):
+    id: str = ""
+
+
+_id_decoder = msgspec.json.Decoder(_Identified)
+
+
+def job_id_of(data: bytes) -> str:
+    """The id a job payload carries, also when the job is invalid otherwise ('' if it has none)."""
+    try:
+        return _id_decoder.decode(job_json(data)).id
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return ""
+
+
 def job_json(data: bytes) -> bytes:
     """A job payload as JSON for people and upstream systems (dead letters, status): packed ones converted."""
     if not is_packed(data):

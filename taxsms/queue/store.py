@@ -18,7 +18,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
-from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, job_json, pack_job, parse_job
+from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, job_id_of, job_json, pack_job, parse_job
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
 
 MESSAGE_ID_TTL_S = 3 * 24 * 3600  # receipts can take days (a phone switched off); keep the mapping 3 days
@@ -257,7 +257,7 @@ class JobStore:
     async def dead_letter_raw(self, payload: bytes, error: JobError) -> None:
         """Record a job refused before it entered the stream (e.g. by `taxsms enqueue`), in shard 0."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(self.keys.dead_letters, self._dead_fields("", "", payload, error))
+            pipe.xadd(self.keys.dead_letters, self._dead_fields("", job_id_of(payload), payload, error))
             pipe.hincrby(self.keys.counts, State.DEAD_LETTERED, 1)
             await pipe.execute()
 
