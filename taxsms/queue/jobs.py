@@ -264,7 +264,7 @@ def job_id_of(data: bytes) -> str:
     """The id a job payload carries, also when the job is invalid otherwise ('' if it has none)."""
     try:
         return _id_decoder.decode(job_json(data)).id
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):  # poison: nested too deep
         return ""
 
 
