@@ -418,7 +418,9 @@ def _check_meaning(settings: Settings, sources: Mapping[str, str]) -> None:
         settings.windows()
     except ValueError as exc:
         path = "kind_windows" if "override" in str(exc) else "send_window"
-        raise ConfigError(f"{path} ({sources[path]}): {exc}", "write it as HH:MM-HH:MM, e.g. 08:00-18:00") from None
+        forms = {"kind_windows": "KIND=HH:MM-HH:MM,..., e.g. internal=07:30-20:00"}
+        form = forms.get(path, "HH:MM-HH:MM, e.g. 08:00-18:00")
+        raise ConfigError(f"{path} ({sources[path]}): {exc}", f"write it as {form}") from None
     try:
         from taxsms.commalist import pairs
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from redis.asyncio import Redis
 
+from taxsms import commalist
 from taxsms.api.config import ApiConfig
 from taxsms.api.errors import ApiError
 from taxsms.api.keys import ApiKeys
@@ -36,7 +37,7 @@ def _csv(values: frozenset[str]) -> str:
 
 
 def _set(text: str) -> frozenset[str]:
-    return frozenset(filter(None, (part.strip() for part in text.split(","))))
+    return commalist.names(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from taxsms import commalist
 from taxsms.holidays import PACKAGE, Calendar, NoHolidayData
 from taxsms.queue.jobs import CHINA, Job, Kind
 
@@ -92,13 +93,16 @@ class WindowPolicy:
         default = SendWindow.parse(hours, days_off=days_off, calendar=calendar)
         windows: dict[Kind, SendWindow | None] = {kind: default for kind in Kind}
         windows[Kind.REPLY] = None
-        for item in filter(None, (part.strip() for part in overrides.split(","))):
-            name, _, spec = item.partition("=")
+        try:
+            pairs = commalist.items(overrides)
+        except ValueError as exc:
+            raise ValueError(f"send window override {exc}") from None
+        for name, spec in pairs:
             try:
-                kind = Kind(name.strip())
+                kind = Kind(name)
             except ValueError:
-                raise ValueError(f"send window override {item!r}: unknown kind {name.strip()!r}") from None
-            always = spec.strip() == "always"
+                raise ValueError(f"send window override {name}={spec}: unknown kind {name!r}") from None
+            always = spec == "always"
             windows[kind] = None if always else SendWindow.parse(spec, days_off=days_off, calendar=calendar)
         return cls(windows)
 

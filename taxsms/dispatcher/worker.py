@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from redis.exceptions import ResponseError
 
+from taxsms import commalist
 from taxsms.channels.events import MO_MAX_PENDING, MO_MAX_PENDING_BYTES
 from taxsms.channels.pool import SmppPool
 from taxsms.channels.session import SessionConfig, SubmitResult
@@ -49,19 +50,6 @@ log = logging.getLogger(__name__)
 LATENCY_SAMPLES = 200_000
 HEARTBEAT_S = 5.0  # how often the worker reports its binds and reloads the template catalog
 T = TypeVar("T")
-
-
-def _pairs(spec: str) -> dict[str, int]:
-    """'a=1,b=2' -> {'a': 1, 'b': 2}."""
-    pairs = {}
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        name, _, value = item.partition("=")
-        pairs[name.strip()] = int(value)
-    return pairs
-
-
-def _names(spec: str) -> frozenset[str]:
-    return frozenset(filter(None, (part.strip() for part in spec.split(","))))
 
 
 @dataclass(slots=True)
@@ -127,10 +115,10 @@ class WorkerConfig:
 
     def rules(self) -> DispatchRules:
         return DispatchRules(
-            subscription_kinds=_names(self.subscription_kinds),
+            subscription_kinds=commalist.names(self.subscription_kinds),
             unknown_subscription=self.unknown_subscription,
-            daily_caps=_pairs(self.daily_caps),
-            quota_kinds=_names(self.quota_kinds),
+            daily_caps=commalist.pairs(self.daily_caps),
+            quota_kinds=commalist.names(self.quota_kinds),
             retry_base_s=self.retry_base_s,
             retry_max_s=self.retry_max_s,
             max_retries=self.max_retries,
