@@ -110,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue = sub.add_parser("enqueue", help="enqueue jobs, one JSON object per line")
     runtime.redis_options(enqueue)
     enqueue.add_argument("file", help="file of JSON lines, or - for standard input")
+    enqueue.add_argument("--token", help="send as this API token (default: $TAXSMS_TOKEN)")
+    enqueue.add_argument("--as", dest="actor", help="send as this operator (password: $TAXSMS_OPERATOR_PASSWORD)")
     enqueue.set_defaults(handler=cmd_enqueue)
 
     status = sub.add_parser("status", help="job counts by state, or one job's record")
@@ -281,8 +283,8 @@ def _lines(path: str) -> Iterator[bytes]:
 
 
 def cmd_enqueue(args: argparse.Namespace, cfg: Settings) -> int:
+    from taxsms.governance.enqueue import enqueue_as, resolve_principal
     from taxsms.privacy import mask_text
-    from taxsms.queue.intake import enqueue_lines
     from taxsms.queue.jobs import JobError
 
     lines = _lines(args.file)
@@ -293,10 +295,12 @@ def cmd_enqueue(args: argparse.Namespace, cfg: Settings) -> int:
         reasons[error.field] += 1
         print(f"line {number}: {mask_text(str(error))}", file=sys.stderr)
 
-    added, refused = runtime.with_redis(
-        cfg,
-        lambda redis, keys: enqueue_lines(redis, keys, [first, *lines] if first is not None else [], refused_line),
-    )
+    async def go(redis: Any, keys: Any) -> tuple[int, int]:
+        principal = await resolve_principal(redis, keys, token=args.token or "", operator=args.actor or "")
+        jobs = [first, *lines] if first is not None else []
+        return await enqueue_as(redis, keys, jobs, principal, on_refused=refused_line)
+
+    added, refused = runtime.with_redis(cfg, go)
     why = f" ({', '.join(f'{field}: {n}' for field, n in reasons.most_common())}; see taxsms dead list)"
     print(f"enqueued {added} jobs; {refused} refused to the dead-letter stream{why if refused else ''}")
     return errors.PARTIAL if refused else errors.OK

@@ -19,16 +19,24 @@ from rich.table import Table
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.channels.smpp import decode_short_message, parse_concat_udh
 from taxsms.dispatcher.worker import Worker, WorkerConfig
+from taxsms.governance.enqueue import enqueue_as
+from taxsms.governance.policy import Principal, PrincipalKind
+from taxsms.governance.registry import PrincipalBook
+from taxsms.governance.units import UnitTree, save_units
 from taxsms.privacy import mask_phone
 from taxsms.queue.connect import connect, keys_for
-from taxsms.queue.intake import enqueue_lines
-from taxsms.queue.jobs import FINAL_STATES
+from taxsms.queue.jobs import FINAL_STATES, Kind
 from taxsms.queue.server import RedisServer, free_port
 from taxsms.replies.providers import RedisProvider
 from taxsms.replies.service import ReplyConfig, ReplyService
 from taxsms.replies.subscriptions import SubscriptionBook
 
-UNITS = ["某市税务局", "某市某区税务局", "某县税务局", "某省税务局"]
+#: The recipients' units: the example unit tree's (taxsms/governance/example_units.toml).
+RECIPIENT_UNITS = ["county-e1", "county-e2", "county-w1", "sub-e1-town", "city-east", "city-west"]
+#: The demo's upstream system, registered for the province: its jobs are signed 【省税务局】 by the registry.
+DEMO_SYSTEM = Principal(
+    PrincipalKind.SYSTEM, "demo", "prov", frozenset({Kind.FILING_REMINDER, Kind.OVERDUE_FILING, Kind.OVERDUE_PAYMENT})
+)
 TAXES = ["增值税", "个人所得税", "企业所得税", "城市维护建设税", "印花税"]
 NAMES = ["张三", "李四", "王五", "赵六", "陈晓明", "刘芳", "某某商贸有限公司", "某某科技有限公司"]
 NOTICE_BODY = (
@@ -51,26 +59,26 @@ UNSUBSCRIBED_SHARE = 0.03  # of the reminder recipients, who texted TD some time
 
 
 def demo_jobs(count: int, *, seed: int = 12366, invalid: int = 20) -> Iterator[bytes]:
-    """`count` mixed jobs as JSON lines (reminders, overdue notices, long notices), plus a few invalid ones."""
+    """`count` mixed jobs as JSON lines (reminders, overdue notices, long reminders), plus a few invalid ones.
+
+    They carry no signature: the admission policy signs them with the registered unit's."""
     rng = random.Random(seed)
     for i in range(count):
-        unit = rng.choice(UNITS)
+        unit = rng.choice(RECIPIENT_UNITS)
         name, tax = rng.choice(NAMES), rng.choice(TAXES)
         phone = f"13{rng.randint(0, 9)}{rng.randint(0, 99_999_999):08d}"
         roll = rng.random()
         if roll < 0.55:
-            kind, text = (
-                "filing_reminder",
-                f"【{unit}】尊敬的{name}：您本月{tax}申报期限为15日，请及时办理申报。",
-            )
+            kind, text = "filing_reminder", f"尊敬的{name}：您本月{tax}申报期限为15日，请及时办理申报。"
         elif roll < 0.75:
-            kind, text = "overdue_filing", f"【{unit}】{name}：您未按期申报{tax}，请尽快到主管税务机关办理。"
+            kind, text = "overdue_filing", f"{name}：您未按期申报{tax}，请尽快到主管税务机关办理。"
         elif roll < 0.85:
-            kind, text = "overdue_payment", f"【{unit}】{name}：您有{tax}欠税未缴，请于三日内缴纳。"
+            kind, text = "overdue_payment", f"{name}：您有{tax}欠税未缴，请于三日内缴纳。"
         else:
-            kind = "notice"
-            text = f"【{unit}】{NOTICE_BODY[: rng.choice((90, 130, 190))]}"  # 2-3 UCS2 parts
-        yield msgspec.json.encode({"id": f"demo-{i:06d}", "kind": kind, "to": phone, "text": text, "unit": unit})
+            kind = "filing_reminder"
+            text = NOTICE_BODY[: rng.choice((90, 130, 190))]  # 2-3 UCS2 parts
+        job = {"id": f"demo-{i:06d}", "kind": kind, "to": phone, "text": text, "recipient_unit": unit}
+        yield msgspec.json.encode(job)
     bad = [
         {"id": "bad-kind", "kind": "lottery", "to": "13800138000", "text": "x"},
         {"id": "bad-phone", "kind": "notice", "to": "12345", "text": "【某市税务局】测试"},
@@ -134,7 +142,9 @@ async def run_demo(
         provider = RedisProvider(redis, keys)
         await provider.load_invoices_csv(INVOICES_CSV)
         await provider.load_status_csv(STATUS_CSV)
-        added, refused = await enqueue_lines(redis, keys, lines)
+        await save_units(redis, keys, UnitTree.from_file())
+        await PrincipalBook(redis, keys).register(DEMO_SYSTEM, "the demo's upstream system")
+        added, refused = await enqueue_as(redis, keys, lines, DEMO_SYSTEM)
         console.print(f"[bold]Enqueued[/] {added} jobs; {refused} invalid jobs went to the dead-letter stream")
         config = WorkerConfig(
             redis_url=redis_url,
@@ -151,7 +161,7 @@ async def run_demo(
             "(production default: 08:00-18:00 China time for staff-published kinds; replies go at any hour)"
         )
         worker = Worker(config)
-        replies = ReplyService(redis, keys, provider, ReplyConfig(block_ms=100))
+        replies = ReplyService(redis, keys, provider, ReplyConfig(unit="prov", block_ms=100))
         started = time.perf_counter()
         tasks = [asyncio.create_task(coro) for coro in (worker.run(), replies.run(), _text_in(sim))]
         total = added + refused + len(MO_CONVERSATIONS)

@@ -61,7 +61,7 @@ async def test_login_dashboard_updates_and_job_lookup(api: RunningApi) -> None:
 
             await page.click("nav >> text=Job lookup")
             await page.wait_for_url("**/console/jobs")
-            await page.fill("#job-id", "j42")
+            await page.fill("#job-id", api.stored("j42"))  # API job ids are namespaced by token
             await page.click("#lookup button")
             await expect(page.locator("#job-record")).to_contain_text("139****0042")
             await expect(page.locator("#job-record")).to_contain_text("queued")

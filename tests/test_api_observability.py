@@ -36,7 +36,7 @@ async def test_health_and_readiness(api: RunningApi) -> None:
 
 
 async def test_metrics_show_depth_states_windows_and_latency(api: RunningApi) -> None:
-    await api.post_jobs([job(i) for i in range(25)] + [job(100 + i, kind="reply") for i in range(3)])
+    await api.post_jobs([job(i, priority=3) for i in range(25)] + [job(100 + i, kind="reply") for i in range(3)])
     await api.post_jobs(job(999, to="1"))
     await api.redis.zadd(api.keys.delayed(3), {"later": 1})
     response = await api.client.get(f"{api.url}/metrics")

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
 from taxsms.api import ApiConfig, create_app
-from taxsms.api.auth import TokenStore
+from taxsms.api.auth import TokenStore, digest
 from taxsms.api.keys import ApiKeys
 from taxsms.governance.operators import Operator, OperatorBook
 from taxsms.governance.units import UnitTree, save_units
@@ -26,16 +26,53 @@ TEXT = "【某市税务局】您本月增值税申报期限为15日，请及时�
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 PASSWORD = "s3cret-pass"
 ALL_KINDS = {"filing_reminder", "overdue_filing", "overdue_payment", "notice", "internal", "reply"}
+EXTRA_UNITS = UnitTree.from_toml(
+    """
+[[unit]]
+id = "prov"
+name = "省税务局"
+level = "province"
+[[unit]]
+id = "city-01"
+name = "某市税务局"
+level = "city"
+parent = "prov"
+[[unit]]
+id = "county-0101"
+name = "某市甲县税务局"
+level = "county"
+parent = "city-01"
+[[unit]]
+id = "city-02"
+name = "另市税务局"
+level = "city"
+parent = "prov"
+[[unit]]
+id = "county-9999"
+name = "另市乙县税务局"
+level = "county"
+parent = "city-02"
+"""
+)
+#: The example tree (prov > city-east > county-e1 ...) plus the API tests' city-01 (某市税务局) > county-0101
+#: and city-02 > county-9999.
+UNITS = UnitTree([*UnitTree.from_file(), *(unit for unit in EXTRA_UNITS if unit.id != "prov")])
 
 
 def job(i: int | str, **extra: object) -> dict[str, object]:
     return {
         "id": f"j{i}",
-        "kind": "notice",
+        "kind": "filing_reminder",
         "to": f"139{int(str(i).lstrip('x') or 0) % 10**8:08d}",
+        "recipient_unit": "city-01",
         "text": TEXT,
         **extra,
     }
+
+
+async def seed_units(redis: Redis, keys: Keys) -> None:
+    """The API tests' unit tree (UNITS)."""
+    await save_units(redis, keys, UNITS)
 
 
 def encode(value: object) -> bytes:
@@ -50,6 +87,10 @@ class RunningApi:
     redis: Redis
     keys: Keys
     app: web.Application
+
+    def stored(self, job_id: str, token: str | None = None) -> str:
+        """The id a job posted with `token` has in the store (namespaced by the token)."""
+        return f"{digest(token or self.token)[:16]}/{job_id}"
 
     def auth(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}"}
@@ -77,6 +118,7 @@ async def start_site(app: web.Application) -> tuple[web.AppRunner, str]:
 async def running_api(redis: Redis, keys: Keys, config: ApiConfig | None = None) -> AsyncIterator[RunningApi]:
     """The app on a free port (over plain HTTP), an HTTP client with a cookie jar, and a token for unit city-01
     (every kind)."""
+    await seed_units(redis, keys)
     config = dataclasses.replace(config or ApiConfig(), plain_http=True)  # the client's jar holds Secure cookies back
     app = create_app(redis, keys, config, hasher=FAST_HASHER)
     runner, url = await start_site(app)
@@ -90,10 +132,9 @@ async def running_api(redis: Redis, keys: Keys, config: ApiConfig | None = None)
 
 
 async def operator_book(redis: Redis, keys: Keys) -> OperatorBook:
-    """The example unit tree (prov > city-east > county-e1 ...) stored, and an operator book on it."""
-    tree = UnitTree.from_file()
-    await save_units(redis, keys, tree)
-    return OperatorBook(redis, keys, tree, hasher=FAST_HASHER)
+    """The API tests' unit tree (the example tree, plus city-01 ...) stored, and an operator book on it."""
+    await save_units(redis, keys, UNITS)
+    return OperatorBook(redis, keys, UNITS, hasher=FAST_HASHER)
 
 
 async def add_operator(
@@ -122,6 +163,7 @@ def api_in_thread(
 
     async def main() -> None:
         redis = Redis.from_url(redis_url)
+        await seed_units(redis, keys)
         runner, url = await start_site(create_app(redis, keys, config, hasher=hasher))
         secret, _ = await TokenStore(redis, ApiKeys(keys)).create("city-01", ALL_KINDS, {"city-01"})
         started.update(url=url, token=secret)

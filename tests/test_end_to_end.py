@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.channels.smpp import decode_short_message, parse_concat_udh
 from taxsms.dispatcher.worker import Worker, WorkerConfig
+from taxsms.governance.admission import Gate
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
@@ -23,6 +24,7 @@ from taxsms.replies.config import ReplyConfig
 from taxsms.replies.inbox import Inbox
 from taxsms.replies.providers import RedisProvider
 from taxsms.replies.service import ReplyService
+from tests.governance_support import seed_reply_units, staff_operator
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Platform:
 async def platform(redis: Redis, redis_url: str, keys: Keys) -> AsyncIterator[Platform]:
     sim = SmscSimulator(SimulatorConfig(dlr_ms=5, keep_accepted=True))
     await sim.start()
+    await seed_reply_units(redis, keys)  # the reply service answers for unit 12366 (signature 【12366】)
     config = WorkerConfig(
         redis_url=redis_url, prefix=keys.prefix, smsc_port=sim.port, block_ms=20, send_window="00:00-24:00"
     )
@@ -123,12 +126,15 @@ async def test_consultation_ticket_is_acknowledged_and_answered(platform: Platfo
     await platform.text_in(phone, "请问小规模纳税人季度销售额多少以内免征增值税？")
     await wait_until(lambda: len(platform.texts_to(phone)) == 1)
     ack = platform.texts_to(phone)[0]
-    inbox = Inbox(platform.redis, platform.keys, unit="12366", signature="【12366】")
+    inbox = Inbox(platform.redis, platform.keys)
     [ticket] = await inbox.list()
     assert ticket.id in ack
-    job = await inbox.answer(ticket.id, "op-12366-01", "季度销售额30万元以下免征增值税。")
+    staff = await staff_operator(platform.redis, platform.keys)
+    gate = Gate(platform.redis, platform.keys)
+    job = await inbox.answer(ticket.id, staff, "季度销售额30万元以下免征增值税。", gate)
+    assert job.operator == "op-12366-01" and job.text.endswith("（经办人：周客服）")
     await JobStore(platform.redis, platform.keys).enqueue([job])
-    await wait_until(lambda: len(platform.texts_to(phone)) == 2)
+    await wait_until(lambda: len(platform.texts_to(phone)) == 2)  # the worker's window is 00:00-24:00 here
     assert "30万元" in platform.texts_to(phone)[1]
 
 

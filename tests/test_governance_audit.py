@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import json
 
-from taxsms.governance.audit import GENESIS, AuditLog, canonical, check_chain, entry_hash
+from taxsms.governance.audit import GENESIS, AuditLog, audit_key, canonical, check_chain, entry_hash
 
 
 async def _fill(log: AuditLog, n: int) -> None:
@@ -17,15 +19,14 @@ async def test_chain_links_and_verifies(redis, keys) -> None:  # type: ignore[no
     log = AuditLog(redis, keys)
     assert (await log.verify()).ok
     await _fill(log, 5)
-    await log.record_template_change("P001", "filing_reminder", "update", {"version": 2})
-    await log.record_sends("county-e1", "notice", 120)
+    await log.append("padmin", "quota.set", "county-e1", {"unit": "county-e1", "segments": 120})
     entries = [e async for e in log.entries()]
-    assert [e.seq for e in entries] == [1, 2, 3, 4, 5, 6, 7]
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5, 6]
     assert entries[0].prev == GENESIS
     assert all(b.prev == a.hash for a, b in itertools.pairwise(entries))
-    assert entries[-1].details == {"kind": "notice", "count": 120}
+    assert entries[-1].details == {"unit": "county-e1", "segments": 120}
     result = await log.verify()
-    assert result.ok and result.entries == 7
+    assert result.ok and result.entries == 6
 
 
 async def test_concurrent_writers_do_not_fork_the_chain(redis, keys) -> None:  # type: ignore[no-untyped-def]
@@ -56,7 +57,8 @@ async def test_forged_rehashed_entry_breaks_the_next_link(redis, keys) -> None: 
     for e in entries:
         fields = {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "subject": e.subject}
         details = {"unit": "forged"} if e.seq == 2 else e.details
-        digest = entry_hash(e.prev, e.seq, e.at, e.actor, e.action, e.subject, details) if e.seq == 2 else e.hash
+        forged = entry_hash(log.key, e.prev, e.seq, e.at, e.actor, e.action, e.subject, details)
+        digest = forged if e.seq == 2 else e.hash
         await redis.xadd(keys.audit, fields | {"details": canonical(details), "prev": e.prev, "hash": digest})
     result = await log.verify()
     assert not result.ok and result.broken_at == 3 and "prev" in result.reason
@@ -79,5 +81,56 @@ async def test_deleted_entries_are_detected(redis, keys) -> None:  # type: ignor
 
 
 def test_check_chain_pure() -> None:
-    assert check_chain([], None).ok
-    assert not check_chain([], (1, "x" * 64)).ok
+    assert check_chain([], None, b"k").ok
+    assert not check_chain([], (1, "x" * 64), b"k").ok
+
+
+async def test_rewriting_an_entry_with_a_recomputed_unkeyed_hash_fails_verify(redis, keys) -> None:  # type: ignore[no-untyped-def]
+    """Whoever can write Redis rewrites entry 2 and every hash after it, tip included, the way an unkeyed
+    sha256 chain would let them: without the audit key (kept outside Redis) verify still fails."""
+    log = AuditLog(redis, keys, key=b"the deployment's secret")
+    await _fill(log, 4)
+    entries = [e async for e in log.entries()]
+    await redis.delete(keys.audit)
+    prev = GENESIS
+    for e in entries:
+        details = {"unit": "forged"} if e.seq == 2 else e.details
+        body = {"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "subject": e.subject}
+        body |= {"details": details, "prev": prev}
+        digest = hashlib.sha256((prev + canonical(body)).encode()).hexdigest()
+        fields = {k: v for k, v in body.items() if k not in ("details", "prev")}
+        await redis.xadd(keys.audit, fields | {"details": canonical(details), "prev": prev, "hash": digest})
+        prev = digest
+    await redis.set(keys.audit_tip, f"{entries[-1].seq} {prev}")
+    result = await AuditLog(redis, keys, key=b"the deployment's secret").verify()
+    assert not result.ok and result.broken_at == 1 and "audit key" in result.reason
+    assert (await AuditLog(redis, keys, key=b"another secret").verify()).ok is False
+
+
+def test_the_audit_key_comes_from_outside_redis(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TAXSMS_AUDIT_KEY", "from-the-environment")
+    assert audit_key() == b"from-the-environment"
+    monkeypatch.delenv("TAXSMS_AUDIT_KEY")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    created = audit_key()
+    assert (tmp_path / "taxsms" / "audit.key").read_bytes() == created and len(created) == 64
+    assert oct((tmp_path / "taxsms" / "audit.key").stat().st_mode & 0o777) == "0o600"
+    assert audit_key() == created  # stable once made
+    key_file = tmp_path / "deployed.key"
+    key_file.write_text("deployed secret\n")
+    monkeypatch.setenv("TAXSMS_AUDIT_KEY_FILE", str(key_file))
+    assert audit_key() == b"deployed secret"
+
+
+async def test_audit_list_filters(redis, keys) -> None:  # type: ignore[no-untyped-def]
+    log = AuditLog(redis, keys)
+    await log.append("padmin", "quota.set", "county-e1", {"unit": "county-e1", "segments": 5})
+    await log.append("e1pub", "campaign.create", "cmp-1", {"unit": "county-e1", "units": ["sub-e1-town"]})
+    await log.append("wpub", "campaign.create", "cmp-2", {"unit": "county-w1"})
+    assert [e.subject for e in await log.select(unit="county-e1")] == ["county-e1", "cmp-1"]
+    assert [e.subject for e in await log.select(unit="sub-e1-town")] == ["cmp-1"]
+    assert [e.subject for e in await log.select(action="campaign.")] == ["cmp-1", "cmp-2"]
+    assert [e.subject for e in await log.select(operator="wpub")] == ["cmp-2"]
+    assert [e.subject for e in await log.select(action="campaign.", limit=1)] == ["cmp-2"]
+    assert await log.select(since="2999-01-01T00:00") == []
+    assert json.loads(json.dumps(log and (await log.select())[0].to_dict()))["action"] == "quota.set"

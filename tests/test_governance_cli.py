@@ -46,13 +46,17 @@ def test_governance_commands(taxsms, capsys, tmp_path: Path, redis_url: str, key
     assert taxsms("units", "load", str(EXAMPLE_UNITS), "--as", "P001") == 1  # no such operator yet
     assert taxsms("operator", "add", "P001", "--name", "王省", "--bootstrap") == 0
     assert taxsms("units", "load", str(EXAMPLE_UNITS), "--as", "P001") == 0
+    assert taxsms("operator", "add", "P002", "--name", "钱省", "--unit", "prov", "--role", "admin", "--as", "P001") == 0
     assert (
         taxsms("operator", "add", "C001", "--name", "赵市", "--unit", "city-east", "--role", "admin", "--as", "P001")
         == 0
     )
+    assert taxsms("operator", "confirm", "C001", "--as", "P001") == 1  # not by the account's creator
+    assert taxsms("operator", "confirm", "C001", "--as", "P002") == 0
     for staff_code, name in (("C010", "钱市"), ("C011", "陈市")):
         command = ["operator", "add", staff_code, "--name", name, "--unit", "city-east", "--role", "publisher"]
         assert taxsms(*command, "--as", "C001") == 0
+        assert taxsms("operator", "confirm", staff_code, "--as", "P001") == 0
     assert (
         taxsms("operator", "add", "X", "--name", "某", "--unit", "county-w1", "--role", "publisher", "--as", "C001")
         == 1
@@ -61,7 +65,7 @@ def test_governance_commands(taxsms, capsys, tmp_path: Path, redis_url: str, key
 
     assert taxsms("operator", "list", "--json") == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [row["id"] for row in listed] == ["C001", "C010", "C011", "P001"]
+    assert [row["id"] for row in listed] == ["C001", "C010", "C011", "P001", "P002"]
     assert listed[1]["name"] == "钱*" and listed[1]["roles"] == ["publisher"]
 
     recipients = tmp_path / "to.csv"

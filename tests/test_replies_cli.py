@@ -19,6 +19,7 @@ from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 from taxsms.replies.cli import add_commands
 from taxsms.replies.inbox import Inbox
+from tests.governance_support import PASSWORD, seed_reply_units, staff_operator
 
 PHONE = "13800138000"
 
@@ -79,11 +80,16 @@ def test_invoices_import(redis_url: str, keys: Keys, tmp_path: Path, capsys: pyt
     client.close()
 
 
-def test_inbox_list_and_answer(redis_url: str, keys: Keys, capsys: pytest.CaptureFixture[str]) -> None:
+def test_inbox_list_and_answer(
+    redis_url: str, keys: Keys, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def create() -> str:
         client = Redis.from_url(redis_url)
         try:
-            ticket, _ = await Inbox(client, keys).create(PHONE, "我要投诉", mo_id="1-0")
+            await seed_reply_units(client, keys)
+            await staff_operator(client, keys, "S001", "周客服")
+            text = "我要投诉 身份证110101199003071234 电话13900139000 \x1b[2J\x07"
+            ticket, _ = await Inbox(client, keys).create(PHONE, text, mo_id="1-0")
             return ticket.id
         finally:
             await client.aclose()
@@ -92,7 +98,15 @@ def test_inbox_list_and_answer(redis_url: str, keys: Keys, capsys: pytest.Captur
     assert run(keys, redis_url, "inbox", "list") == 0
     out = capsys.readouterr().out
     assert ticket_id in out and "138****8000" in out and PHONE not in out and "投诉" in out
-    assert run(keys, redis_url, "inbox", "answer", ticket_id, "已受理，将于5个工作日内答复", "--operator", "张三") == 0
+    assert "110101199003071234" not in out and "110101********1234" in out and "139****9000" in out
+    assert "\x1b" not in out and "\x07" not in out and "\\x1b[2J" in out  # terminal escapes shown, not obeyed
+    answer = ["inbox", "answer", ticket_id, "已受理，将于5个工作日内答复"]
+    assert run(keys, redis_url, *answer, "--as", "S001") == 2  # no password given: refused
+    monkeypatch.setenv("TAXSMS_OPERATOR_PASSWORD", "wrong password")
+    assert run(keys, redis_url, *answer, "--as", "S001") == 2
+    monkeypatch.setenv("TAXSMS_OPERATOR_PASSWORD", PASSWORD)
+    assert run(keys, redis_url, *answer, "--as", "nobody") == 2  # 王芳 is no operator
+    assert run(keys, redis_url, *answer, "--as", "S001") == 0
     out = capsys.readouterr().out
     assert f"reply answer-{ticket_id}-1" in out and PHONE not in out
     assert job_kind(redis_url, keys, f"answer-{ticket_id}-1") == "reply"
@@ -100,7 +114,7 @@ def test_inbox_list_and_answer(redis_url: str, keys: Keys, capsys: pytest.Captur
     assert "no tickets" in capsys.readouterr().out  # nothing open any more
     assert run(keys, redis_url, "inbox", "list", "--status", "answered") == 0
     assert ticket_id in capsys.readouterr().out
-    assert run(keys, redis_url, "inbox", "answer", "T20000101-000001", "答复", "--operator", "张三") == 2
+    assert run(keys, redis_url, "inbox", "answer", "T20000101-000001", "答复", "--as", "S001") == 2
 
 
 def job_kind(redis_url: str, keys: Keys, job_id: str) -> str | None:
@@ -117,6 +131,14 @@ def job_kind(redis_url: str, keys: Keys, job_id: str) -> str | None:
 
 
 def test_replies_run_answers_until_terminated(redis_url: str, keys: Keys) -> None:
+    async def seed() -> None:
+        client = Redis.from_url(redis_url)
+        try:
+            await seed_reply_units(client, keys)
+        finally:
+            await client.aclose()
+
+    uvloop.run(seed())
     client = sync_redis.Redis.from_url(redis_url)
     entry = client.xadd(keys.mo, {"from": PHONE, "to": "12366", "text": "KT", "at": "1795000000.000"}).decode()
     command = [sys.executable, "-m", "taxsms", "replies", "run", "--redis-url", redis_url]

@@ -7,9 +7,17 @@ from datetime import datetime
 import pytest
 from redis.asyncio import Redis
 
+from taxsms.governance.admission import Gate
 from taxsms.queue.jobs import CHINA, Kind
 from taxsms.queue.keys import Keys
 from taxsms.replies.inbox import ANSWERED, OPEN, Inbox, TicketError, TicketKind, guess_kind
+from tests.governance_support import seed_reply_units, staff_operator
+
+
+@pytest.fixture(autouse=True)
+async def units(redis: Redis, keys: Keys) -> None:
+    await seed_reply_units(redis, keys)
+
 
 AT = datetime(2026, 11, 23, 7, 30, tzinfo=CHINA).timestamp()  # 2026-11-22 23:30 UTC: the China date counts
 
@@ -53,33 +61,46 @@ async def test_list_newest_first_and_by_status(redis: Redis, keys: Keys) -> None
     ids = [(await inbox.create("13800138000", f"问题{i}", at=AT + i))[0].id for i in range(5)]
     assert [t.id for t in await inbox.list()] == ids[::-1]
     assert [t.id for t in await inbox.list(limit=2)] == ids[:2:-1]
-    await inbox.answer(ids[1], "张三", "已转主管科室")
+    staff = await staff_operator(redis, keys)
+    await inbox.answer(ids[1], staff, "已转主管科室", Gate(redis, keys))
     assert [t.id for t in await inbox.list(OPEN)] == [ids[4], ids[3], ids[2], ids[0]]
     assert [t.id for t in await inbox.list(ANSWERED)] == [ids[1]]
 
 
 async def test_answer_returns_the_reply_job(redis: Redis, keys: Keys) -> None:
-    inbox = Inbox(redis, keys, unit="某市12366", signature="【某市税务局】", clock=lambda: AT)
+    inbox, gate = Inbox(redis, keys, clock=lambda: AT), Gate(redis, keys)
+    staff = await staff_operator(redis, keys)
     ticket, _ = await inbox.create("+86 138 0013 8000", "我要举报", mo_id="9-0")
-    job = await inbox.answer(ticket.id, "张三", "您反映的问题已受理，结果将另行告知。")
+    job = await inbox.answer(ticket.id, staff, "您反映的问题已受理，结果将另行告知。", gate)
     assert job.id == f"answer-{ticket.id}-1" and job.kind is Kind.REPLY and job.to == "13800138000"
-    assert job.text == "【某市税务局】您反映的问题已受理，结果将另行告知。"
-    assert (job.unit, job.operator, job.in_reply_to) == ("某市12366", "张三", "9-0")
+    assert job.text == "【12366】您反映的问题已受理，结果将另行告知。（经办人：周客服）"
+    assert (job.unit, job.operator, job.in_reply_to, job.principal) == (
+        "12366",
+        "op-12366-01",
+        "9-0",
+        "operator:op-12366-01",
+    )
     stored = await inbox.get(ticket.id)
-    assert stored is not None and stored.status == ANSWERED and stored.operator == "张三"
-    later = await inbox.answer(ticket.id, "李四", "经查属实，已依法处理。")
+    assert stored is not None and stored.status == ANSWERED and stored.operator == "op-12366-01"
+    later = await inbox.answer(ticket.id, staff, "经查属实，已依法处理。", gate)
     assert later.id == f"answer-{ticket.id}-2"
+    [audited] = [e async for e in gate.audit.entries() if e.action == "ticket.answer" and e.details["job"] == job.id]
+    assert audited.actor == "op-12366-01" and audited.subject == ticket.id
 
 
 async def test_answer_refusals(redis: Redis, keys: Keys) -> None:
-    inbox = Inbox(redis, keys, clock=lambda: AT)
+    inbox, gate = Inbox(redis, keys, clock=lambda: AT), Gate(redis, keys)
+    staff = await staff_operator(redis, keys)
     ticket, _ = await inbox.create("13800138000", "请问")
-    with pytest.raises(TicketError, match="real name"):
-        await inbox.answer(ticket.id, " ", "答复")
     with pytest.raises(TicketError, match="empty"):
-        await inbox.answer(ticket.id, "张三", "  ")
+        await inbox.answer(ticket.id, staff, "  ", gate)
     with pytest.raises(TicketError, match="no ticket"):
-        await inbox.answer("T20260101-000009", "张三", "答复")
+        await inbox.answer("T20260101-000009", staff, "答复", gate)
+    with pytest.raises(TicketError, match="forbidden content"):
+        await inbox.answer(ticket.id, staff, "欢迎参与六合彩", gate)
+    with pytest.raises(TicketError, match="signature"):
+        await inbox.answer(ticket.id, staff, "【国家税务总局】答复", gate)
+    assert (await inbox.get(ticket.id)).status == OPEN  # type: ignore[union-attr]  # nothing marked
     short, _ = await inbox.create("10086", "carrier notice")
     with pytest.raises(TicketError, match="cannot be answered"):
-        await inbox.answer(short.id, "张三", "答复")
+        await inbox.answer(short.id, staff, "答复", gate)

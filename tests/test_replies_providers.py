@@ -127,8 +127,6 @@ async def test_http_provider_timeout_and_errors_are_unavailable(lookup_server: s
 
 
 def test_reply_texts() -> None:
-    assert texts.signed("【12366】", "您好") == "【12366】您好"
-    assert texts.signed("【12366】", "【某市税务局】您好") == "【某市税务局】您好"
     assert "未查询到发票（号码24442000000012345678）" in texts.invoice_reply(
         InvoiceResult(Lookup.NOT_FOUND, "", "24442000000012345678")
     )

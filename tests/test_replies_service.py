@@ -16,9 +16,10 @@ from taxsms.replies.limits import Withheld
 from taxsms.replies.providers import InvoiceResult, Lookup, RedisProvider, StatusResult
 from taxsms.replies.service import ReplyService
 from taxsms.replies.subscriptions import SubscriptionBook
+from tests.governance_support import seed_reply_units
 
 NOW = datetime(2026, 11, 23, 22, 15, tzinfo=CHINA).timestamp()  # replies go out at any hour
-CONFIG = ReplyConfig(unit="12366", signature="【12366】", consumer="test", batch=50)
+CONFIG = ReplyConfig(unit="12366", consumer="test", batch=50)
 
 
 async def send_mo(redis: Redis, keys: Keys, sender: str, text: str, at: float = NOW) -> str:
@@ -44,6 +45,7 @@ async def service(redis: Redis, keys: Keys) -> ReplyService:
     provider = RedisProvider(redis, keys)
     await provider.load_invoices_csv(["code,number,date,amount", "041001900111,12345678,2026-11-01,1060.00"])
     await provider.load_status_csv(["reference,status", "SL2026001,已受理，审核中"])
+    await seed_reply_units(redis, keys)
     svc = ReplyService(redis, keys, provider, CONFIG, clock=lambda: NOW)
     await svc.ensure_group()
     return svc
@@ -156,6 +158,7 @@ class BrokenProvider:
 
 
 async def test_provider_failures_still_get_a_reply(redis: Redis, keys: Keys) -> None:
+    await seed_reply_units(redis, keys)
     service = ReplyService(redis, keys, BrokenProvider(), CONFIG, clock=lambda: NOW)
     await service.ensure_group()
     await send_mo(redis, keys, "13800138000", "FP 041001900111 12345678")

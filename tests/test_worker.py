@@ -111,7 +111,7 @@ async def test_bad_jobs_are_dead_lettered_with_a_reason_and_the_worker_goes_on(
     assert dead["b-kind"][b"field"] == b"kind"
     assert dead["b-phone"][b"field"] == b"to"
     assert dead["b-empty"][b"field"] == b"text"
-    assert dead["b-anon"][b"reason"].startswith(b"no signature")
+    assert dead["b-anon"][b"reason"].startswith(b"a raw intake entry must name its registered system")
     assert dead["b-long"][b"field"] == b"text"
     assert dead["b-field"][b"field"] == b"zz"
     assert dead["b-json"][b"reason"].startswith(b"not a JSON object")

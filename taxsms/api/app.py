@@ -23,6 +23,7 @@ from taxsms.api.routes import RouteTable
 from taxsms.api.sessions import SessionStore, register_session_routes, session_guard
 from taxsms.api.templates import register_template_routes
 from taxsms.api.usage import register_usage_routes
+from taxsms.governance.admission import Gate
 from taxsms.governance.audit import AuditLog
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
@@ -81,6 +82,7 @@ def create_app(
     app[state.API_KEYS] = api_keys
     app[state.CONFIG] = config
     app[state.STORE] = JobStore(redis, keys)
+    app[state.GATE] = Gate(redis, keys)
     app[state.TOKENS] = TokenStore(redis, api_keys)
     app[state.SESSIONS] = SessionStore(redis, api_keys, config.session_idle_s, config.session_max_s)
     app[state.LOGIN_LIMITS] = LoginLimits(redis, api_keys)

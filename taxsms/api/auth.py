@@ -21,7 +21,10 @@ from taxsms.api.errors import ApiError
 from taxsms.api.keys import ApiKeys
 from taxsms.api.routes import Route
 from taxsms.api.state import CONFIG, TOKENS
-from taxsms.queue.jobs import Job, Kind
+from taxsms.governance.audit import Action, AuditLog
+from taxsms.governance.policy import Principal, PrincipalKind
+from taxsms.governance.registry import PrincipalBook
+from taxsms.queue.jobs import Kind
 
 TOKEN_PREFIX = "tsk_"
 ANY_UNIT = "*"
@@ -51,27 +54,32 @@ class ApiToken:
     name: str = ""
     pii: bool = False  # may read full phone numbers
 
-    def refusal(self, job: Job) -> tuple[str, str] | None:
-        """(field, reason) if the job is outside this token's scope, else None."""
-        if job.kind.value not in self.kinds:
-            return "kind", f"this token may not enqueue {job.kind.value!r} (allowed: {_csv(self.kinds)})"
-        if job.unit and job.unit != self.unit:
-            return "unit", f"this token acts for unit {self.unit!r}, not {job.unit!r}"
-        if (
-            job.recipient_unit
-            and ANY_UNIT not in self.recipient_units
-            and job.recipient_unit not in self.recipient_units
-        ):
-            return "recipient_unit", f"{job.recipient_unit!r} is outside this token's recipient units"
-        return None
+    @property
+    def principal(self) -> Principal:
+        """The token as the admission policy sees it: its unit, kinds and recipient units."""
+        kinds = frozenset(Kind(kind) for kind in self.kinds)
+        return Principal(PrincipalKind.TOKEN, self.id, self.unit, kinds, frozenset(self.recipient_units))
+
+    @property
+    def namespace(self) -> str:
+        """Prefix of this token's job ids in the store, so no token can take another's ids."""
+        return f"{self.id}/"
 
 
 class TokenStore:
     """Issue, look up and revoke API tokens in Redis."""
 
-    def __init__(self, redis: Redis, keys: ApiKeys) -> None:
+    def __init__(self, redis: Redis, keys: ApiKeys, *, audit: AuditLog | None = None) -> None:
         self.redis = redis
         self.keys = keys
+        self.principals = PrincipalBook(redis, keys.keys)
+        self._audit = audit
+
+    @property
+    def audit(self) -> AuditLog:
+        if self._audit is None:
+            self._audit = AuditLog(self.redis, self.keys.keys)
+        return self._audit
 
     async def create(
         self,
@@ -81,6 +89,7 @@ class TokenStore:
         *,
         name: str = "",
         pii: bool = False,
+        actor: str = "",
     ) -> tuple[str, ApiToken]:
         """Issue a token; return (the secret, shown once, and its record). Recipient units default to `unit`."""
         if not unit:
@@ -104,9 +113,12 @@ class TokenStore:
             pipe.hset(self.keys.token(hashed), mapping=record)
             pipe.hset(self.keys.tokens, token.id, hashed)
             await pipe.execute()
+        await self.principals.register(token.principal, name)
+        details = {"unit": unit, "kinds": sorted(token.kinds), "recipient_units": sorted(token.recipient_units)}
+        await self.audit.append(actor or "cli", Action.TOKEN_CREATE, token.id, details | {"name": name, "pii": pii})
         return secret, token
 
-    async def revoke(self, token_id: str) -> bool:
+    async def revoke(self, token_id: str, *, actor: str = "") -> bool:
         hashed = await self.redis.hget(self.keys.tokens, token_id)
         if hashed is None:
             return False
@@ -114,6 +126,8 @@ class TokenStore:
             pipe.delete(self.keys.token(hashed.decode()))
             pipe.hdel(self.keys.tokens, token_id)
             await pipe.execute()
+        await self.principals.remove(f"{PrincipalKind.TOKEN}:{token_id}")
+        await self.audit.append(actor or "cli", Action.TOKEN_REVOKE, token_id, {})
         return True
 
     async def check(self, secret: str, rate_limit: int) -> tuple[ApiToken | None, int]:

@@ -1,8 +1,9 @@
-"""Intake over HTTP: validate raw jobs, hold them to the token's scope, enqueue in chunks, report per item.
+"""Intake over HTTP: validate raw jobs, admit them for the token (the admission policy), enqueue in chunks.
 
-One `Intake` per request. Items are fed one at a time (from a JSON array or an NDJSON stream); valid ones
+One `Intake` per request. Items are fed one at a time (from a JSON array or an NDJSON stream); admitted ones
 are enqueued `chunk` at a time, one Redis round trip per chunk; refused ones are dead-lettered with the
-field and the reason, and reported back by their index.
+field and the reason, reported back by their index, and audited (one entry per request). A job's id is
+stored under the token's namespace (`<token id>/<id>`), so no token can take another's ids.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import msgspec
 from redis.asyncio import Redis
 
 from taxsms.api.auth import ApiToken
-from taxsms.queue.jobs import Job, JobError, job_id_of, parse_job
+from taxsms.governance.admission import Gate, Refusal
+from taxsms.governance.policy import Refused, Registry, admit
+from taxsms.queue.jobs import MAX_JOB_ID_LENGTH, Job, JobError, job_id_of, parse_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore, job_shards
 
@@ -50,33 +53,43 @@ class IntakeResult:
 class Intake:
     """Feed raw items, then `finish()`; the result counts accepted, duplicate and rejected jobs."""
 
-    def __init__(self, redis: Redis, keys: Keys, store: JobStore, token: ApiToken, chunk: int) -> None:
+    def __init__(self, redis: Redis, keys: Keys, store: JobStore, token: ApiToken, chunk: int, gate: Gate) -> None:
         self.redis = redis
         self.keys = keys
         self.store = store
         self.token = token
+        self.principal = token.principal
         self.chunk = chunk
+        self.gate = gate
         self.result = IntakeResult()
+        self._registry: Registry | None = None
         self._batch: list[Job] = []
         self._refused: list[tuple[bytes, JobError]] = []
+        self._audited: list[Refusal] = []
 
-    def check(self, index: int, raw: bytes) -> Job | None:
-        """Validate one item; record and return None if refused."""
+    def check(self, index: int, raw: bytes, registry: Registry) -> Job | None:
+        """Validate and admit one item; record and return None if refused."""
         try:
             job = parse_job(raw)
         except JobError as error:
             self._refuse(index, raw, error, "invalid_job", job_id_of(raw))
             return None
-        refusal = self.token.refusal(job)
-        if refusal:
-            self._refuse(index, raw, JobError(*refusal), "forbidden", job.id)
+        try:
+            job = admit(job, self.principal, registry)
+        except Refused as error:
+            self._refuse(index, raw, error, "forbidden", job.id)
             return None
-        if not job.unit:
-            job = msgspec.structs.replace(job, unit=self.token.unit)
-        return job
+        stored_id = self.token.namespace + job.id
+        if len(stored_id) > MAX_JOB_ID_LENGTH:
+            error = JobError("id", f"at most {MAX_JOB_ID_LENGTH - len(self.token.namespace)} characters")
+            self._refuse(index, raw, error, "invalid_job", job.id)
+            return None
+        return msgspec.structs.replace(job, id=stored_id)
 
     async def feed(self, index: int, raw: bytes) -> None:
-        job = self.check(index, raw)
+        if self._registry is None:
+            self._registry = await self.gate.registry()
+        job = self.check(index, raw, self._registry)
         if job is not None:
             self._batch.append(job)
             if len(self._batch) >= self.chunk:
@@ -84,6 +97,10 @@ class Intake:
 
     async def finish(self) -> IntakeResult:
         await self._flush()
+        actor = self.principal.tag
+        await self.gate.record_sent(actor, self.token.unit, "api", self.result.accepted, self.result.duplicates)
+        await self.gate.record_refused(actor, "api", self._audited, self.token.unit)
+        self._audited = []
         refused, self._refused = self._refused, []
         for start in range(0, len(refused), DEAD_LETTER_CONCURRENCY):
             group = refused[start : start + DEAD_LETTER_CONCURRENCY]
@@ -94,6 +111,7 @@ class Intake:
         self.result.rejected += 1
         self.result.errors.append(ItemError(index, error.field, error.reason, job_id, kind))
         self._refused.append((bytes(raw).strip(), error))
+        self._audited.append(Refusal(job_id, error))
 
     async def _flush(self) -> None:
         batch, self._batch = self._batch, []

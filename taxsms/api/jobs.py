@@ -11,7 +11,7 @@ from taxsms.api.auth import ApiToken, request_token
 from taxsms.api.errors import ERROR_SCHEMA, PROBLEM, ApiError, json_response, problem
 from taxsms.api.intake import Intake, IntakeResult
 from taxsms.api.routes import JSON, Param, Reply, Route, RouteTable, error_reply, json_reply
-from taxsms.api.state import CONFIG, KEYS, REDIS, STORE
+from taxsms.api.state import CONFIG, GATE, KEYS, REDIS, STORE
 from taxsms.privacy import mask_phone, mask_text
 from taxsms.queue.jobs import MAX_JOB_ID_LENGTH
 
@@ -21,7 +21,7 @@ _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 
 def _intake(request: web.Request, token: ApiToken) -> Intake:
     app = request.app
-    return Intake(app[REDIS], app[KEYS], app[STORE], token, app[CONFIG].chunk)
+    return Intake(app[REDIS], app[KEYS], app[STORE], token, app[CONFIG].chunk, app[GATE])
 
 
 async def post_jobs(request: web.Request) -> web.Response:
@@ -93,7 +93,7 @@ async def get_job(request: web.Request) -> web.Response:
     """One job's record: state, times, message ids, receipts; the phone masked unless asked and allowed."""
     token = request_token(request)
     job_id = request.match_info["id"]
-    record = await request.app[STORE].job(job_id)
+    record = await request.app[STORE].job(token.namespace + job_id)
     if record is None or record.get("unit", token.unit) != token.unit:
         raise ApiError(404, "not_found", f"no job {job_id!r} for unit {token.unit!r}")
     full = request.query.get("phone") == "full"

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from taxsms.api.config import ApiConfig
 from taxsms.api.keys import ApiKeys
 from taxsms.dispatcher.windows import WindowPolicy
+from taxsms.governance.admission import Gate
 from taxsms.governance.audit import AuditLog
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
@@ -35,3 +36,5 @@ AUDIT = web.AppKey("audit", AuditLog)
 METRICS: web.AppKey[ApiMetrics] = web.AppKey("metrics")
 ROUTES: web.AppKey[RouteTable] = web.AppKey("routes")
 WINDOWS = web.AppKey("windows", WindowPolicy)
+FEATURES = web.AppKey("features", dict)
+GATE = web.AppKey("gate", Gate)

@@ -1,6 +1,7 @@
 """Admission: what the worker does with one stream entry before it may be claimed, decided without I/O.
 
-parse → render → encode → hold: every entry gets exactly one verdict, and no entry, however hostile, makes
+parse → admit (the admission policy, taxsms.governance.policy, against the gate's registry snapshot) → render →
+encode → hold: every entry gets exactly one verdict, and no entry, however hostile, makes
 `decide` raise: whatever a step refuses (or crashes on) becomes a Refused verdict naming the step and the
 reason, for the dead-letter stream. The worker then acts on the verdicts in batches (dead-letter, route,
 record the held, claim the ready).
@@ -18,9 +19,10 @@ import msgspec
 
 from taxsms.channels.smpp import EncodedMessage, encode_message
 from taxsms.dispatcher.windows import WindowPolicy
+from taxsms.governance.admission import Gate, StaleRegistry
 from taxsms.queue.jobs import CHINA, MAX_TEXT_LENGTH, Job, JobError, State, parse_job
 from taxsms.queue.store import Settlement, StreamEntry
-from taxsms.templates.catalog import Signature, TemplateCatalog, TemplateError
+from taxsms.templates.catalog import TemplateCatalog, TemplateError
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +78,15 @@ def refused(entry: StreamEntry, error: JobError, job_id: str | None = None) -> R
 class Admission:
     """Decides each entry's verdict from the job alone, the template catalog, the send windows and the time."""
 
-    def __init__(self, catalog: Callable[[], TemplateCatalog], windows: WindowPolicy, intake_stream: str) -> None:
-        """`catalog` returns the current catalog (the worker reloads it)."""
+    def __init__(
+        self, catalog: Callable[[], TemplateCatalog], windows: WindowPolicy, intake_stream: str, gate: Gate
+    ) -> None:
+        """`catalog` returns the current catalog (the worker reloads it); `gate` holds the registry snapshot
+        (the worker loads it before each batch)."""
         self._catalog = catalog
         self.windows = windows
         self._intake = intake_stream
+        self.gate = gate
         self._ref = 0
 
     def decide(self, entry: StreamEntry, now: float) -> Verdict:
@@ -89,7 +95,18 @@ class Admission:
         try:
             job = parse_job(entry.payload)
             job_id = job.id
-            if entry.stream == self._intake:
+            step = "admit"
+            raw = entry.stream == self._intake
+            try:
+                job = self.gate.check(job, raw=raw)
+            except StaleRegistry:
+                raise
+            except JobError as error:
+                if raw:  # never accepted: dead-lettered with the reason
+                    raise
+                # accepted once, refused now (a suspension, a cancel, the term list): it ends rejected
+                return Held(settlement(entry, job, State.REJECTED, f"{error.field}: {error.reason}"))
+            if raw:
                 return Raw(entry, job)
             step = "render"
             job = self.render(job)
@@ -110,7 +127,7 @@ class Admission:
             return job
         catalog = self._catalog()
         try:
-            rendered = catalog.render(job.template, job.vars, Signature(job.unit, job.operator))
+            rendered = catalog.render(job.template, job.vars, self.gate.signature(job))
         except TemplateError as error:
             field = "template" if not error.variable else "vars"
             raise JobError(field, str(error)) from None
@@ -118,6 +135,7 @@ class Admission:
             raise JobError("template", f"template {job.template!r} is for {catalog.get(job.template).kind}")
         if len(rendered.text) > MAX_TEXT_LENGTH:
             raise JobError("vars", f"renders to {len(rendered.text)} characters, more than {MAX_TEXT_LENGTH}")
+        self.gate.review_rendered(rendered.text)
         return msgspec.structs.replace(job, text=rendered.text)
 
     def encode(self, job: Job) -> EncodedMessage:

@@ -77,9 +77,13 @@ class SendWindow:
 
 @dataclass(frozen=True, slots=True)
 class WindowPolicy:
-    """The window of each kind; a kind mapped to None (replies by default) may be sent at any time."""
+    """The window of each kind; a kind mapped to None (replies by default) may be sent at any time.
+
+    `staff`: the window of what staff write, which a reply signed by an operator (an answer to a ticket) keeps
+    to as well: only automatic replies go out at any hour (Art. 8)."""
 
     windows: dict[Kind, SendWindow | None] = field(default_factory=dict)
+    staff: SendWindow | None = None
 
     @classmethod
     def build(
@@ -104,7 +108,7 @@ class WindowPolicy:
                 raise ValueError(f"send window override {name}={spec}: unknown kind {name!r}") from None
             always = spec == "always"
             windows[kind] = None if always else SendWindow.parse(spec, days_off=days_off, calendar=calendar)
-        return cls(windows)
+        return cls(windows, default)
 
     def _uncovered(self, first: date, last: date) -> list[tuple[int, Calendar]]:
         years = range(first.year, last.year + 1)
@@ -149,6 +153,8 @@ class WindowPolicy:
         """The earliest moment `job` may be submitted: after not_before and inside its window (now if both hold)."""
         earliest = max(now, job.not_before_ts)
         window = self.windows.get(job.kind)
+        if window is None and job.kind is Kind.REPLY and job.operator:
+            window = self.staff  # a staff answer: written by a person, so inside the staff window
         return earliest if window is None else window.next_opening(earliest)
 
     def may_send(self, job: Job, now: float) -> bool:

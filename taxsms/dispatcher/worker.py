@@ -39,6 +39,7 @@ from taxsms.dispatcher.lanes import LaneBuffer, Room
 from taxsms.dispatcher.ratelimit import RateLimiter
 from taxsms.dispatcher.receipts import DeliverySink
 from taxsms.dispatcher.windows import WindowPolicy
+from taxsms.governance.admission import Gate
 from taxsms.holidays import PACKAGE, Calendar
 from taxsms.queue.connect import RETRYABLE, AnyRedis, connect, keys_for, uptime_s
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State
@@ -232,7 +233,8 @@ class Worker:
         if warning := windows.calendar_warning(clock()):
             log.error(warning)
         self.catalog = TemplateCatalog.from_dir()  # until the reviewed catalog is read from Redis
-        self.admission = Admission(lambda: self.catalog, windows, self.keys.intake)
+        self.gate = Gate(self._redis, self.keys, max_age=HEARTBEAT_S)  # the admission policy, applied again
+        self.admission = Admission(lambda: self.catalog, windows, self.keys.intake, self.gate)
         self.limiter = (
             RateLimiter(self._redis, self.keys.rate(config.link_name), config.tps, clock=rate_clock)
             if config.tps > 0
@@ -466,7 +468,12 @@ class Worker:
         fresh = [entry for entry in entries if (entry.stream, entry.entry_id) not in self._in_progress]
         if redelivered and fresh:
             fresh = await self._drop_worn(fresh)
+        await self._with_redis(self.gate.registry)  # the snapshot the policy reads (reloaded every HEARTBEAT_S)
         verdicts = [self.admission.decide(entry, now) for entry in fresh]
+        if self.gate.stale:  # a principal it does not know yet (a campaign approved since): look again, once
+            await self._with_redis(partial(self.gate.registry, fresh=True))
+            verdicts = [self.admission.decide(entry, now) for entry in fresh]
+        await self._with_redis(self.gate.flush_refusals)  # one audit entry per principal refused
         invalid = [(v.entry, v.error) for v in verdicts if isinstance(v, Refused)]
         raw = [(v.entry, v.job) for v in verdicts if isinstance(v, Raw)]
         ready = [v for v in verdicts if isinstance(v, Ready)]

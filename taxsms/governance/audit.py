@@ -1,7 +1,10 @@
 """The append-only, hash-chained audit log, in the Redis stream `keys.audit`.
 
 Each entry holds seq, at, actor, action, subject, details (canonical JSON), prev and hash, where
-hash = sha256(prev + canonical JSON of the entry without its hash). Appending is compare-and-append in Lua:
+hash = HMAC-SHA256(audit key, prev + canonical JSON of the entry without its hash). The key is a secret kept
+outside Redis (`audit_key()`: $TAXSMS_AUDIT_KEY, the file $TAXSMS_AUDIT_KEY_FILE, or a file created once in
+the state directory), so whoever can write Redis cannot rewrite an entry and recompute its hash: `verify`
+fails. Appending is compare-and-append in Lua:
 the script checks that the chain's tip (key `keys.audit_tip`, "seq hash") is still the one the hash was
 computed from, then XADDs and moves the tip, so concurrent writers retry instead of forking the chain. The
 tip also lets `verify` notice entries deleted from the end of the stream.
@@ -11,12 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
+import os
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
@@ -25,6 +32,7 @@ from taxsms.queue.jobs import CHINA
 from taxsms.queue.keys import Keys
 
 GENESIS = "0" * 64
+KEY_ENV, KEY_FILE_ENV = "TAXSMS_AUDIT_KEY", "TAXSMS_AUDIT_KEY_FILE"
 PAGE = 1000
 MAX_ATTEMPTS = 50
 
@@ -54,9 +62,51 @@ class Action(StrEnum):
     CAMPAIGN_CREATE = "campaign.create"
     CAMPAIGN_APPROVE = "campaign.approve"
     CAMPAIGN_REJECT = "campaign.reject"
+    OPERATOR_CONFIRM = "operator.confirm"
+    UNIT_SUSPEND = "unit.suspend"
+    UNIT_REINSTATE = "unit.reinstate"
+    CAMPAIGN_CANCEL = "campaign.cancel"
+    CAMPAIGN_REFUSED = "campaign.refused"
     TEMPLATE_CHANGE = "template.change"
-    SENDS = "sends"
     CONSENT_OVERRIDE = "consent.override"
+    REVIEW_LOAD = "review.load"
+    TOKEN_CREATE = "token.create"
+    TOKEN_REVOKE = "token.revoke"
+    SYSTEM_ADD = "system.add"
+    SYSTEM_REMOVE = "system.remove"
+    QUOTA_SET = "quota.set"
+    SUBSCRIPTION_SET = "subscription.set"
+    TICKET_ANSWER = "ticket.answer"
+    SEND = "send"  # jobs accepted on a path: who, unit, path, counts
+    SEND_REFUSED = "send.refused"  # jobs refused by the admission policy: who, path, counts, reasons
+
+
+def _state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "taxsms"
+
+
+def audit_key() -> bytes:
+    """The secret the chain is keyed with: $TAXSMS_AUDIT_KEY, else the file $TAXSMS_AUDIT_KEY_FILE, else
+    <state dir>/taxsms/audit.key (created with 32 random bytes, mode 0600, on first use). Never in Redis."""
+    given = os.environ.get(KEY_ENV)
+    if given:
+        return given.encode()
+    path = Path(os.environ.get(KEY_FILE_ENV) or _state_dir() / "audit.key")
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        if os.environ.get(KEY_FILE_ENV):
+            raise
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first
+        return path.read_bytes().strip()
+    key = secrets.token_hex(32).encode()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key
 
 
 def canonical(value: Any) -> str:
@@ -64,11 +114,11 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def entry_hash(prev: str, seq: int, at: str, actor: str, action: str, subject: str, details: Any) -> str:
-    """sha256(prev + canonical JSON of the entry's fields other than its hash), hex."""
+def entry_hash(key: bytes, prev: str, seq: int, at: str, actor: str, action: str, subject: str, details: Any) -> str:
+    """HMAC-SHA256(key, prev + canonical JSON of the entry's fields other than its hash), hex."""
     body = {"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject, "details": details}
     body["prev"] = prev
-    return hashlib.sha256((prev + canonical(body)).encode()).hexdigest()
+    return hmac.new(key, (prev + canonical(body)).encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +135,19 @@ class AuditEntry:
     hash: str
     entry_id: str = ""
 
-    def expected_hash(self) -> str:
-        return entry_hash(self.prev, self.seq, self.at, self.actor, self.action, self.subject, self.details)
+    def expected_hash(self, key: bytes) -> str:
+        return entry_hash(key, self.prev, self.seq, self.at, self.actor, self.action, self.subject, self.details)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "subject": self.subject,
+            "details": self.details,
+            "hash": self.hash,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +165,8 @@ class ChainChecker:
     """Checks the links of the log one entry at a time (pure): seq runs 1, 2, ..., each prev is the hash
     before it, each hash matches its content, and the last entry is the recorded tip."""
 
-    def __init__(self) -> None:
+    def __init__(self, key: bytes) -> None:
+        self.key = key
         self.prev, self.seq = GENESIS, 0
 
     def feed(self, entry: AuditEntry) -> Verification | None:
@@ -115,8 +177,9 @@ class ChainChecker:
             return Verification(False, self.seq, seq, entry.entry_id, reason)
         if entry.prev != self.prev:
             return Verification(False, self.seq, seq, entry.entry_id, "prev is not the previous entry's hash")
-        if entry.expected_hash() != entry.hash:
-            return Verification(False, self.seq, seq, entry.entry_id, "hash does not match the entry (edited)")
+        if not hmac.compare_digest(entry.expected_hash(self.key), entry.hash):
+            reason = "hash does not match the entry (edited, or written without the audit key)"
+            return Verification(False, self.seq, seq, entry.entry_id, reason)
         self.prev, self.seq = entry.hash, seq
         return None
 
@@ -129,14 +192,27 @@ class ChainChecker:
         return Verification(True, self.seq)
 
 
-def check_chain(entries: Iterable[AuditEntry], tip: tuple[int, str] | None) -> Verification:
+def check_chain(entries: Iterable[AuditEntry], tip: tuple[int, str] | None, key: bytes) -> Verification:
     """Check a whole log (pure); see ChainChecker."""
-    checker = ChainChecker()
+    checker = ChainChecker(key)
     for entry in entries:
         failure = checker.feed(entry)
         if failure:
             return failure
     return checker.finish(tip)
+
+
+def _instant(text: str) -> float:
+    moment = datetime.fromisoformat(text)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=CHINA)).timestamp()
+
+
+def _mentions(entry: AuditEntry, unit: str) -> bool:
+    if entry.subject == unit:
+        return True
+    details = entry.details
+    units = details.get("units", [])
+    return unit in (details.get("unit"), details.get("recipient_unit")) or (isinstance(units, list) and unit in units)
 
 
 def _text(value: bytes | str) -> str:
@@ -166,10 +242,13 @@ def _entry(entry_id: bytes | str, fields: dict[bytes, bytes]) -> AuditEntry:
 class AuditLog:
     """Append to and verify the audit stream of one prefix."""
 
-    def __init__(self, redis: Redis, keys: Keys, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, *, clock: Callable[[], float] = time.time, key: bytes | None = None
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.tip_key = keys.audit_tip
+        self.key = key if key is not None else audit_key()
         self._clock = clock
         self._append = redis.register_script(_APPEND)
         self._tip = f"0 {GENESIS}"
@@ -186,7 +265,7 @@ class AuditLog:
             last_seq, _, prev = self._tip.partition(" ")
             seq = int(last_seq) + 1
             at = datetime.fromtimestamp(self._clock(), CHINA).isoformat(timespec="milliseconds")
-            digest = entry_hash(prev, seq, at, actor, action, subject, details)
+            digest = entry_hash(self.key, prev, seq, at, actor, action, subject, details)
             args = [self._tip, GENESIS, seq, at, actor, action, subject, canonical(details), prev, digest]
             ok, value = await self._append(keys=[self.keys.audit, self.tip_key], args=args)
             if ok:
@@ -194,16 +273,6 @@ class AuditLog:
                 return AuditEntry(seq, at, actor, action, subject, details, prev, digest, _text(value))
             self._tip = _text(value)
         raise RuntimeError(f"audit log: could not append after {MAX_ATTEMPTS} attempts (heavy contention)")
-
-    async def record_template_change(
-        self, actor: str, template: str, change: str, details: dict[str, Any] | None = None
-    ) -> AuditEntry:
-        """A template added, changed or removed (`change`: 'add', 'update', 'remove', 'load', ...)."""
-        return await self.append(actor, Action.TEMPLATE_CHANGE, template, {"change": change, **(details or {})})
-
-    async def record_sends(self, unit: str, kind: str, count: int, *, actor: str = "dispatcher") -> AuditEntry:
-        """A summary of messages sent: `count` of `kind` for `unit`."""
-        return await self.append(actor, Action.SENDS, unit, {"kind": kind, "count": count})
 
     async def entries(self, *, after: str = "-", count: int | None = None) -> AsyncIterator[AuditEntry]:
         """Entries in order, from the start (or after stream id `after`, exclusive), at most `count`."""
@@ -219,10 +288,32 @@ class AuditLog:
                 return
             start = f"({_text(items[-1][0])}"
 
-    async def last(self, count: int = 20) -> list[AuditEntry]:
-        """The newest `count` entries, oldest first."""
-        items = await self.redis.xrevrange(self.keys.audit, count=count)
-        return [_entry(entry_id, fields) for entry_id, fields in reversed(items)]
+    async def select(
+        self,
+        *,
+        since: str = "",
+        unit: str = "",
+        operator: str = "",
+        action: str = "",
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """Entries in order matching every filter given: `since` an ISO time (China time if no offset) the entry
+        is at or after, `unit` named as the subject or in the details (unit, units, recipient units),
+        `operator` the actor, `action` a full action or a prefix ending in '.' ('campaign.'). The newest
+        `limit` of them if given."""
+        found: list[AuditEntry] = []
+        since_ts = _instant(since) if since else None
+        async for entry in self.entries():
+            if since_ts is not None and _instant(entry.at) < since_ts:
+                continue
+            if operator and entry.actor != operator:
+                continue
+            if action and not (entry.action == action or (action.endswith(".") and entry.action.startswith(action))):
+                continue
+            if unit and not _mentions(entry, unit):
+                continue
+            found.append(entry)
+        return found[-limit:] if limit else found
 
     async def verify(self) -> Verification:
         """Walk the whole stream and report the first broken link (edited, deleted or reordered entries)."""
@@ -231,7 +322,7 @@ class AuditLog:
         if raw_tip is not None:
             seq, _, digest = _text(raw_tip).partition(" ")
             tip = (int(seq), digest)
-        checker = ChainChecker()
+        checker = ChainChecker(self.key)
         async for entry in self.entries():
             failure = checker.feed(entry)
             if failure:

@@ -2,8 +2,12 @@
 
 create() checks the creator's scope for every recipient and runs content review, then stores the campaign
 (hash `keys.campaign(id)`, state pending_approval) and its jobs (list `keys.campaign_jobs(id)`, outside
-every stream). approve() by another active publisher or admin whose unit contains the creator's enqueues
-the jobs; reject() drops them. Every step is in the audit log.
+every stream), signed with the unit's registered signature and the creator's real name. approve() by
+another active, confirmed publisher or admin whose unit contains the campaign's (and who did not create the
+creator's account within the confirmation period) checks the unit's quota and that none of the campaign's
+job ids exists yet, records the grant the worker admits its jobs by (`keys.approved_campaigns`), then
+enqueues the jobs; reject() drops them; cancel() stops a pending or approved one (its jobs not yet sent end
+`rejected`). Every step, refusals included, is in the audit log.
 """
 
 from __future__ import annotations
@@ -19,31 +23,28 @@ from typing import TYPE_CHECKING
 import msgspec
 from redis.asyncio import Redis
 
+from taxsms.channels.smpp.text import segment_info
+from taxsms.governance.accounting import Accounting
 from taxsms.governance.audit import Action, AuditLog
-from taxsms.governance.errors import ContentRefused, NotFound, OutOfScope, PermissionDenied
-from taxsms.governance.operators import Operator, OperatorBook, Role
+from taxsms.governance.errors import NotFound, OutOfScope, PermissionDenied
+from taxsms.governance.operators import CONFIRMATION_PERIOD_S, Operator, OperatorBook, Role
+from taxsms.governance.policy import PrincipalKind
+from taxsms.governance.registry import grant_json, load_review
 from taxsms.governance.scope import send_refusal
 from taxsms.governance.units import UnitTree
+from taxsms.privacy import mask_phone
 from taxsms.queue.jobs import CHINA, Job, JobError, Kind, State, encode_job, normalise_mobile, validate_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
+from taxsms.templates.review import ContentRejected, ContentReview
 
 if TYPE_CHECKING:
     from taxsms.directory.audiences import Audience
-
-try:
-    from taxsms.privacy import mask_phone
-except ImportError:  # pragma: no cover - privacy.py is another engineer's, in progress
-
-    def mask_phone(number: str) -> str:
-        return number[:3] + "****" + number[-4:] if len(number) == 11 else "*" * max(len(number) - 4, 0) + number[-4:]
-
 
 CHUNK = 1000
 SHOWN = 10  # refused recipients named in an error message
 CAMPAIGN_KINDS = frozenset({Kind.NOTICE, Kind.INTERNAL})
 APPROVER_ROLES = frozenset({Role.PUBLISHER, Role.ADMIN})
-Review = Callable[[str], list[str]]
 
 _TRANSITION = """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -57,6 +58,7 @@ class CampaignState(StrEnum):
     PENDING_APPROVAL = "pending_approval"
     APPROVED = "approved"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"
 
 
 class Campaign(msgspec.Struct, omit_defaults=True):
@@ -95,13 +97,21 @@ def sign(text: str, unit_name: str, operator_name: str) -> str:
     return f"【{unit_name.strip()}】{text.strip()}（经办人：{operator_name.strip()}）"
 
 
-def approval_refusal(tree: UnitTree, creator: Operator, approver: Operator, campaign: Campaign) -> str | None:
-    """Why `approver` may not decide on `campaign` created by `creator`, or None if it may (pure)."""
+def approval_refusal(
+    tree: UnitTree, creator: Operator, approver: Operator, campaign: Campaign, now: float | None = None
+) -> str | None:
+    """Why `approver` may not decide on `campaign` created by `creator`, or None if it may (pure). With `now`
+    (approving, not rejecting): not if the approver created the creator's account within the period."""
     who = f"operator {approver.id} of {tree.describe(approver.unit)}"
     if approver.id == campaign.creator:
         return f"{who} created campaign {campaign.id} and may not approve it: a second person must"
     if not approver.active:
         return f"{who} is suspended"
+    if not approver.confirmed:
+        return f"{who} is a new account not yet confirmed by the level above (taxsms operator confirm)"
+    if now is not None and creator.created_by == approver.id and now - creator.created_at < CONFIRMATION_PERIOD_S:
+        days = CONFIRMATION_PERIOD_S // 86400
+        return f"{who} created the account of {creator.id} less than {days} days ago and may not approve its campaigns"
     if not APPROVER_ROLES & approver.roles:
         return f"{who} may not approve campaigns: it needs the role publisher or admin"
     if not creator.active:
@@ -166,17 +176,42 @@ class CampaignBook:
         kind: Kind | str = Kind.NOTICE,
         not_before: datetime | None = None,
         expires_at: datetime | None = None,
-        review: Review | None = None,
+        review: ContentReview | None = None,
         audience: Audience | None = None,
     ) -> Campaign:
         """Store a campaign of `text` to (phone, recipient unit) pairs and/or a directory `audience`, pending approval.
 
-        Refused (nothing stored) when the creator may not send it to every recipient (OutOfScope naming
-        the masked numbers), a number is not a mobile number (ValueError), or review finds forbidden terms
-        (ContentRefused naming them).
+        Refused (nothing stored, the refusal audited) when the creator may not send it to every recipient
+        (OutOfScope naming the masked numbers), is not confirmed, a number is not a mobile number
+        (ValueError), or review finds forbidden terms (ContentRejected naming them). `review`: the term list
+        (default: the one loaded in Redis, else the shipped one).
         """
         creator = await self.operators.current(creator)
-        kind = Kind(kind)
+        try:
+            return await self._create(
+                creator, text, recipients, name, Kind(kind), not_before, expires_at, review, audience
+            )
+        except (PermissionDenied, ContentRejected, ValueError) as error:
+            details = {"unit": creator.unit, "name": name, "reason": str(error), "recipients": len(recipients)}
+            await self.audit.append(creator.id, Action.CAMPAIGN_REFUSED, name, details)
+            raise
+
+    async def _create(
+        self,
+        creator: Operator,
+        text: str,
+        recipients: Sequence[tuple[str, str]],
+        name: str,
+        kind: Kind,
+        not_before: datetime | None,
+        expires_at: datetime | None,
+        review: ContentReview | None,
+        audience: Audience | None,
+    ) -> Campaign:
+        if not creator.confirmed:
+            raise PermissionDenied(
+                f"operator {creator.id} is a new account not yet confirmed by the level above (taxsms operator confirm)"
+            )
         if kind not in CAMPAIGN_KINDS:
             raise ValueError(f"a campaign is a notice or internal message, not {kind}")
         if not name.strip() or not text.strip():
@@ -195,9 +230,8 @@ class CampaignBook:
         reason = send_refusal(self.tree, creator, kind, creator.unit)
         if reason:
             raise OutOfScope(reason)
-        terms = review(text) if review else []
-        if terms:
-            raise ContentRefused(sorted(set(terms)))
+        review = review or await load_review(self.redis, self.keys)
+        review.ensure_clean(text)
 
         phones: dict[str, str] = {}
         bad, outside = [], []
@@ -220,7 +254,8 @@ class CampaignBook:
 
         now = self._now()
         campaign_id = f"cmp-{now:%Y%m%d}-{secrets.token_hex(4)}"
-        signed = sign(text, self.tree.name_of(creator.unit), creator.name)
+        signed = sign(text, self.tree.get(creator.unit).sms_signature, creator.name)
+        review.ensure_clean(signed)
         jobs = []
         for n, (phone, unit) in enumerate(phones.items(), 1):
             job = Job(
@@ -234,6 +269,7 @@ class CampaignBook:
                 campaign=campaign_id,
                 not_before=not_before,
                 expires_at=expires_at,
+                principal=f"{PrincipalKind.CAMPAIGN}:{campaign_id}",
             )
             try:
                 jobs.append(encode_job(validate_job(job)))
@@ -272,20 +308,25 @@ class CampaignBook:
         return _campaign(raw)
 
     async def recent(self, count: int = 50) -> list[Campaign]:
-        """The newest campaigns first."""
+        """The newest campaigns first (`taxsms campaign list`)."""
         ids = await self.redis.zrevrange(self.keys.campaigns, 0, count - 1)
         return [await self.get(cid.decode()) for cid in ids]
 
-    async def _decide(self, approver: Operator, campaign_id: str) -> tuple[Operator, Campaign]:
+    async def _decide(self, approver: Operator, campaign_id: str, *, approving: bool) -> tuple[Operator, Campaign]:
         approver = await self.operators.current(approver)
         campaign = await self.get(campaign_id)
         if campaign.state is not CampaignState.PENDING_APPROVAL:
             raise PermissionDenied(f"campaign {campaign_id} is {campaign.state}, not pending approval")
         creator = await self.operators.get(campaign.creator)
-        reason = approval_refusal(self.tree, creator, approver, campaign)
+        reason = approval_refusal(self.tree, creator, approver, campaign, self._clock() if approving else None)
         if reason:
-            raise PermissionDenied(reason)
+            await self._refused(approver, campaign, reason)
         return approver, campaign
+
+    async def _refused(self, actor: Operator, campaign: Campaign, reason: str) -> None:
+        details = {"unit": campaign.unit, "creator": campaign.creator, "reason": reason}
+        await self.audit.append(actor.id, Action.CAMPAIGN_REFUSED, campaign.id, details)
+        raise PermissionDenied(reason)
 
     async def _move(self, campaign_id: str, to: CampaignState, fields: dict[str, str]) -> None:
         args = [CampaignState.PENDING_APPROVAL.value, "state", to.value]
@@ -295,17 +336,40 @@ class CampaignBook:
         if result != b"ok":
             raise PermissionDenied(f"campaign {campaign_id} is {result.decode()}, not pending approval")
 
-    async def approve(self, approver: Operator, campaign_id: str, *, review: Review | None = None) -> int:
+    async def approve(self, approver: Operator, campaign_id: str, *, review: ContentReview | None = None) -> int:
         """Approve and enqueue the campaign's jobs; return how many were enqueued.
 
-        `review`: check the text again (the forbidden-term list may have grown since creation).
+        Refused (and audited) when the text no longer passes review (the list may have grown since
+        creation), the unit's quota for the month would be exceeded (with the numbers), or any of the
+        campaign's job ids already exists (someone took them first).
         """
-        approver, campaign = await self._decide(approver, campaign_id)
-        terms = review(campaign.text) if review else []
-        if terms:
-            raise ContentRefused(sorted(set(terms)))
+        approver, campaign = await self._decide(approver, campaign_id, approving=True)
+        review = review or await load_review(self.redis, self.keys)
+        try:
+            review.ensure_clean(campaign.text)
+        except ContentRejected as error:
+            await self._refused(approver, campaign, str(error))
         now = self._now()
+        segments = segment_info(campaign.text).segments * campaign.recipients
+        quota = await Accounting(self.redis, self.keys, self.tree).check_quota(
+            campaign.unit, f"{now:%Y-%m}", segments, campaign.kind
+        )
+        if not quota.ok:
+            left = max((quota.quota or 0) - quota.used, 0)
+            await self._refused(
+                approver,
+                campaign,
+                f"campaign {campaign_id} needs {segments:,} segments but {self.tree.describe(campaign.unit)} has "
+                f"{left:,} of its {quota.quota:,} left this month ({quota.used:,} used)",
+            )
+        taken = [job_id for job_id, state in zip(*await self._states(campaign), strict=True) if state is not None]
+        if taken:
+            await self._refused(
+                approver, campaign, f"{len(taken)} of campaign {campaign_id}'s job ids exist already (e.g. {taken[0]})"
+            )
         await self._move(campaign_id, CampaignState.APPROVED, {"approver": approver.id, "decided_at": now.isoformat()})
+        grant = grant_json(campaign.unit, campaign.kind, campaign.creator)
+        await self.redis.hset(self.keys.approved_campaigns, campaign_id, grant)
         added = 0
         jobs_key = self.keys.campaign_jobs(campaign_id)
         for start in range(0, campaign.recipients, CHUNK):
@@ -324,7 +388,7 @@ class CampaignBook:
         """Reject the campaign: its jobs are dropped and never sent."""
         if not reason.strip():
             raise ValueError("give the reason for the rejection")
-        approver, campaign = await self._decide(approver, campaign_id)
+        approver, campaign = await self._decide(approver, campaign_id, approving=False)
         now = self._now()
         fields = {"approver": approver.id, "decided_at": now.isoformat(), "reason": reason.strip()}
         await self._move(campaign_id, CampaignState.REJECTED, fields)
@@ -333,16 +397,53 @@ class CampaignBook:
         await self.audit.append(approver.id, Action.CAMPAIGN_REJECT, campaign_id, details)
         return await self.get(campaign_id)
 
+    async def cancel(self, actor: Operator, campaign_id: str, reason: str) -> Campaign:
+        """Cancel a pending or approved campaign: nothing more of it is sent (its queued and delayed jobs end
+        rejected at the worker; parts already submitted are not recalled). By its creator or anyone who could
+        approve it."""
+        if not reason.strip():
+            raise ValueError("give the reason for the cancel")
+        actor = await self.operators.current(actor)
+        campaign = await self.get(campaign_id)
+        if campaign.state not in (CampaignState.PENDING_APPROVAL, CampaignState.APPROVED):
+            raise PermissionDenied(f"campaign {campaign_id} is {campaign.state}")
+        if actor.id != campaign.creator:
+            creator = await self.operators.get(campaign.creator)
+            refusal = approval_refusal(self.tree, creator, actor, campaign)
+            if refusal:
+                await self._refused(actor, campaign, refusal)
+        fields = {
+            "state": CampaignState.CANCELLED.value,
+            "reason": reason.strip(),
+            "decided_at": self._now().isoformat(),
+        }
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.cancelled_campaigns, campaign_id, reason.strip())
+            pipe.hdel(self.keys.approved_campaigns, campaign_id)
+            pipe.hset(self.keys.campaign(campaign_id), mapping=fields)
+            pipe.delete(self.keys.campaign_jobs(campaign_id))
+            await pipe.execute()
+        details = {"unit": campaign.unit, "was": campaign.state.value, "reason": reason.strip()}
+        await self.audit.append(actor.id, Action.CAMPAIGN_CANCEL, campaign_id, details)
+        return await self.get(campaign_id)
+
+    async def _states(self, campaign: Campaign) -> tuple[list[str], list[str | None]]:
+        """The campaign's job ids and their states (None: no such job)."""
+        ids = [f"{campaign.id}-{n:06d}" for n in range(1, campaign.recipients + 1)]
+        states: list[str | None] = []
+        for start in range(0, len(ids), CHUNK):
+            states += await self.store.states(ids[start : start + CHUNK])
+        return ids, states
+
     async def status(self, campaign_id: str) -> CampaignStatus:
         """The record and how many of its jobs are in each state."""
         campaign = await self.get(campaign_id)
-        if campaign.state is not CampaignState.APPROVED:
-            state = State.PENDING_APPROVAL if campaign.state is CampaignState.PENDING_APPROVAL else State.REJECTED
-            return CampaignStatus(campaign, {state.value: campaign.recipients})
+        if campaign.state is CampaignState.PENDING_APPROVAL:
+            return CampaignStatus(campaign, {State.PENDING_APPROVAL.value: campaign.recipients})
+        if campaign.state is CampaignState.REJECTED or not campaign.approver:
+            return CampaignStatus(campaign, {State.REJECTED.value: campaign.recipients})
         counts: dict[str, int] = {}
-        for start in range(0, campaign.recipients, CHUNK):
-            ids = [f"{campaign_id}-{n:06d}" for n in range(start + 1, min(start + CHUNK, campaign.recipients) + 1)]
-            for state in await self.store.states(ids):
-                name = state or "unknown"
-                counts[name] = counts.get(name, 0) + 1
+        for state in (await self._states(campaign))[1]:
+            name = state or "unknown"
+            counts[name] = counts.get(name, 0) + 1
         return CampaignStatus(campaign, counts)

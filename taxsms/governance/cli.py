@@ -1,9 +1,9 @@
-"""`taxsms units|operator|campaign|audit|report ...`: governance from the command line.
+"""`taxsms units|operator|system|campaign|quota|audit|report ...`: governance from the command line.
 
 `add_commands(subparsers)` adds the commands; each sub-command sets `args.handler`, called by taxsms.cli as
 `handler(args, cfg) -> exit code` (0 done, 1 refused or check failed, 2 bad input). The acting operator is
 `--as ID`, its password from $TAXSMS_OPERATOR_PASSWORD (or the file named by $TAXSMS_OPERATOR_PASSWORD_FILE),
-else a prompt. Listings mask phones and names.
+else a prompt. Listings mask phones and names and escape control characters.
 """
 
 from __future__ import annotations
@@ -23,24 +23,17 @@ from redis.asyncio import Redis
 from taxsms import runtime, settings
 from taxsms.governance.accounting import Accounting
 from taxsms.governance.audit import Action, AuditLog
-from taxsms.governance.campaigns import CampaignBook, Review
-from taxsms.governance.errors import ContentRefused, NotFound, PermissionDenied
+from taxsms.governance.campaigns import CampaignBook
+from taxsms.governance.errors import NotFound, PermissionDenied
 from taxsms.governance.operators import Operator, OperatorBook, Role
-from taxsms.governance.units import Level, UnitError, UnitTree, load_units, save_units
-from taxsms.queue.jobs import CHINA
+from taxsms.governance.policy import Principal, PrincipalKind
+from taxsms.governance.registry import PrincipalBook, load_review, upstream_kinds
+from taxsms.governance.units import Level, UnitError, UnitSuspensions, UnitTree, load_units, save_units
+from taxsms.privacy import mask_name
+from taxsms.queue.jobs import CHINA, Kind
 from taxsms.queue.keys import Keys
 from taxsms.settings import Settings
-
-try:
-    from taxsms.privacy import mask_name, mask_phone
-except ImportError:  # pragma: no cover - privacy.py is another engineer's, in progress
-
-    def mask_phone(number: str) -> str:
-        return number[:3] + "****" + number[-4:] if len(number) == 11 else "****" + number[-4:]
-
-    def mask_name(name: str) -> str:
-        return name[:1] + "*" * (len(name) - 1)
-
+from taxsms.templates.review import ContentRejected
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 REFUSED, BAD_INPUT = 1, 2
@@ -62,6 +55,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     load.set_defaults(handler=cmd_units_load)
     show = units_sub.add_parser("list", parents=[target], help="print the unit tree")
     show.set_defaults(handler=cmd_units_list)
+    unit_suspend = units_sub.add_parser("suspend", parents=both, help="suspend a unit (by an admin of a unit above)")
+    unit_suspend.add_argument("unit")
+    unit_suspend.add_argument("--reason", required=True)
+    unit_suspend.set_defaults(handler=cmd_units_suspend)
+    unit_reinstate = units_sub.add_parser("reinstate", parents=both, help="lift a unit's suspension")
+    unit_reinstate.add_argument("unit")
+    unit_reinstate.set_defaults(handler=cmd_units_reinstate)
 
     operator = subparsers.add_parser("operator", help="real-name operators: add, suspend, reinstate, list")
     op_sub = operator.add_subparsers(dest="operator_command", required=True)
@@ -77,6 +77,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     suspend.add_argument("id")
     suspend.add_argument("--reason", required=True)
     suspend.set_defaults(handler=cmd_operator_suspend)
+    confirm = op_sub.add_parser("confirm", parents=both, help="confirm a new account (by the level above)")
+    confirm.add_argument("id")
+    confirm.set_defaults(handler=cmd_operator_confirm)
     reinstate = op_sub.add_parser("reinstate", parents=both, help="reinstate a suspended operator")
     reinstate.add_argument("id")
     reinstate.set_defaults(handler=cmd_operator_reinstate)
@@ -84,6 +87,29 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     listing.add_argument("--unit", help="only this unit and the units below it")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_operator_list)
+
+    system = subparsers.add_parser("system", help="registered intake systems (the principals of raw intake)")
+    sys_sub = system.add_subparsers(dest="system_command", required=True)
+    sys_add = sys_sub.add_parser("add", parents=both, help="register an upstream system for a unit and kinds")
+    sys_add.add_argument("name")
+    sys_add.add_argument("--unit", required=True)
+    sys_add.add_argument("--kind", action="append", required=True, choices=[k.value for k in Kind])
+    sys_add.set_defaults(handler=cmd_system_add)
+    sys_remove = sys_sub.add_parser("remove", parents=both, help="remove a registered system")
+    sys_remove.add_argument("name")
+    sys_remove.set_defaults(handler=cmd_system_remove)
+    sys_list = sys_sub.add_parser("list", parents=[target], help="list registered systems and API tokens")
+    sys_list.set_defaults(handler=cmd_system_list)
+
+    quota = subparsers.add_parser("quota", help="units' monthly segment quotas")
+    quota_sub = quota.add_subparsers(dest="quota_command", required=True)
+    quota_set = quota_sub.add_parser("set", parents=both, help="set a unit's monthly quota (segments; 'none' removes)")
+    quota_set.add_argument("unit")
+    quota_set.add_argument("segments")
+    quota_set.set_defaults(handler=cmd_quota_set)
+    quota_show = quota_sub.add_parser("show", parents=[target], help="a unit's quota and this month's use")
+    quota_show.add_argument("unit")
+    quota_show.set_defaults(handler=cmd_quota_show)
 
     campaign = subparsers.add_parser("campaign", help="notices to many recipients, sent after approval")
     camp_sub = campaign.add_subparsers(dest="campaign_command", required=True)
@@ -108,6 +134,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     reject.add_argument("id")
     reject.add_argument("--reason", required=True)
     reject.set_defaults(handler=cmd_campaign_reject)
+    cancel = camp_sub.add_parser("cancel", parents=both, help="cancel a campaign: nothing more of it is sent")
+    cancel.add_argument("id")
+    cancel.add_argument("--reason", required=True)
+    cancel.set_defaults(handler=cmd_campaign_cancel)
+    camp_list = camp_sub.add_parser("list", parents=[target], help="the newest campaigns")
+    camp_list.add_argument("--count", type=int, default=20)
+    camp_list.add_argument("--json", action="store_true")
+    camp_list.set_defaults(handler=cmd_campaign_list)
     status = camp_sub.add_parser("status", parents=[target], help="a campaign's record and its messages' states")
     status.add_argument("id")
     status.add_argument("--json", action="store_true")
@@ -117,6 +151,18 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", parents=[target], help="check every link of the chain")
     verify.set_defaults(handler=cmd_audit_verify)
+    for name, helptext in (("list", "read the log (newest last)"), ("export", "write the log as JSON lines")):
+        reading = audit_sub.add_parser(name, parents=[target], help=helptext)
+        reading.add_argument("--since", help="ISO 8601 time (no offset = China time)")
+        reading.add_argument("--unit", help="entries about this unit")
+        reading.add_argument("--operator", help="entries by this operator (or principal)")
+        reading.add_argument("--action", help="an action, or a prefix ending in '.' (campaign.)")
+        if name == "list":
+            reading.add_argument("--limit", type=int, default=50, help="the newest N (default 50)")
+            reading.add_argument("--json", action="store_true")
+        else:
+            reading.add_argument("--output", type=Path, help="file to write (default: standard output)")
+        reading.set_defaults(handler=cmd_audit_list if name == "list" else cmd_audit_export)
 
     report = subparsers.add_parser("report", help="reports")
     report_sub = report.add_subparsers(dest="report_command", required=True)
@@ -127,6 +173,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
 
 
 # -- plumbing --------------------------------------------------------------------------------------------
+
+
+def _printable(text: str) -> str:
+    """`text` with control characters escaped, so a listing cannot drive the terminal."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _secret(given: str | None, env: str, prompt: str) -> str:
@@ -153,6 +204,23 @@ class _Context:
         password = _secret(args.password, "TAXSMS_OPERATOR_PASSWORD", f"password for {args.actor}: ")
         return await self.operators.login(args.actor, password)
 
+    async def admin_above(self, args: argparse.Namespace, unit: str, what: str) -> Operator:
+        """The acting operator, if it is an active admin of a unit above `unit` (a province admin for the province)."""
+        op = await self.actor(args)
+        self.tree.get(unit)
+        above = self.tree.above(op.unit, unit) or (unit == op.unit == self.tree.root)
+        if not (op.active and op.is_admin and above):
+            raise PermissionDenied(f"operator {op.id} of {self.tree.describe(op.unit)} may not {what} {unit}")
+        return op
+
+    async def admin_over(self, args: argparse.Namespace, unit: str, what: str) -> Operator:
+        """The acting operator, if it is an active admin of `unit` or a unit above it."""
+        op = await self.actor(args)
+        self.tree.get(unit)
+        if not (op.active and op.is_admin and self.tree.contains(op.unit, unit)):
+            raise PermissionDenied(f"operator {op.id} of {self.tree.describe(op.unit)} may not {what} {unit}")
+        return op
+
 
 def _command(name: str, body: Callable[[_Context, argparse.Namespace], Coroutine[Any, Any, int]]) -> Handler:
     """A handler running `body` with a context; refusals and bad input become messages and exit codes."""
@@ -163,7 +231,7 @@ def _command(name: str, body: Callable[[_Context, argparse.Namespace], Coroutine
 
         try:
             return runtime.with_redis(cfg, go)
-        except (PermissionDenied, ContentRefused) as error:
+        except (PermissionDenied, ContentRejected) as error:
             print(f"taxsms {name}: refused: {error}", file=sys.stderr)
             return REFUSED
         except (ValueError, NotFound, UnitError, OSError) as error:
@@ -207,8 +275,27 @@ async def _units_list(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _units_suspend(ctx: _Context, args: argparse.Namespace) -> int:
+    op = await ctx.admin_above(args, args.unit, "suspend")
+    await UnitSuspensions(ctx.redis, ctx.keys, ctx.tree).suspend(args.unit, args.reason, op.id, _now())
+    await ctx.audit.append(op.id, Action.UNIT_SUSPEND, args.unit, {"unit": args.unit, "reason": args.reason})
+    print(f"suspended {ctx.tree.describe(args.unit)} and the units below it: their queued jobs end rejected")
+    return 0
+
+
+async def _units_reinstate(ctx: _Context, args: argparse.Namespace) -> int:
+    op = await ctx.admin_above(args, args.unit, "reinstate")
+    if not await UnitSuspensions(ctx.redis, ctx.keys, ctx.tree).reinstate(args.unit):
+        raise ValueError(f"{ctx.tree.describe(args.unit)} is not suspended")
+    await ctx.audit.append(op.id, Action.UNIT_REINSTATE, args.unit, {"unit": args.unit})
+    print(f"reinstated {ctx.tree.describe(args.unit)}")
+    return 0
+
+
 cmd_units_load = _command("units load", _units_load)
 cmd_units_list = _command("units list", _units_list)
+cmd_units_suspend = _command("units suspend", _units_suspend)
+cmd_units_reinstate = _command("units reinstate", _units_reinstate)
 
 
 # -- operators -------------------------------------------------------------------------------------------
@@ -236,6 +323,12 @@ async def _operator_suspend(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _operator_confirm(ctx: _Context, args: argparse.Namespace) -> int:
+    op = await ctx.operators.confirm(await ctx.actor(args), args.id)
+    print(f"confirmed operator {op.id} of {ctx.tree.describe(op.unit)}")
+    return 0
+
+
 async def _operator_reinstate(ctx: _Context, args: argparse.Namespace) -> int:
     op = await ctx.operators.reinstate(await ctx.actor(args), args.id)
     print(f"reinstated operator {op.id} of {ctx.tree.describe(op.unit)}")
@@ -244,7 +337,14 @@ async def _operator_reinstate(ctx: _Context, args: argparse.Namespace) -> int:
 
 async def _operator_list(ctx: _Context, args: argparse.Namespace) -> int:
     rows = [
-        {"id": op.id, "name": mask_name(op.name), "unit": op.unit, "roles": sorted(op.roles), "status": op.status}
+        {
+            "id": _printable(op.id),
+            "name": _printable(mask_name(op.name)),
+            "unit": op.unit,
+            "roles": sorted(op.roles),
+            "status": op.status,
+            "confirmed": op.confirmed,
+        }
         for op in await ctx.operators.all(args.unit)
     ]
     if args.json:
@@ -258,6 +358,7 @@ async def _operator_list(ctx: _Context, args: argparse.Namespace) -> int:
 cmd_operator_add = _command("operator add", _operator_add)
 cmd_operator_suspend = _command("operator suspend", _operator_suspend)
 cmd_operator_reinstate = _command("operator reinstate", _operator_reinstate)
+cmd_operator_confirm = _command("operator confirm", _operator_confirm)
 cmd_operator_list = _command("operator list", _operator_list)
 
 
@@ -276,17 +377,6 @@ def _recipients(path: Path) -> list[tuple[str, str]]:
                 raise ValueError(f"{path}:{number}: expected phone,unit")
             rows.append((cells[0], cells[1]))
     return rows
-
-
-async def _review(ctx: _Context) -> Review:
-    """The content review: the term list loaded in Redis, else the shipped one."""
-    from taxsms.templates.review import ContentReview, ReviewListError
-
-    try:
-        review = await ContentReview.from_redis(ctx.redis, ctx.keys)
-    except ReviewListError:
-        review = ContentReview.from_file()
-    return lambda text: [match.term for match in review.check(text)]
 
 
 async def _campaign_create(ctx: _Context, args: argparse.Namespace) -> int:
@@ -312,7 +402,7 @@ async def _campaign_create(ctx: _Context, args: argparse.Namespace) -> int:
         kind=args.kind,
         not_before=_when(args.not_before),
         expires_at=_when(args.expires_at),
-        review=await _review(ctx),
+        review=await load_review(ctx.redis, ctx.keys),
         audience=audience,
     )
     print(f"campaign {campaign.id}: {campaign.recipients} recipients, pending approval")
@@ -323,7 +413,7 @@ async def _campaign_create(ctx: _Context, args: argparse.Namespace) -> int:
 
 
 async def _campaign_approve(ctx: _Context, args: argparse.Namespace) -> int:
-    added = await ctx.campaigns.approve(await ctx.actor(args), args.id, review=await _review(ctx))
+    added = await ctx.campaigns.approve(await ctx.actor(args), args.id)
     print(f"campaign {args.id} approved: {added} messages enqueued")
     return 0
 
@@ -349,7 +439,28 @@ async def _campaign_status(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _campaign_cancel(ctx: _Context, args: argparse.Namespace) -> int:
+    await ctx.campaigns.cancel(await ctx.actor(args), args.id, args.reason)
+    print(f"campaign {args.id} cancelled; what was not sent yet ends rejected")
+    return 0
+
+
+async def _campaign_list(ctx: _Context, args: argparse.Namespace) -> int:
+    import msgspec
+
+    found = await ctx.campaigns.recent(args.count)
+    if args.json:
+        _print_json([msgspec.to_builtins(c) for c in found])
+        return 0
+    for c in found:
+        name = _printable(c.name)
+        print(f"{c.id}  {c.state:<16} {c.unit:<14} {c.creator:<10} {c.recipients:>7}  {name}")
+    return 0
+
+
 cmd_campaign_create = _command("campaign create", _campaign_create)
+cmd_campaign_cancel = _command("campaign cancel", _campaign_cancel)
+cmd_campaign_list = _command("campaign list", _campaign_list)
 cmd_campaign_approve = _command("campaign approve", _campaign_approve)
 cmd_campaign_reject = _command("campaign reject", _campaign_reject)
 cmd_campaign_status = _command("campaign status", _campaign_status)
@@ -385,5 +496,121 @@ async def _report_usage(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _audit_entries(ctx: _Context, args: argparse.Namespace) -> list[Any]:
+    return await ctx.audit.select(
+        since=args.since or "",
+        unit=args.unit or "",
+        operator=args.operator or "",
+        action=args.action or "",
+        limit=getattr(args, "limit", None),
+    )
+
+
+async def _audit_list(ctx: _Context, args: argparse.Namespace) -> int:
+    entries = await _audit_entries(ctx, args)
+    if args.json:
+        _print_json([entry.to_dict() for entry in entries])
+        return 0
+    for entry in entries:
+        details = json.dumps(entry.details, ensure_ascii=False, sort_keys=True)
+        print(_printable(f"{entry.seq:>6} {entry.at} {entry.actor:<14} {entry.action:<18} {entry.subject}  {details}"))
+    return 0
+
+
+async def _audit_export(ctx: _Context, args: argparse.Namespace) -> int:
+    entries = await _audit_entries(ctx, args)
+    lines = "".join(json.dumps(entry.to_dict() | {"prev": entry.prev}, ensure_ascii=False) + "\n" for entry in entries)
+    if args.output:
+        args.output.write_text(lines, encoding="utf-8")
+        print(f"exported {len(entries)} entries to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(lines)
+    return 0
+
+
 cmd_audit_verify = _command("audit verify", _audit_verify)
+cmd_audit_list = _command("audit list", _audit_list)
+cmd_audit_export = _command("audit export", _audit_export)
+
+
+# -- systems and quotas ----------------------------------------------------------------------------------
+
+
+async def _system_add(ctx: _Context, args: argparse.Namespace) -> int:
+    op = await ctx.admin_over(args, args.unit, "register a system for")
+    kinds = frozenset(upstream_kinds(args.kind))
+    if not _valid_name(args.name):
+        raise ValueError(f"system name {args.name!r}: letters, digits, '-', '_' and '.'")
+    principal = Principal(PrincipalKind.SYSTEM, args.name, args.unit, kinds)
+    await PrincipalBook(ctx.redis, ctx.keys).register(principal, args.name)
+    details = {"unit": args.unit, "kinds": sorted(kinds)}
+    await ctx.audit.append(op.id, Action.SYSTEM_ADD, principal.tag, details)
+    print(f"registered {principal.tag} for {ctx.tree.describe(args.unit)}: {', '.join(sorted(kinds))}")
+    print(f'its raw intake entries carry "principal": "{principal.tag}"')
+    return 0
+
+
+async def _system_remove(ctx: _Context, args: argparse.Namespace) -> int:
+    book = PrincipalBook(ctx.redis, ctx.keys)
+    tag = f"{PrincipalKind.SYSTEM}:{args.name}"
+    found = await book.get(tag)
+    if found is None:
+        raise NotFound(f"no registered system {args.name!r}")
+    op = await ctx.admin_over(args, found.unit, "remove a system of")
+    await book.remove(tag)
+    await ctx.audit.append(op.id, Action.SYSTEM_REMOVE, tag, {"unit": found.unit})
+    print(f"removed {tag}")
+    return 0
+
+
+async def _system_list(ctx: _Context, args: argparse.Namespace) -> int:
+    for record in await PrincipalBook(ctx.redis, ctx.keys).all():
+        kinds = ",".join(record.kinds)
+        print(_printable(f"{record.kind}:{record.id:<20} {record.unit:<14} {kinds}  {record.name}"))
+    return 0
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and all(ch.isascii() and (ch.isalnum() or ch in "-_.") for ch in name)
+
+
+async def _quota_set(ctx: _Context, args: argparse.Namespace) -> int:
+    op = await ctx.admin_above(args, args.unit, "set the quota of")
+    segments = None if args.segments == "none" else int(args.segments)
+    accounting = Accounting(ctx.redis, ctx.keys, ctx.tree)
+    before = await accounting.get_quota(args.unit)
+    await accounting.set_quota(args.unit, segments)
+    details = {"unit": args.unit, "segments": segments, "before": before}
+    await ctx.audit.append(op.id, Action.QUOTA_SET, args.unit, details)
+    shown = "no quota" if segments is None else f"{segments:,} segments a month"
+    print(f"{ctx.tree.describe(args.unit)}: {shown}")
+    return 0
+
+
+async def _quota_show(ctx: _Context, args: argparse.Namespace) -> int:
+    check = await Accounting(ctx.redis, ctx.keys, ctx.tree).check_quota(args.unit, f"{_month()}", 0)
+    if check.quota is None:
+        print(f"{ctx.tree.describe(args.unit)}: no quota ({_month()})")
+    else:
+        left = max(check.quota - check.used, 0)
+        used = f"{check.used:,} of {check.quota:,} segments used in {_month()}"
+        print(f"{ctx.tree.describe(args.unit)}: {used}, {left:,} left")
+    return 0
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+def _month() -> str:
+    return datetime.now(CHINA).strftime("%Y-%m")
+
+
+cmd_system_add = _command("system add", _system_add)
+cmd_system_remove = _command("system remove", _system_remove)
+cmd_system_list = _command("system list", _system_list)
+cmd_quota_set = _command("quota set", _quota_set)
+cmd_quota_show = _command("quota show", _quota_show)
 cmd_report_usage = _command("report usage", _report_usage)

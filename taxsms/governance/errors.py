@@ -18,13 +18,5 @@ class OutOfScope(PermissionDenied):
     """A message to a recipient outside the sender's jurisdiction, or of a kind its roles do not allow."""
 
 
-class ContentRefused(Refused, ValueError):
-    """Content review found forbidden terms; `terms` names them."""
-
-    def __init__(self, terms: list[str]) -> None:
-        super().__init__(f"content review refused the text: forbidden terms {', '.join(terms)}")
-        self.terms = terms
-
-
 class NotFound(errors.NotFound):
     """An unknown unit, operator or campaign."""

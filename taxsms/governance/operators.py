@@ -1,16 +1,20 @@
-"""Real-name operators: roles, suspension, argon2 passwords, and who may manage whom.
+"""Real-name operators: roles, confirmation, suspension, argon2 passwords, and who may manage whom.
 
 The regulation's admin rules (`manage_refusal`): the province admin keeps province operators and city
 admins; a city admin keeps city operators and county admins; a county admin keeps its own operators and
 its sub-bureaus' operators. An admin account is therefore kept by the level above (province admins by the
 province), other operators by their own unit's admin (a sub-bureau's by its county). Sub-bureaus have no
 admins of their own.
+
+A new account is confirmed by an admin of the level above (`confirm`; the province's by another province
+admin) before it may create or approve campaigns. Any admin of a unit above may suspend an operator.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 
 import msgspec
@@ -47,6 +51,9 @@ class Operator(msgspec.Struct, frozen=True, omit_defaults=True):
     status: Status = Status.ACTIVE
     password_hash: str = ""
     suspended_reason: str = ""
+    created_by: str = ""  # who added the account ('bootstrap' for the first admin)
+    created_at: float = 0.0
+    confirmed_by: str = ""  # the admin of the level above who confirmed it ('' = not yet confirmed)
 
     @property
     def active(self) -> bool:
@@ -56,7 +63,12 @@ class Operator(msgspec.Struct, frozen=True, omit_defaults=True):
     def is_admin(self) -> bool:
         return Role.ADMIN in self.roles
 
+    @property
+    def confirmed(self) -> bool:
+        return bool(self.confirmed_by)
 
+
+CONFIRMATION_PERIOD_S = 30 * 86400  # no one approves a campaign of an account they created this recently
 def parse_roles(names: Iterable[str]) -> frozenset[Role]:
     """Role names -> roles; ValueError naming an unknown one."""
     roles = set()
@@ -93,6 +105,34 @@ def manage_refusal(tree: UnitTree, actor: Operator, unit: str, admin: bool) -> s
     return f"{where} may not manage operators of {tree.describe(unit)}"
 
 
+def confirm_refusal(tree: UnitTree, actor: Operator, target: Operator) -> str | None:
+    """Why `actor` may not confirm `target`'s new account, or None: an active, confirmed admin of a unit
+    above (for the province, another province admin), never the account's creator."""
+    if not actor.active or not actor.is_admin or not actor.confirmed:
+        return f"operator {actor.id} is not an active, confirmed admin"
+    if actor.id in (target.id, target.created_by):
+        return f"operator {actor.id} created account {target.id}: the level above confirms it"
+    if actor.unit not in tree or target.unit not in tree:
+        return f"unknown unit {target.unit!r}"
+    if target.unit == tree.root and actor.unit == tree.root:
+        return None
+    if actor.unit != target.unit and tree.contains(actor.unit, target.unit):
+        return None
+    return f"operator {actor.id} of {tree.describe(actor.unit)} is not above {tree.describe(target.unit)}"
+
+
+def suspend_refusal(tree: UnitTree, actor: Operator, target: Operator) -> str | None:
+    """Why `actor` may not suspend `target`, or None: its keeper (manage_refusal) or any admin above it."""
+    if target.id == actor.id:
+        return f"operator {actor.id} may not suspend itself"
+    keeper = manage_refusal(tree, actor, target.unit, target.is_admin)
+    if keeper is None:
+        return None
+    if actor.active and actor.is_admin and actor.unit != target.unit and tree.contains(actor.unit, target.unit):
+        return None
+    return keeper
+
+
 def _check(tree: UnitTree, actor: Operator, unit: str, roles: frozenset[Role]) -> None:
     reason = manage_refusal(tree, actor, unit, Role.ADMIN in roles)
     if reason:
@@ -117,13 +157,16 @@ class OperatorBook:
         *,
         hasher: PasswordHasher | None = None,
         audit: AuditLog | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.tree = tree
         self.hasher = hasher or PasswordHasher()
         self.audit = audit or AuditLog(redis, keys)
+        self._clock = clock
         self._dummy_hash = ""
+
 
     # -- reading -----------------------------------------------------------------------------------------
 
@@ -155,6 +198,7 @@ class OperatorBook:
         if not self.tree.root:
             raise PermissionDenied("load the unit tree first")
         op = self._new(operator_id, name, self.tree.root, frozenset({Role.ADMIN}), password)
+        op = msgspec.structs.replace(op, created_by="bootstrap", confirmed_by="bootstrap")
         if not await self.redis.hsetnx(self.keys.operators, op.id, msgspec.json.encode(op)):
             raise PermissionDenied(f"operator {op.id} already exists")
         if await self.redis.hlen(self.keys.operators) > 1:
@@ -169,6 +213,9 @@ class OperatorBook:
         """Add an operator; PermissionDenied unless `actor` may manage it, ValueError if the id is taken."""
         actor = await self.current(actor)
         op = self._new(operator_id, name, unit, parse_roles(roles), password)
+        # The province has no level above: the bootstrap admin's province accounts start confirmed.
+        confirmed = actor.id if actor.created_by == "bootstrap" and unit == self.tree.root else ""
+        op = msgspec.structs.replace(op, created_by=actor.id, created_at=self._clock(), confirmed_by=confirmed)
         _check(self.tree, actor, unit, op.roles)
         if not await self.redis.hsetnx(self.keys.operators, op.id, msgspec.json.encode(op)):
             raise ValueError(f"operator {op.id} already exists")
@@ -204,22 +251,36 @@ class OperatorBook:
         await self.audit.append(actor.id, Action.OPERATOR_UPDATE, new.id, details)
         return new
 
-    async def suspend(self, actor: Operator, operator_id: str, reason: str) -> Operator:
-        """Suspend an operator (it can no longer log in, send or approve)."""
+    async def confirm(self, actor: Operator, operator_id: str) -> Operator:
+        """Confirm a new account (see confirm_refusal); until then it may not create or approve campaigns."""
         actor, target = await self.current(actor), await self.get(operator_id)
-        if target.id == actor.id:
-            raise PermissionDenied(f"operator {actor.id} may not suspend itself")
+        reason = confirm_refusal(self.tree, actor, target)
+        if reason:
+            raise PermissionDenied(reason)
+        new = msgspec.structs.replace(target, confirmed_by=actor.id)
+        await self._store(new)
+        await self.audit.append(actor.id, Action.OPERATOR_CONFIRM, new.id, {"unit": new.unit})
+        return new
+
+    async def suspend(self, actor: Operator, operator_id: str, reason: str) -> Operator:
+        """Suspend an operator (it can no longer log in, send or approve; its queued jobs end rejected)."""
+        actor, target = await self.current(actor), await self.get(operator_id)
         if not reason.strip():
             raise ValueError("give the reason for the suspension")
-        _check(self.tree, actor, target.unit, target.roles)
+        refusal = suspend_refusal(self.tree, actor, target)
+        if refusal:
+            raise PermissionDenied(refusal)
         new = msgspec.structs.replace(target, status=Status.SUSPENDED, suspended_reason=reason.strip())
         await self._store(new)
-        await self.audit.append(actor.id, Action.OPERATOR_SUSPEND, new.id, {"reason": new.suspended_reason})
+        details = {"reason": new.suspended_reason, "unit": new.unit}
+        await self.audit.append(actor.id, Action.OPERATOR_SUSPEND, new.id, details)
         return new
 
     async def reinstate(self, actor: Operator, operator_id: str) -> Operator:
         actor, target = await self.current(actor), await self.get(operator_id)
-        _check(self.tree, actor, target.unit, target.roles)
+        refusal = suspend_refusal(self.tree, actor, target)
+        if refusal:
+            raise PermissionDenied(refusal)
         new = msgspec.structs.replace(target, status=Status.ACTIVE, suspended_reason="")
         await self._store(new)
         await self.audit.append(actor.id, Action.OPERATOR_REINSTATE, new.id, {})
@@ -255,9 +316,11 @@ class OperatorBook:
         return op
 
     async def login(self, operator_id: str, password: str) -> Operator:
-        """authenticate(), raising PermissionDenied instead of returning None."""
+        """authenticate(), raising PermissionDenied instead of returning None (the failure audited): the
+        command line's login (the console counts and throttles its logins in api/login_limits.py)."""
         op = await self.authenticate(operator_id, password)
         if op is None:
+            await self.audit.append(operator_id, Action.LOGIN_FAILED, operator_id, {"address": "command line"})
             raise PermissionDenied(f"operator {operator_id}: wrong password, unknown or suspended")
         return op
 

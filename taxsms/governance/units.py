@@ -45,6 +45,11 @@ class Unit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: str
     level: Level
     parent: str = ""
+    signature: str = ""  # the registered SMS signature shown in 【】 (default: the name)
+
+    @property
+    def sms_signature(self) -> str:
+        return self.signature or self.name
 
 
 class UnitError(InvalidInput):
@@ -65,6 +70,8 @@ class UnitTree:
         for unit in self._units.values():
             if not unit.id or "|" in unit.id or not unit.name.strip():
                 raise UnitError(f"unit {unit.id!r}: needs an id (without '|') and a name")
+            if not 2 <= len(unit.sms_signature) <= 30 or "【" in unit.sms_signature or "】" in unit.sms_signature:
+                raise UnitError(f"unit {unit.id!r}: the SMS signature must be 2-30 characters without 【】")
             if not unit.parent:
                 roots.append(unit)
                 continue
@@ -100,10 +107,6 @@ class UnitTree:
     def name_of(self, unit_id: str) -> str:
         return self.get(unit_id).name
 
-    def parent_of(self, unit_id: str) -> str:
-        """The parent's id, '' for the province."""
-        return self.get(unit_id).parent
-
     def children(self, unit_id: str) -> list[Unit]:
         self.get(unit_id)
         return [self._units[child] for child in self._children[unit_id]]
@@ -129,6 +132,10 @@ class UnitTree:
             out.append(unit)
             stack.extend(reversed(self._children[unit.id]))
         return out
+
+    def above(self, ancestor: str, unit_id: str) -> bool:
+        """True when `ancestor` is a unit strictly above `unit_id` (a superior level of it)."""
+        return ancestor != unit_id and self.contains(ancestor, unit_id)
 
     def describe(self, unit_id: str) -> str:
         """'东市税务局 (city-east)' for messages; the bare id for an unknown unit."""
@@ -168,3 +175,27 @@ async def load_units(redis: Redis, keys: Keys) -> UnitTree:
     """The stored unit tree (empty when none was loaded)."""
     raw = await redis.hgetall(keys.units)
     return UnitTree(_decode_unit.decode(value) for value in raw.values())
+
+
+class UnitSuspensions:
+    """Units suspended by a superior level (hash `keys.suspended_units`): the admission policy refuses every
+    job of a suspended unit and of the units below it, so their queued and delayed jobs end `rejected`."""
+
+    def __init__(self, redis: Redis, keys: Keys, tree: UnitTree) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.tree = tree
+
+    async def all(self) -> dict[str, dict[str, object]]:
+        raw = await self.redis.hgetall(self.keys.suspended_units)
+        return {k.decode(): msgspec.json.decode(v) for k, v in raw.items()}
+
+    async def suspend(self, unit: str, reason: str, by: str, at: float) -> None:
+        self.tree.get(unit)
+        if not reason.strip():
+            raise ValueError("give the reason for the suspension")
+        record = {"reason": reason.strip(), "by": by, "at": at}
+        await self.redis.hset(self.keys.suspended_units, unit, msgspec.json.encode(record))
+
+    async def reinstate(self, unit: str) -> bool:
+        return bool(await self.redis.hdel(self.keys.suspended_units, unit))

@@ -18,10 +18,14 @@ async def enqueue_lines(
     keys: Keys,
     lines: Iterable[bytes | str],
     on_refused: Callable[[int, JobError], None] | None = None,
+    *,
+    admit: Callable[[Job], Job] | None = None,
 ) -> tuple[int, int]:
     """Enqueue JSON lines (one job each; blank lines ignored). Return (added, dead-lettered).
 
-    `on_refused(line_number, error)` hears about each line refused to the dead-letter stream.
+    `on_refused(line_number, error)` hears about each line refused to the dead-letter stream. `admit`: the
+    admission policy for the sender (taxsms.governance.admission), returning the job as it may go out or
+    raising JobError (dead-lettered like an invalid job).
 
     Duplicates of a job id already enqueued are neither added nor dead-lettered: the id is the idempotency
     key, so re-running an upstream export is harmless.
@@ -35,6 +39,8 @@ async def enqueue_lines(
             continue
         try:
             job = parse_job(raw)
+            if admit is not None:
+                job = admit(job)
         except JobError as error:
             await store.dead_letter_raw(raw.strip(), error)
             refused += 1

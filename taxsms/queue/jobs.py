@@ -108,6 +108,8 @@ class Job(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     expires_at: datetime | None = None
     campaign: str = ""
     in_reply_to: str = ""  # for replies: the MO message's id
+    principal: str = ""  # who sends it (taxsms.governance.policy): token:ID, system:NAME, operator:ID, campaign:ID
+    reviewed: str = ""  # digest of the forbidden-term list the text passed at admission (the worker skips a re-run)
     meta: Annotated[dict[str, Any], msgspec.Meta(max_length=MAX_META_ITEMS)] = {}
     v: int = JOB_SCHEMA_VERSION
 
@@ -151,7 +153,6 @@ _encoder = msgspec.json.Encoder()
 _packed_decoder = msgspec.msgpack.Decoder(Job)
 _packer = msgspec.msgpack.Encoder()
 _FIELD_PATH = re.compile(r"`\$\.(\w+)|field `(\w+)`")
-_SIGNATURE = re.compile(r"^\s*【[^【】]{2,30}】|【[^【】]{2,30}】\s*$")
 
 
 def normalise_mobile(raw: str) -> str:
@@ -209,8 +210,6 @@ def validate_job(job: Job) -> Job:
             raise JobError("text", "give either text or template, not both")
     elif not job.text.strip():
         raise JobError("text", "empty (give text, or template and vars)")
-    elif not _SIGNATURE.search(job.text):
-        raise JobError("text", "no signature: the text must start or end with 【sending unit】 (nothing anonymous)")
     if len(job.text) > MAX_TEXT_LENGTH:
         raise JobError("text", f"{len(job.text)} characters, more than {MAX_TEXT_LENGTH}")
     if job.priority is not None:

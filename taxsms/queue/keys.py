@@ -229,8 +229,28 @@ class Keys:
 
     @property
     def audit_tip(self) -> str:
-        """The audit chain's tip, "seq hash", checked and moved by every append."""
+        """String 'seq hash': the audit chain's last entry (compare-and-append)."""
         return f"{self.control}:audit:tip"
+
+    @property
+    def principals(self) -> str:
+        """Hash: principal tag (token:ID, system:NAME) -> JSON: the unit and kinds an upstream sender is bound to."""
+        return f"{self.control}:principals"
+
+    @property
+    def suspended_units(self) -> str:
+        """Hash: unit id -> JSON {reason, by, at}: units suspended by a superior level (they send nothing)."""
+        return f"{self.control}:units:suspended"
+
+    @property
+    def approved_campaigns(self) -> str:
+        """Hash: campaign id -> JSON {unit, kind, creator}: approved campaigns whose jobs the worker admits."""
+        return f"{self.control}:campaigns:approved"
+
+    @property
+    def cancelled_campaigns(self) -> str:
+        """Hash: campaign id -> reason: cancelled campaigns (their jobs not yet sent end rejected)."""
+        return f"{self.control}:campaigns:cancelled"
 
     def quota(self, unit: str) -> str:
         """Monthly segment quota of one unit (absent = no quota); a copy in every shard, for begin.lua."""

@@ -34,7 +34,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     _redis_options(answer)
     answer.add_argument("ticket")
     answer.add_argument("text")
-    answer.add_argument("--operator", required=True, help="the answering operator's real name")
+    answer.add_argument(
+        "--as", dest="actor", required=True, help="the answering operator (password: $TAXSMS_OPERATOR_PASSWORD)"
+    )
     answer.set_defaults(handler=cmd_inbox_answer)
 
     subs = subparsers.add_parser("subscriptions", help="taxpayers' SMS subscriptions")
@@ -103,16 +105,21 @@ def cmd_inbox_list(args: argparse.Namespace, cfg: Settings) -> int:
 
 
 def cmd_inbox_answer(args: argparse.Namespace, cfg: Settings) -> int:
+    from taxsms.governance.admission import Gate
+    from taxsms.governance.enqueue import operator_password
+    from taxsms.governance.errors import PermissionDenied
+    from taxsms.governance.operators import OperatorBook
+    from taxsms.governance.units import load_units
     from taxsms.queue.store import JobStore
     from taxsms.replies.inbox import Inbox, TicketError
 
-    config = cfg.reply_config()
-
     async def work(redis: Redis, keys: Keys) -> int:
-        inbox = Inbox(redis, keys, unit=config.unit, signature=config.signature)
+        gate = Gate(redis, keys)
         try:
-            job = await inbox.answer(args.ticket, args.operator, args.text)
-        except TicketError as error:
+            book = OperatorBook(redis, keys, await load_units(redis, keys), audit=gate.audit)
+            operator = await book.login(args.actor, operator_password(args.actor))
+            job = await Inbox(redis, keys).answer(args.ticket, operator, args.text, gate)
+        except (TicketError, PermissionDenied) as error:
             return _fail("inbox answer", error)
         await JobStore(redis, keys).enqueue([job])
         print(f"answered {args.ticket}: reply {job.id} to {mask_phone(job.to)} enqueued")

@@ -17,14 +17,13 @@ def _default_consumer() -> str:
 class ReplyConfig:
     """One settings object for taxsms.replies (taxsms.settings builds it from the [replies] table).
 
-    unit / signature: the issuing unit of reply jobs and the 【】 signature their text starts with.
+    unit: the unit the service answers for (a registered unit: its SMS signature is the replies').
     rate_max per rate_window_s: MO messages per phone answered automatically (more are stored, not answered).
     burst_max per burst_window_s: more than this in the short span looks like an auto-responder loop.
     Both windows slide, measured by the MO stream entry ids (the time Redis received each message).
     """
 
     unit: str = "12366"
-    signature: str = "【12366】"
     group: str = GROUP
     consumer: str = field(default_factory=_default_consumer)
     batch: int = 100
@@ -39,7 +38,5 @@ class ReplyConfig:
     retry_s: float = 1.0
 
     def __post_init__(self) -> None:
-        if not (self.signature.startswith("【") and self.signature.endswith("】")):
-            raise ValueError(f"signature must be 【unit name】, not {self.signature!r}")
         if self.rate_max < 1 or self.burst_max < 1 or self.batch < 1:
             raise ValueError("rate_max, burst_max and batch must be at least 1")

@@ -1,11 +1,15 @@
 """The staff inbox: consultations, reports and complaints taxpayers text in, as tickets staff answer.
 
 A ticket is created once per MO message (creating it again for the same MO returns the first ticket), numbered
-`T<China date>-<6-digit sequence>`. Phone numbers are masked in every listing and str().
+`T<China date>-<6-digit sequence>`. Phone numbers are masked, and control characters escaped, in every listing
+and str(). An answer comes from an authenticated operator with the staff12366 role and passes the admission
+policy: it is signed with the operator's unit and real name, reviewed, audited, and (written by a person) it
+keeps to the staff send window.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,8 +19,12 @@ from enum import StrEnum
 from redis.asyncio import Redis
 
 from taxsms.errors import NotFound
-from taxsms.privacy import mask_phone
-from taxsms.queue.jobs import CHINA, Job, JobError, Kind, normalise_mobile, validate_job
+from taxsms.governance.admission import Gate
+from taxsms.governance.audit import Action
+from taxsms.governance.operators import Operator
+from taxsms.governance.policy import operator_principal
+from taxsms.privacy import mask_phone, mask_text
+from taxsms.queue.jobs import CHINA, Job, JobError, Kind, normalise_mobile
 from taxsms.queue.keys import Keys
 
 OPEN = "open"
@@ -81,28 +89,27 @@ class Ticket:
 
     def __str__(self) -> str:
         when = datetime.fromtimestamp(self.created_at, CHINA).strftime("%Y-%m-%d %H:%M")
-        return f"{self.id} {when} {self.status} {TOPIC[self.kind]} {self.masked_phone}: {self.text}"
+        return f"{self.id} {when} {self.status} {TOPIC[self.kind]} {self.masked_phone}: {shown(self.text)}"
 
     def __repr__(self) -> str:
         return f"Ticket(id={self.id!r}, phone={self.masked_phone!r}, kind={self.kind.value!r}, status={self.status!r})"
 
 
-class Inbox:
-    """Tickets under one key prefix; answers become reply jobs signed with `signature` for `unit`."""
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")  # resident ID card
 
-    def __init__(
-        self,
-        redis: Redis,
-        keys: Keys,
-        *,
-        unit: str = "12366",
-        signature: str = "【12366】",
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+
+def shown(text: str) -> str:
+    """A taxpayer's text for a listing: mobile and ID card numbers masked, control characters escaped."""
+    masked = _ID_NUMBER.sub(lambda m: m[1] + "*" * 8 + m[2], mask_text(text))
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in masked)
+
+
+class Inbox:
+    """Tickets under one key prefix; answers become reply jobs admitted for the answering operator."""
+
+    def __init__(self, redis: Redis, keys: Keys, *, clock: Callable[[], float] = time.time) -> None:
         self.redis = redis
         self.keys = keys
-        self.unit = unit
-        self.signature = signature
         self._clock = clock
         self._create = redis.register_script(_CREATE_LUA)
 
@@ -142,13 +149,12 @@ class Inbox:
             start += page
         return found[:limit]
 
-    async def answer(self, ticket_id: str, operator: str, text: str) -> Job:
-        """Mark the ticket answered by `operator` (real name required) and return the reply job to enqueue.
+    async def answer(self, ticket_id: str, operator: Operator, text: str, gate: Gate) -> Job:
+        """Mark the ticket answered by `operator` (authenticated by the caller) and return the reply job,
+        admitted by the policy (TicketError with the reason if refused; nothing is marked then).
 
         Answering again gives a new job (id `answer-<ticket>-<n>`), e.g. to send the result of a report later.
         """
-        if not operator.strip():
-            raise TicketError("an answer needs the operator's real name (no anonymous messages)")
         if not text.strip():
             raise TicketError("empty answer")
         ticket = await self.get(ticket_id)
@@ -158,27 +164,28 @@ class Inbox:
             phone = normalise_mobile(ticket.phone)
         except JobError:
             raise TicketError(f"ticket {ticket_id} came from {ticket.masked_phone}, which cannot be answered") from None
-        now = self._clock()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hincrby(self.keys.ticket(ticket_id), "answers", 1)
-            pipe.hset(
-                self.keys.ticket(ticket_id),
-                mapping={"status": ANSWERED, "operator": operator, "answer": text, "answered_at": f"{now:.3f}"},
-            )
-            count, _ = await pipe.execute()
-        body = text.strip()
-        signed = body if body.startswith("【") else self.signature + body
-        job = Job(
-            id=f"answer-{ticket_id}-{count}",
+        answers = int(await self.redis.hget(self.keys.ticket(ticket_id), "answers") or 0)
+        draft = Job(
+            id=f"answer-{ticket_id}-{answers + 1}",
             kind=Kind.REPLY,
             to=phone,
-            text=signed,
-            unit=self.unit,
-            operator=operator,
+            text=text.strip(),
             in_reply_to=ticket.mo_id or ticket_id,
             meta={"ticket": ticket_id},
         )
-        return validate_job(job)
+        admitted, refused = await gate.admit_all([draft], operator_principal(operator), "inbox")
+        if refused:
+            raise TicketError(f"answer refused: {refused[0].error}")
+        job = admitted[0]
+        now = self._clock()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(self.keys.ticket(ticket_id), "answers", 1)
+            fields = {"status": ANSWERED, "operator": operator.id, "answer": job.text, "answered_at": f"{now:.3f}"}
+            pipe.hset(self.keys.ticket(ticket_id), mapping=fields)
+            await pipe.execute()
+        details = {"unit": operator.unit, "job": job.id, "text": job.text}
+        await gate.audit.append(operator.id, Action.TICKET_ANSWER, ticket_id, details)
+        return job
 
 
 def _ticket(raw: dict[bytes, bytes]) -> Ticket:

@@ -1,7 +1,9 @@
 """The reply service: reads taxpayers' messages (MO) from Redis and answers them with reply jobs.
 
 Per batch: read MO entries with the 'replies' consumer group, classify each text, apply subscriptions, look
-invoices and statuses up, open tickets, check the abuse limits, enqueue the reply jobs in one call, then ack.
+invoices and statuses up, open tickets, check the abuse limits, admit each reply through the admission policy
+(as the service principal of `config.unit`: signed with that unit's registered signature, reviewed; refusals
+audited and not sent), enqueue the reply jobs in one call, then ack.
 A reply job's id is `mo-<entry id>`, so an MO processed twice (a crash before the ack) is answered once; every
 step before the ack is idempotent too (subscriptions are set, tickets are keyed by the MO entry).
 """
@@ -17,9 +19,11 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from taxsms.governance.admission import Gate, Refusal
+from taxsms.governance.policy import Refused, Registry, admit, service_principal
 from taxsms.privacy import mask_phone
 from taxsms.queue.connect import RETRYABLE
-from taxsms.queue.jobs import Job, Kind, validate_job
+from taxsms.queue.jobs import Job, Kind
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 from taxsms.replies import texts
@@ -65,6 +69,7 @@ class Outcome:
     text: str = ""
     withheld: Withheld | None = None
     ticket: str = ""
+    refused: str = ""  # the admission policy's reason, when the reply was not sent
 
 
 ACTIONS: dict[type, str] = {
@@ -110,7 +115,9 @@ class ReplyService:
         self._clock = clock
         self.store = JobStore(redis, keys, clock=clock)
         self.book = SubscriptionBook(redis, keys)
-        self.inbox = Inbox(redis, keys, unit=self.config.unit, signature=self.config.signature, clock=clock)
+        self.inbox = Inbox(redis, keys, clock=clock)
+        self.gate = Gate(redis, keys)
+        self.principal = service_principal(self.config.unit)
         self.limiter = MoLimiter(redis, keys, self.config)
         self._stopping = asyncio.Event()
         self._recovering = True  # first the entries this consumer read before a restart but never acked
@@ -205,17 +212,25 @@ class ReplyService:
                 for mo, cmd, phone, v in zip(messages, commands, phones, verdicts, strict=True)
             )
         )
-        outcomes, jobs, last = [], [], {}
+        registry = await self.gate.registry()
+        outcomes, jobs, last, refused = [], [], {}, []
         for mo, cmd, phone, withheld, (body, ticket) in zip(messages, commands, phones, verdicts, answers, strict=True):
             action = ACTIONS[type(cmd)]
             if phone is None or withheld is not None or body is None:
                 outcomes.append(Outcome(mo.entry_id, action, withheld=withheld, ticket=ticket))
                 log.info("MO %s from %s: %s, no reply (%s)", mo.entry_id, mask_phone(mo.sender), action, withheld)
                 continue
-            job = self._reply_job(mo, phone, body, action)
+            try:
+                job = self._reply_job(mo, phone, body, action, registry)
+            except Refused as error:
+                refused.append(Refusal(f"mo-{mo.entry_id}", error))
+                outcomes.append(Outcome(mo.entry_id, action, ticket=ticket, refused=error.reason))
+                log.warning("MO %s: reply refused by the admission policy: %s", mo.entry_id, error.reason)
+                continue
             jobs.append(job)
             last[phone] = job.text
             outcomes.append(Outcome(mo.entry_id, action, job.id, job.text, ticket=ticket))
+        await self.gate.record_refused(self.principal.tag, "replies", refused, self.principal.unit)
         return outcomes, jobs, last
 
     async def _answer(
@@ -245,14 +260,7 @@ class ReplyService:
             return texts.INVOICE_HELP, ""
         return texts.STATUS_HELP, ""
 
-    def _reply_job(self, mo: MoEntry, phone: str, body: str, action: str) -> Job:
-        job = Job(
-            id=f"mo-{mo.entry_id}",
-            kind=Kind.REPLY,
-            to=phone,
-            text=texts.signed(self.config.signature, body),
-            unit=self.config.unit,
-            in_reply_to=mo.entry_id,
-            meta={"action": action},
-        )
-        return validate_job(job)
+    def _reply_job(self, mo: MoEntry, phone: str, body: str, action: str, registry: Registry) -> Job:
+        """The reply, admitted for the service (Refused if the policy says no)."""
+        job = Job(f"mo-{mo.entry_id}", Kind.REPLY, phone, body, in_reply_to=mo.entry_id, meta={"action": action})
+        return admit(job, self.principal, registry)

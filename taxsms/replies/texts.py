@@ -1,4 +1,4 @@
-"""The texts of automatic replies (without the signature; `signed` adds it). Pure functions."""
+"""The texts of automatic replies, without the signature (the admission policy adds the unit's). Pure functions."""
 
 from __future__ import annotations
 
@@ -10,11 +10,6 @@ UNSUBSCRIBED = "您已退订税务短信服务。回复KT可重新开通。"
 INVOICE_HELP = "发票查验请发送：FP 发票代码 发票号码，例如 FP 041001900111 12345678；全电发票直接发送20位发票号码。"
 STATUS_HELP = "进度查询请发送：CX 受理编号，例如 CX 2026-000123。"
 VOID_STATES = frozenset({"void", "voided", "作废", "红冲", "cancelled"})
-
-
-def signed(signature: str, body: str) -> str:
-    """`body` with the 【】 signature in front (unless it already carries one)."""
-    return body if body.startswith("【") else signature + body
 
 
 def _invoice_name(code: str, number: str) -> str:

@@ -36,6 +36,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     load = template_sub.add_parser("load", help="check the template files and replace the catalog in Redis")
     runtime.redis_options(load)
     load.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
+    load.add_argument(
+        "--as", dest="actor", required=True, help="a province admin or publisher (password: $TAXSMS_OPERATOR_PASSWORD)"
+    )
     load.set_defaults(handler=cmd_template_load)
 
     review = subparsers.add_parser("review", help="content review: check a text, load the forbidden-term list")
@@ -46,9 +49,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     check.add_argument("--terms", type=Path, help="forbidden-term list file (default: the shipped list)")
     check.set_defaults(handler=cmd_review_check)
 
-    review_load = review_sub.add_parser("load", help="replace the forbidden-term list in Redis")
+    review_load = review_sub.add_parser(
+        "load", help="replace the forbidden-term list in Redis (a province admin; audited)"
+    )
     review_load.add_argument("file", type=Path)
     runtime.redis_options(review_load)
+    review_load.add_argument(
+        "--as", dest="actor", required=True, help="the province admin (password: $TAXSMS_OPERATOR_PASSWORD)"
+    )
+    review_load.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="load a list that is empty or under half the size of the one in force",
+    )
     review_load.set_defaults(handler=cmd_review_load)
 
 
@@ -111,7 +124,19 @@ def cmd_template_load(args: argparse.Namespace, cfg: Settings) -> int:
         return 2
 
     async def save(redis: Any, keys: Any) -> str:
+        from taxsms.governance.audit import Action
+        from taxsms.governance.errors import PermissionDenied
+        from taxsms.governance.registry import load_review
+
+        actor, audit = await _province_operator(redis, keys, args.actor, {"admin", "publisher"})
+        review = await load_review(redis, keys)
+        found = [(t.name, m.term) for t in catalog for m in review.check(t.body)]
+        details = {"templates": len(catalog), "source": str(args.dir or DEFAULTS_DIR)}
+        if found:
+            await audit.append(actor, Action.TEMPLATE_CHANGE, "load", details | {"refused": found[:10]})
+            raise PermissionDenied(f"templates with forbidden content: {found[:10]}")
         await catalog.save_to_redis(redis, keys)
+        await audit.append(actor, Action.TEMPLATE_CHANGE, "load", details)
         return str(keys.templates)
 
     where = runtime.with_redis(cfg, save)
@@ -146,9 +171,40 @@ def cmd_review_load(args: argparse.Namespace, cfg: Settings) -> int:
         return 2
 
     async def save(redis: Any, keys: Any) -> str:
+        from taxsms.governance.audit import Action
+        from taxsms.governance.errors import PermissionDenied
+        from taxsms.governance.registry import load_review
+
+        actor, audit = await _province_operator(redis, keys, args.actor, {"admin"})
+        current = await load_review(redis, keys)
+        details = {"terms": len(review.terms), "before": len(current.terms), "digest": review.digest}
+        details["source"] = str(args.file)
+        if len(review.terms) * 2 < len(current.terms) and not args.allow_shrink:
+            await audit.append(actor, Action.REVIEW_LOAD, "refused", details)
+            raise PermissionDenied(
+                f"{len(review.terms)} terms would replace {len(current.terms)}; "
+                "give --allow-shrink to load an empty or much smaller list"
+            )
         await review.save_to_redis(redis, keys)
+        await audit.append(actor, Action.REVIEW_LOAD, review.digest, details)
         return str(keys.forbidden_terms)
 
     where = runtime.with_redis(cfg, save)
     print(f"loaded {len(review.terms)} terms into {where} (digest {review.digest})")
     return 0
+
+
+async def _province_operator(redis: Any, keys: Any, actor: str, roles: set[str]) -> tuple[str, Any]:
+    """Log the operator in; PermissionDenied unless it is an active province operator with one of `roles`."""
+    from taxsms.governance.audit import AuditLog
+    from taxsms.governance.enqueue import operator_password
+    from taxsms.governance.errors import PermissionDenied
+    from taxsms.governance.operators import OperatorBook
+    from taxsms.governance.units import load_units
+
+    audit = AuditLog(redis, keys)
+    tree = await load_units(redis, keys)
+    op = await OperatorBook(redis, keys, tree, audit=audit).login(actor, operator_password(actor))
+    if op.unit != tree.root or not roles & set(op.roles):
+        raise PermissionDenied(f"operator {op.id}: only a province {' or '.join(sorted(roles))} may do this")
+    return op.id, audit

@@ -1,0 +1,198 @@
+"""The admission gate every sending path calls: the policy (pure) over a cached registry, plus the audit.
+
+`Gate.admit_all(jobs, principal, path)` admits a batch against the current snapshot (reloaded when older
+than `max_age` seconds), records one audit entry for what was accepted and one for what was refused (who,
+unit, path, counts and the first reasons), and returns (admitted jobs, refusals). The worker's
+admission (taxsms.dispatcher.admission) calls `Gate.check` job by job on the snapshot it loads per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from taxsms.governance.audit import Action, AuditLog
+from taxsms.governance.policy import (
+    DirectoryLookup,
+    Principal,
+    PrincipalKind,
+    Refused,
+    Registry,
+    admit,
+    readmit,
+    recheck_unattributed,
+)
+from taxsms.governance.registry import load_registry
+from taxsms.queue.jobs import Job, JobError
+from taxsms.queue.keys import Keys
+from taxsms.templates.catalog import Signature
+
+SHOWN = 10  # refusals named in one audit entry
+MIN_REFRESH_S = 0.05  # an unknown principal reloads the snapshot at most this often (a campaign just approved)
+Verdict = Job | Refused
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One refused job: its id (as given) and why."""
+
+    job_id: str
+    error: JobError
+
+    @property
+    def code(self) -> str:
+        return self.error.code if isinstance(self.error, Refused) else "invalid_job"
+
+    def summary(self) -> dict[str, str]:
+        return {"id": self.job_id, "field": self.error.field, "code": self.code, "reason": self.error.reason}
+
+
+class Gate:
+    """Admission against a registry snapshot no older than `max_age` seconds."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        *,
+        audit: AuditLog | None = None,
+        max_age: float = 1.0,
+        directory: DirectoryLookup | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.audit = audit or AuditLog(redis, keys)
+        self.max_age = max_age
+        self.directory = directory
+        self._clock = clock
+        self._registry: Registry | None = None
+        self._loaded_at = -float("inf")
+        self.stale = False  # check() met a principal the snapshot may be too old to know
+        self._refused: list[tuple[Job, JobError]] = []
+
+    async def registry(self, *, fresh: bool = False) -> Registry:
+        """The snapshot in force (reloaded if `fresh` or older than max_age)."""
+        if fresh or self._registry is None or self._clock() - self._loaded_at > self.max_age:
+            self._registry = await load_registry(self.redis, self.keys, directory=self.directory)
+            self._loaded_at = self._clock()
+            self.stale, self._refused = False, []  # what was decided on the old snapshot is decided again
+        return self._registry
+
+    @property
+    def current(self) -> Registry | None:
+        """The last snapshot loaded (None before the first)."""
+        return self._registry
+
+    def admit(self, job: Job, principal: Principal | None) -> Job:
+        """admit() against the current snapshot (load one first with registry())."""
+        assert self._registry is not None, "load the registry first"
+        return admit(job, principal, self._registry)
+
+    async def admit_all(
+        self, jobs: Iterable[Job], principal: Principal | None, path: str
+    ) -> tuple[list[Job], list[Refusal]]:
+        """Admit a batch for one principal; refusals are audited here (acceptance: call record_sent)."""
+        registry = await self.registry()
+        admitted, refused = [], []
+        for job in jobs:
+            try:
+                admitted.append(admit(job, principal, registry))
+            except Refused as error:
+                refused.append(Refusal(job.id, error))
+        await self.record_refused(principal.tag if principal else "anonymous", path, refused)
+        return admitted, refused
+
+    def check(self, job: Job, *, raw: bool) -> Job:
+        """The worker's admission of one job (pure, on the current snapshot): admitted again for the
+        principal it names (raw intake entries must name a registered system), or Refused, remembered for
+        flush_refusals(). StaleRegistry when it names a principal the snapshot does not know and the snapshot
+        is not brand new: the worker reloads it and decides again (a campaign approved a moment ago)."""
+        registry = self._registry
+        assert registry is not None, "load the registry first"
+        verdict = _recheck(job, raw, registry)
+        if not isinstance(verdict, Refused):
+            return verdict
+        if verdict.code == UNKNOWN and self._clock() - self._loaded_at >= MIN_REFRESH_S:
+            self.stale = True
+            raise StaleRegistry(verdict.field, verdict.code, verdict.reason)
+        self._refused.append((job, verdict))
+        raise verdict
+
+    async def flush_refusals(self) -> None:
+        """One audit entry per principal for the jobs check() refused since the last flush."""
+        refused, self._refused = self._refused, []
+        if refused:
+            await self.audit_worker_refusals(refused)
+
+    def signature(self, job: Job) -> Signature:
+        """Who a template job is signed by: the unit's registered signature and the operator's real name."""
+        registry = self._registry
+        if registry is None or job.unit not in registry.tree:
+            return Signature(job.unit, job.operator)
+        return Signature(registry.signature(job.unit), registry.operator_name(job.operator) or job.operator)
+
+    def review_rendered(self, text: str) -> None:
+        """Content review of a template's rendered text; Refused naming the terms."""
+        if self._registry is not None and not self._registry.is_clean(text):
+            found = "; ".join(f"{m.term} ({m.category})" for m in self._registry.review.check(text))
+            raise Refused("text", "content", f"forbidden content in the rendered template: {found}")
+
+    async def audit_worker_refusals(self, refused: Sequence[tuple[Job, JobError]]) -> None:
+        """One audit entry per principal for the jobs the worker refused at admission."""
+        by_actor: dict[str, list[Refusal]] = {}
+        for job, error in refused:
+            by_actor.setdefault(job.principal or "anonymous", []).append(Refusal(job.id, error))
+        for actor, refusals in by_actor.items():
+            await self.record_refused(actor, "worker", refusals)
+
+    async def record_sent(self, actor: str, unit: str, path: str, accepted: int, duplicates: int = 0) -> None:
+        if accepted or duplicates:
+            details = {"path": path, "unit": unit, "accepted": accepted, "duplicates": duplicates}
+            await self.audit.append(actor, Action.SEND, unit, details)
+
+    async def record_refused(self, actor: str, path: str, refused: list[Refusal], unit: str = "") -> None:
+        if not refused:
+            return
+        codes: dict[str, int] = {}
+        for refusal in refused:
+            codes[refusal.code] = codes.get(refusal.code, 0) + 1
+        details = {
+            "path": path,
+            "refused": len(refused),
+            "codes": codes,
+            "first": [r.summary() for r in refused[:SHOWN]],
+        }
+        if unit:
+            details["unit"] = unit
+        await self.audit.append(actor, Action.SEND_REFUSED, unit or path, details)
+
+
+UNKNOWN = "unknown_principal"
+
+
+class StaleRegistry(Refused):
+    """A job naming a principal the snapshot does not know yet: reload the registry and decide again."""
+
+
+def _recheck(job: Job, raw: bool, registry: Registry) -> Verdict:
+    try:
+        if raw and not job.principal.startswith(f"{PrincipalKind.SYSTEM}:"):
+            raise Refused(
+                "principal",
+                "anonymous",
+                "a raw intake entry must name its registered system: principal = system:NAME (taxsms system add)",
+            )
+        if not job.principal:
+            return recheck_unattributed(job, registry)
+        principal = registry.resolve(job.principal)
+        if principal is None:
+            raise Refused(
+                "principal", UNKNOWN, f"{job.principal!r} is not a registered principal (revoked, or not approved)"
+            )
+        return readmit(job, principal, registry)
+    except Refused as error:
+        return error

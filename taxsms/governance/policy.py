@@ -1,0 +1,383 @@
+"""The admission policy: what a principal may send, checked the same way on every path (pure).
+
+Every outgoing job names its principal (`Job.principal`, e.g. `token:1a2b...`, `system:filing`,
+`operator:E1003`, `campaign:cmp-...`, `service:replies`). `admit(job, principal, registry)` returns the job
+as it may go out (issuing unit and operator filled in, the registered signature prepended, the operator's
+real name appended where the kind calls for it, the principal recorded) or raises `Refused` naming the field,
+a short code and the reason. It is idempotent: admitting an admitted job returns it unchanged, so the worker
+applies it again at admission and nothing that changed since (a suspension, a cancel, a longer term list)
+slips through. The rules (Art. 4, 7, 8, 10, 11 of the measures):
+
+- anonymous jobs are refused; a suspended operator, a suspended unit (or a unit under a suspended one) and a
+  cancelled campaign send nothing;
+- upstream systems (API tokens, registered intake systems) send filing reminders, overdue notices and
+  replies, for their own unit, to recipients within it; notices and internal messages go out only as jobs
+  of an approved campaign; an operator sends directly what its roles allow except those two;
+- the recipient's unit is required (or found by the directory hook) and must lie in the sender's subtree;
+- the signature is the unit's registered one: a text carrying any other 【...】 is refused;
+- content review on the final text (and on each template variable; the worker reviews the rendered text).
+
+The store calls (loading a `Registry` snapshot) live in taxsms/governance/registry.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import msgspec
+
+from taxsms.governance.operators import Operator, Role
+from taxsms.governance.units import UnitTree
+from taxsms.queue.jobs import Job, JobError, Kind
+from taxsms.templates.review import ContentReview
+
+ANY_UNIT = "*"
+CAMPAIGN_ID_PREFIX = "cmp-"
+UPSTREAM_KINDS = frozenset({Kind.FILING_REMINDER, Kind.OVERDUE_FILING, Kind.OVERDUE_PAYMENT, Kind.REPLY})
+CAMPAIGN_KINDS = frozenset({Kind.NOTICE, Kind.INTERNAL})
+#: What an operator may send directly (campaign kinds never), by role.
+OPERATOR_KINDS: dict[Role, frozenset[Kind]] = {
+    Role.COLLECTION: frozenset({Kind.OVERDUE_FILING, Kind.OVERDUE_PAYMENT, Kind.FILING_REMINDER}),
+    Role.STAFF12366: frozenset({Kind.REPLY}),
+}
+SIGNATURE = re.compile(r"【([^【】]*)】")
+NAME_SUFFIX = "（经办人：{}）"
+#: Finds a recipient's unit from the directory when a job leaves it out (None: unknown).
+DirectoryLookup = Callable[[str], str | None]
+
+
+class PrincipalKind(StrEnum):
+    TOKEN = "token"  # an API token (api/auth.py)
+    SYSTEM = "system"  # a registered intake system (raw intake entries, governance/systems.py)
+    OPERATOR = "operator"  # an authenticated real-name operator
+    CAMPAIGN = "campaign"  # an approved campaign's jobs
+    SERVICE = "service"  # the reply service (automatic answers)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a job is sent by: bound to a unit and to the kinds it may send."""
+
+    kind: PrincipalKind
+    id: str
+    unit: str
+    kinds: frozenset[Kind]
+    recipient_units: frozenset[str] = frozenset({ANY_UNIT})  # within `unit`'s subtree; '*' = all of it
+    name: str = ""  # an operator's (or a campaign creator's) real name, signed where the kind calls for it
+    operator: str = ""  # the operator id a job of this principal names
+    tag: str = field(init=False, default="")  # 'kind:id', as jobs carry it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", f"{self.kind}:{self.id}")
+
+
+class Refused(JobError):
+    """A job the policy refuses: `field` and `reason` (as JobError), `code` a short machine-readable word."""
+
+    def __init__(self, field: str, code: str, reason: str) -> None:
+        super().__init__(field, reason)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignGrant:
+    """An approved campaign, as the policy needs it: its unit, kind and creator."""
+
+    id: str
+    unit: str
+    kind: Kind
+    creator: str
+
+
+@dataclass(slots=True)
+class Registry:
+    """A snapshot of what admission reads: the unit tree, suspensions, operators, principals, campaigns,
+    the content review. Build it with taxsms.governance.registry.load_registry (or directly, in tests)."""
+
+    tree: UnitTree
+    review: ContentReview
+    suspended_units: Mapping[str, str] = field(default_factory=dict)  # unit -> reason
+    operators: Mapping[str, Operator] = field(default_factory=dict)
+    principals: Mapping[str, Principal] = field(default_factory=dict)  # tag -> token / system
+    campaigns: Mapping[str, CampaignGrant] = field(default_factory=dict)  # approved, not cancelled
+    cancelled: Mapping[str, str] = field(default_factory=dict)  # campaign id -> reason
+    directory: DirectoryLookup | None = None
+    _ancestors: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    _clean: dict[str, bool] = field(default_factory=dict, repr=False)
+    _clean_digest: str = field(default="", repr=False)
+    _campaign_principals: dict[str, Principal] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._ancestors = {unit.id: frozenset(u.id for u in self.tree.path(unit.id)) for unit in self.tree}
+
+    # -- lookups ---------------------------------------------------------------------------------------
+
+    def within(self, ancestor: str, unit: str) -> bool:
+        """True when `unit` is `ancestor` or below it."""
+        return ancestor in self._ancestors.get(unit, ())
+
+    def suspension(self, unit: str) -> str | None:
+        """Why `unit` may not send (it or a unit above it is suspended), or None."""
+        if not self.suspended_units:
+            return None
+        for above in self._ancestors.get(unit, ()):
+            reason = self.suspended_units.get(above)
+            if reason is not None:
+                where = "" if above == unit else f" (under {self.tree.describe(above)})"
+                return f"unit {self.tree.describe(unit)} is suspended{where}: {reason}"
+        return None
+
+    def signature(self, unit: str) -> str:
+        """The unit's registered SMS signature, without the 【】."""
+        return self.tree.get(unit).sms_signature
+
+    def operator_name(self, operator_id: str) -> str:
+        op = self.operators.get(operator_id)
+        return op.name if op else ""
+
+    def is_clean(self, text: str) -> bool:
+        """Content review, remembered per text (campaigns and templates repeat texts)."""
+        clean = self._clean.get(text)
+        if clean is None or self._clean_digest != self.review.digest:
+            if len(self._clean) > 4096 or self._clean_digest != self.review.digest:
+                self._clean.clear()
+                self._clean_digest = self.review.digest
+            clean = self._clean[text] = self.review.is_clean(text)
+        return clean
+
+    def resolve(self, tag: str) -> Principal | None:
+        """The principal a job names, as it stands now (None: unknown, removed, or a campaign not approved)."""
+        kind, _, ident = tag.partition(":")
+        if kind == PrincipalKind.OPERATOR:
+            op = self.operators.get(ident)
+            return operator_principal(op) if op else None
+        if kind == PrincipalKind.CAMPAIGN:
+            found = self._campaign_principals.get(ident)
+            if found is None:
+                grant = self.campaigns.get(ident)
+                if grant is None:
+                    return None
+                creator = self.operators.get(grant.creator)
+                name = creator.name if creator else ""
+                kinds = frozenset({grant.kind})
+                found = Principal(PrincipalKind.CAMPAIGN, ident, grant.unit, kinds, name=name, operator=grant.creator)
+                self._campaign_principals[ident] = found
+            return found
+        if kind == PrincipalKind.SERVICE and ident in self.tree:
+            return service_principal(ident)
+        return self.principals.get(tag)
+
+
+def operator_principal(op: Operator) -> Principal:
+    """An operator as a principal: the kinds its roles send directly."""
+    kinds = frozenset(kind for role in op.roles for kind in OPERATOR_KINDS.get(role, ()))
+    return Principal(PrincipalKind.OPERATOR, op.id, op.unit, kinds, name=op.name, operator=op.id)
+
+
+def service_principal(unit: str) -> Principal:
+    """The reply service answering for `unit` (the province's or a city's 12366 centre): automatic replies."""
+    return Principal(PrincipalKind.SERVICE, unit, unit, frozenset({Kind.REPLY}))
+
+
+def campaign_principal(campaign_id: str, unit: str, kind: Kind, creator: Operator) -> Principal:
+    return Principal(
+        PrincipalKind.CAMPAIGN, campaign_id, unit, frozenset({kind}), name=creator.name, operator=creator.id
+    )
+
+
+# -- the rules -------------------------------------------------------------------------------------------
+
+
+def _who(principal: Principal, registry: Registry) -> str:
+    return f"{principal.kind} {principal.id} of {registry.tree.describe(principal.unit)}"
+
+
+def _standing(principal: Principal, registry: Registry, job: Job) -> None:
+    """Refuse a principal that may not send at all now."""
+    if principal.unit not in registry.tree:
+        raise Refused("principal", "unknown_unit", f"{principal.tag} is bound to unknown unit {principal.unit!r}")
+    reason = registry.suspension(principal.unit)
+    if reason:
+        raise Refused("unit", "suspended", reason)
+    if principal.operator:
+        op = registry.operators.get(principal.operator)
+        if op is None or not op.active:
+            why = op.suspended_reason if op else "no such operator"
+            raise Refused(
+                "operator", "suspended", f"operator {principal.operator} is suspended and may not send: {why}"
+            )
+    if principal.kind is PrincipalKind.CAMPAIGN:
+        cancelled = registry.cancelled.get(principal.id)
+        if cancelled is not None:
+            raise Refused("campaign", "cancelled", f"campaign {principal.id} was cancelled: {cancelled}")
+        if job.campaign != principal.id:
+            raise Refused("campaign", "campaign", f"job {job.id} is not a job of campaign {principal.id}")
+
+
+def _kind(principal: Principal, job: Job, registry: Registry) -> None:
+    if job.kind in principal.kinds:
+        return
+    if job.kind in CAMPAIGN_KINDS:
+        raise Refused(
+            "kind",
+            "needs_approval",
+            f"{_who(principal, registry)} may not send {job.kind} directly: notices and internal messages go out "
+            "only through an approved campaign (taxsms campaign create, then a second person approves)",
+        )
+    allowed = ", ".join(sorted(principal.kinds)) or "nothing"
+    raise Refused("kind", "kind", f"{_who(principal, registry)} may not send {job.kind} (allowed: {allowed})")
+
+
+def _recipient_unit(principal: Principal, job: Job, registry: Registry) -> str:
+    unit = job.recipient_unit
+    if not unit and registry.directory is not None:
+        unit = registry.directory(job.to) or ""
+    if not unit:
+        if job.kind is Kind.REPLY:
+            return ""  # an answer to whoever wrote in
+        raise Refused("recipient_unit", "scope", "required: the recipient's unit, so the sender's scope can be checked")
+    if unit not in registry.tree:
+        raise Refused("recipient_unit", "scope", f"unknown unit {unit!r}")
+    if not registry.within(principal.unit, unit) or not (
+        ANY_UNIT in principal.recipient_units or unit in principal.recipient_units
+    ):
+        raise Refused(
+            "recipient_unit",
+            "scope",
+            f"{_who(principal, registry)} may not send to a recipient of {registry.tree.describe(unit)}: "
+            "outside its jurisdiction",
+        )
+    return unit
+
+
+def _signed(principal: Principal, job: Job, registry: Registry, text: str) -> str:
+    """`text` with the registered signature first (and the operator's name last, where it belongs)."""
+    own = registry.signature(principal.unit)
+    for found in SIGNATURE.findall(text):
+        if found != own:
+            raise Refused(
+                "text",
+                "signature",
+                f"the text carries the signature 【{found}】, but {registry.tree.describe(principal.unit)} signs "
+                f"【{own}】: the signature is added from the unit registry, not taken from the text",
+            )
+    body = text.strip()
+    head = f"【{own}】"
+    while body.startswith(head):
+        body = body[len(head) :].strip()
+    while body.endswith(head):
+        body = body[: -len(head)].strip()
+    suffix = NAME_SUFFIX.format(principal.name) if principal.name else ""
+    if suffix and body.endswith(suffix):
+        body = body[: -len(suffix)]
+    if "【" in body or "】" in body:
+        raise Refused(
+            "text", "signature", "a stray 【 or 】 in the text: the signature is added from the unit registry"
+        )
+    if not body.strip():
+        raise Refused("text", "text", "empty once the signature is taken off")
+    return head + body + suffix
+
+
+def _review(job: Job, registry: Registry, text: str) -> None:
+    texts = [text] if text else [str(value) for value in job.vars.values()]
+    for candidate in texts:
+        if text == "" and ("【" in candidate or "】" in candidate):
+            raise Refused("vars", "signature", "a template variable may not carry 【】: the signature is the unit's")
+        if not registry.is_clean(candidate):
+            matches = registry.review.check(candidate)
+            found = "; ".join(f"{m.term} ({m.category}) as {m.found!r}" for m in matches)
+            raise Refused("text" if text else "vars", "content", f"forbidden content: {found}")
+
+
+def recheck_unattributed(job: Job, registry: Registry) -> Job:
+    """What the worker checks on a queued job that names no principal (enqueued by a trusted in-process
+    caller, e.g. the demo and the benchmarks): a signature, no suspension or cancel, clean content."""
+    if job.text and not SIGNATURE.search(job.text):
+        raise Refused(
+            "text", "signature", "no signature: the text must start or end with 【sending unit】 (nothing anonymous)"
+        )
+    for unit in (job.unit, job.recipient_unit):
+        reason = registry.suspension(unit) if unit else None
+        if reason:
+            raise Refused("unit", "suspended", reason)
+    op = registry.operators.get(job.operator) if job.operator else None
+    if op is not None and not op.active:
+        raise Refused("operator", "suspended", f"operator {op.id} is suspended and may not send: {op.suspended_reason}")
+    if job.campaign and job.campaign in registry.cancelled:
+        raise Refused(
+            "campaign", "cancelled", f"campaign {job.campaign} was cancelled: {registry.cancelled[job.campaign]}"
+        )
+    _review(job, registry, job.text)
+    return job
+
+
+def admit(job: Job, principal: Principal | None, registry: Registry) -> Job:
+    """The job as `principal` may send it, or Refused (see the module docstring)."""
+    if principal is None:
+        raise Refused(
+            "principal",
+            "anonymous",
+            "anonymous jobs are refused: send with an API token, a registered system or as an authenticated operator",
+        )
+    _standing(principal, registry, job)
+    _kind(principal, job, registry)
+    if job.id.startswith(CAMPAIGN_ID_PREFIX) and principal.kind is not PrincipalKind.CAMPAIGN:
+        raise Refused("id", "reserved", f"job ids starting {CAMPAIGN_ID_PREFIX!r} are reserved for campaigns")
+    if job.unit and job.unit != principal.unit:
+        raise Refused(
+            "unit",
+            "scope",
+            f"{_who(principal, registry)} may not issue in the name of {registry.tree.describe(job.unit)}",
+        )
+    if job.operator and job.operator != principal.operator:
+        raise Refused(
+            "operator",
+            "signature",
+            f"{_who(principal, registry)} may not sign as operator {job.operator!r}: only that operator, logged in",
+        )
+    recipient_unit = _recipient_unit(principal, job, registry)
+    text = _signed(principal, job, registry, job.text) if job.text else ""
+    _review(job, registry, text)
+    reviewed = registry.review.digest if text else ""
+    return msgspec.structs.replace(
+        job,
+        unit=principal.unit,
+        operator=principal.operator,
+        recipient_unit=recipient_unit,
+        text=text,
+        principal=principal.tag,
+        reviewed=reviewed,
+    )
+
+
+def readmit(job: Job, principal: Principal, registry: Registry) -> Job:
+    """admit() for the worker's second look at a job admitted before: the same rules, with a fast path for a
+    job that is exactly as admission left it (signature in place, reviewed against the list in force); any
+    doubt goes through admit() in full."""
+    text = job.text
+    if (
+        job.principal != principal.tag
+        or job.unit != principal.unit
+        or job.operator != principal.operator
+        or job.kind not in principal.kinds
+        or not text
+        or job.reviewed != registry.review.digest
+        or text.count("【") != 1
+        or not text.startswith(f"【{registry.signature(principal.unit)}】")
+        or (principal.name and not text.endswith(NAME_SUFFIX.format(principal.name)))
+    ):
+        return admit(job, principal, registry)
+    _standing(principal, registry, job)
+    unit = job.recipient_unit
+    in_scope = (
+        registry.within(principal.unit, unit)
+        and (ANY_UNIT in principal.recipient_units or unit in principal.recipient_units)
+        if unit
+        else job.kind is Kind.REPLY
+    )
+    reserved = principal.kind is not PrincipalKind.CAMPAIGN and job.id.startswith(CAMPAIGN_ID_PREFIX)
+    return job if in_scope and not reserved else admit(job, principal, registry)

@@ -1,0 +1,396 @@
+"""One gate on every path: what the regulation forbids is refused with its reason on each path that creates an
+outgoing message, reaches no SMSC (the real simulator, over TCP), and leaves an audit entry.
+
+Paths: `taxsms enqueue` (the CLI, with --token and --as), `POST /v1/jobs`, raw intake entries (XADD), campaigns,
+staff answers and the reply service. Cases: an unapproved notice, forbidden text (each folding trick), a forged
+signature, an out-of-unit recipient, a suspended operator, a suspended unit. A case that cannot arise on a path
+is said so where the path is tested (a staff answer or an automatic reply goes to whoever wrote in, so it has no
+recipient unit; the reply service sends only replies). Every path also sends one allowed message, which must
+arrive: the refusals are not the SMSC being unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import pytest
+from conftest import wait_until
+from redis.asyncio import Redis
+from test_api_support import UNITS, running_api
+
+from taxsms.api.state import GATE
+from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
+from taxsms.channels.smpp import decode_short_message, parse_concat_udh
+from taxsms.cli import main as taxsms_main
+from taxsms.dispatcher.worker import Worker, WorkerConfig
+from taxsms.governance.admission import Gate
+from taxsms.governance.audit import AuditLog
+from taxsms.governance.campaigns import CampaignBook
+from taxsms.governance.errors import OutOfScope, PermissionDenied
+from taxsms.governance.operators import Operator, OperatorBook
+from taxsms.governance.policy import Principal, PrincipalKind
+from taxsms.governance.registry import PrincipalBook
+from taxsms.governance.units import UnitSuspensions
+from taxsms.queue.jobs import FINAL_STATES, Kind
+from taxsms.queue.keys import Keys
+from taxsms.queue.store import JobStore
+from taxsms.replies.config import ReplyConfig
+from taxsms.replies.inbox import Inbox, TicketError
+from taxsms.replies.providers import RedisProvider
+from taxsms.replies.service import ReplyService
+from taxsms.templates.review import ContentRejected
+from tests.governance_support import CHEAP, PASSWORD, county_token, operators
+
+#: Each folding trick of the issue, in a text that must be refused.
+TRICKS = [
+    "欢迎参与六合彩",  # plain
+    "颠覆国家政权",  # a category the old list missed
+    "代開发票",  # traditional and simplified mixed in one term
+    "安全帐户",  # a variant (帐 -> 账)
+    "赌\u3164博",  # a Hangul filler between the characters
+    "赌\u200b博",  # zero-width space
+    "ＤＵ六合彩",  # full-width
+    "赌 - 博",  # separators
+    "槍支彈藥",  # traditional
+]
+FORGED = "【国家税务总局】全省纳税人通知（经办人：张省管）"
+CLEAN = "您本月增值税尚未申报，请尽快办理。"
+
+
+def phone(path: int, case: int, n: int = 0) -> str:
+    return f"138{path:02d}{case:02d}{n:04d}"
+
+
+class World:
+    """Units, operators, a token, a registered system; the simulator; what each path sent."""
+
+    def __init__(self, redis: Redis, keys: Keys, redis_url: str, sim: SmscSimulator) -> None:
+        self.redis, self.keys, self.redis_url, self.sim = redis, keys, redis_url, sim
+        self.ops: dict[str, Operator] = {}
+        self.token = ""
+        self.allowed: list[str] = []  # phones that must receive their message
+        self.refused: list[str] = []  # phones that must receive nothing
+
+    def book(self) -> OperatorBook:
+        return OperatorBook(self.redis, self.keys, UNITS, hasher=CHEAP)
+
+    def job(self, job_id: str, to: str, text: str = CLEAN, **extra: object) -> dict[str, object]:
+        return {"id": job_id, "kind": "overdue_filing", "to": to, "recipient_unit": "county-e1", "text": text, **extra}
+
+    async def suspend_unit(self, unit: str) -> None:
+        await UnitSuspensions(self.redis, self.keys, UNITS).suspend(unit, "违规群发", "padmin", 0.0)
+
+    async def reinstate_unit(self, unit: str) -> None:
+        await UnitSuspensions(self.redis, self.keys, UNITS).reinstate(unit)
+
+    async def audit(self, action: str) -> list[dict[str, object]]:
+        return [e.to_dict() async for e in AuditLog(self.redis, self.keys).entries() if e.action == action]
+
+    async def refusal_codes(self, path: str) -> dict[str, int]:
+        codes: dict[str, int] = {}
+        for entry in await self.audit("send.refused"):
+            details = entry["details"]
+            assert isinstance(details, dict)
+            if details["path"] == path:
+                for code, count in details["codes"].items():
+                    codes[code] = codes.get(code, 0) + count
+        return codes
+
+    def texts_to(self, to: str) -> list[str]:
+        out, parts = [], []
+        for _, destination, data in self.sim.accepted_log:
+            if destination != "86" + to:
+                continue
+            concat, payload = parse_concat_udh(data) if data[:3] == b"\x05\x00\x03" else (None, data)
+            parts.append(decode_short_message(payload, 8))
+            if concat is None or concat.seqnum == concat.total:
+                out.append("".join(parts))
+                parts = []
+        return out
+
+    async def run_worker_until_final(self) -> None:
+        """Run a worker over everything queued until each job is final and each allowed phone got its SMS."""
+        config = WorkerConfig(
+            redis_url=self.redis_url,
+            prefix=self.keys.prefix,
+            smsc_port=self.sim.port,
+            block_ms=20,
+            send_window="00:00-24:00",
+            unknown_subscription="send",
+            daily_caps="",
+        )
+        worker = Worker(config)
+        task = asyncio.create_task(worker.run())
+        store = JobStore(self.redis, self.keys)
+
+        async def done() -> bool:
+            counts = await store.counts()
+            waiting = sum(counts[s] for s in ("queued", "delayed", "submitting", "submitted"))
+            lanes = sum([await self.redis.xlen(self.keys.lane(n)) for n in range(4)])
+            intake = await self.redis.xlen(self.keys.intake)
+            return not waiting and not lanes and not intake and all(self.texts_to(p) for p in self.allowed)
+
+        try:
+            await wait_until(done, timeout=60)
+        finally:
+            worker.stop()
+            await task
+
+
+@pytest.fixture
+async def world(redis: Redis, keys: Keys, redis_url: str) -> AsyncIterator[World]:
+    sim = SmscSimulator(SimulatorConfig(dlr_ms=5, keep_accepted=True))
+    await sim.start()
+    w = World(redis, keys, redis_url, sim)
+    from taxsms.governance.units import save_units
+
+    await save_units(redis, keys, UNITS)
+    w.ops = await operators(redis, keys, UNITS)
+    w.token = await county_token(redis, keys)
+    system = Principal(PrincipalKind.SYSTEM, "filing-e1", "county-e1", frozenset({Kind.OVERDUE_FILING}))
+    await PrincipalBook(redis, keys).register(system, "filing-e1")
+    yield w
+    await sim.stop()
+
+
+def cli(world: World, *argv: str) -> int:
+    common = ["--redis-url", world.redis_url, "--prefix", world.keys.prefix]
+    return taxsms_main([argv[0], *common, *argv[1:]])
+
+
+async def test_cli_enqueue_path(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = 1
+    lines = [world.job("ok", phone(p, 0))]
+    world.allowed.append(phone(p, 0))
+    lines.append({**world.job("notice", phone(p, 1)), "kind": "notice"})
+    lines += [world.job(f"trick{i}", phone(p, 2, i), f"您好，{t}。") for i, t in enumerate(TRICKS)]
+    lines.append(world.job("forged", phone(p, 3), FORGED))
+    lines.append(world.job("outside", phone(p, 4), recipient_unit="county-w1"))
+    world.refused += [phone(p, c) for c in (1, 3, 4)] + [phone(p, 2, i) for i in range(len(TRICKS))]
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    assert await asyncio.to_thread(cli, world, "enqueue", str(jobs)) == 2  # anonymous: nothing enqueued
+    assert await asyncio.to_thread(cli, world, "enqueue", "--token", world.token, str(jobs)) == 1
+    codes = await world.refusal_codes("cli")
+    assert codes == {"needs_approval": 1, "content": len(TRICKS), "signature": 1, "scope": 1}
+
+    # as an operator: a collection officer's job, then the officer is suspended before it goes out
+    monkeypatch.setenv("TAXSMS_OPERATOR_PASSWORD", PASSWORD)
+    queued = tmp_path / "queued.jsonl"
+    queued.write_text(json.dumps(world.job("by-e1col", phone(p, 5))) + "\n")
+    assert await asyncio.to_thread(cli, world, "enqueue", "--as", "e1col", str(queued)) == 0
+    await world.book().suspend(world.ops["eadmin"], "e1col", "违规")  # a superior level, not its keeper
+    again = tmp_path / "again.jsonl"
+    again.write_text(json.dumps(world.job("by-e1col-2", phone(p, 6))) + "\n")
+    assert await asyncio.to_thread(cli, world, "enqueue", "--as", "e1col", str(again)) == 2  # cannot log in
+    assert any(e["actor"] == "e1col" for e in await world.audit("login.failed"))
+    world.refused += [phone(p, 5), phone(p, 6)]
+
+    # a suspended unit: county-e1's token is refused while its city is suspended
+    await world.suspend_unit("city-east")
+    unit_job = tmp_path / "unit.jsonl"
+    unit_job.write_text(json.dumps(world.job("unit", phone(p, 7))) + "\n")
+    assert await asyncio.to_thread(cli, world, "enqueue", "--token", world.token, str(unit_job)) == 1
+    assert (await world.refusal_codes("cli"))["suspended"] == 1
+    world.refused.append(phone(p, 7))
+    await world.reinstate_unit("city-east")
+
+    await world.run_worker_until_final()
+    record = await JobStore(world.redis, world.keys).job("by-e1col")
+    assert record is not None and record["state"] == "rejected" and "may not send: 违规" in record["error"]
+    assert (await world.refusal_codes("worker"))["suspended"] == 1
+    assert_nothing_reached_the_smsc(world)
+
+
+async def test_api_path(world: World) -> None:
+    p = 2
+    async with running_api(world.redis, world.keys) as api:
+        api.app[GATE].max_age = 0  # see every suspension at once (production: within a second)
+        token = await county_token(world.redis, world.keys)
+
+        async def post(job: dict[str, object]) -> tuple[int, str]:
+            response = await api.post_jobs(job, token=token)
+            return response.status, (await response.json()).get("detail", "")
+
+        assert (await post(world.job("ok", phone(p, 0))))[0] == 202
+        world.allowed.append(phone(p, 0))
+        status, detail = await post({**world.job("notice", phone(p, 1)), "kind": "notice"})
+        assert status == 403 and "approved campaign" in detail
+        for i, trick in enumerate(TRICKS):
+            status, detail = await post(world.job(f"t{i}", phone(p, 2, i), f"您好，{trick}。"))
+            assert status == 403 and "forbidden content" in detail, trick
+        status, detail = await post(world.job("forged", phone(p, 3), FORGED))
+        assert status == 403 and "【国家税务总局】" in detail
+        status, detail = await post(world.job("outside", phone(p, 4), recipient_unit="county-w1"))
+        assert status == 403 and detail.startswith("recipient_unit:") and "outside its jurisdiction" in detail
+        status, detail = await post(world.job("no-unit", phone(p, 5), recipient_unit=""))
+        assert status == 403 and "required" in detail  # left out: not a way around the scope check
+        await world.suspend_unit("county-e1")
+        status, detail = await post(world.job("suspended", phone(p, 6)))
+        assert status == 403 and "suspended" in detail
+        await world.reinstate_unit("county-e1")
+        # a suspended operator has no token: tokens are systems'; an operator's jobs are the CLI's --as (above)
+    world.refused += [phone(p, c) for c in (1, 3, 4, 5, 6)] + [phone(p, 2, i) for i in range(len(TRICKS))]
+    codes = await world.refusal_codes("api")
+    assert codes == {"needs_approval": 1, "content": len(TRICKS), "signature": 1, "scope": 2, "suspended": 1}
+    await world.run_worker_until_final()
+    assert_nothing_reached_the_smsc(world)
+
+
+async def test_raw_intake_path(world: World) -> None:
+    p = 3
+
+    async def xadd(job: dict[str, object], principal: str = "system:filing-e1") -> None:
+        payload = msgspec.json.encode({**job, "principal": principal} if principal else job)
+        await world.redis.xadd(world.keys.intake, {"id": str(job["id"]), "job": payload})
+
+    await xadd(world.job("ok", phone(p, 0)))
+    world.allowed.append(phone(p, 0))
+    await xadd(world.job("anonymous", phone(p, 8)), principal="")
+    await xadd(world.job("impostor", phone(p, 9)), principal="operator:e1col")  # only systems write raw entries
+    await xadd({**world.job("notice", phone(p, 1)), "kind": "notice"})
+    for i, trick in enumerate(TRICKS):
+        await xadd(world.job(f"t{i}", phone(p, 2, i), f"您好，{trick}。"))
+    await xadd(world.job("forged", phone(p, 3), FORGED))
+    await xadd(world.job("outside", phone(p, 4), recipient_unit="county-w1"))
+    await xadd(world.job("padmin", phone(p, 5), "【省税务局】全省纳税人通知", operator="padmin"))
+    # a suspended operator: the system cannot sign as one, (padmin above); a suspended unit: below
+    world.refused += [phone(p, c) for c in (1, 3, 4, 5, 8, 9)] + [phone(p, 2, i) for i in range(len(TRICKS))]
+    await world.run_worker_until_final()
+    await world.suspend_unit("county-e1")
+    await xadd(world.job("suspended", phone(p, 6)))
+    world.refused.append(phone(p, 6))
+    await world.run_worker_until_final()
+    dead = {f[b"id"].decode(): f[b"reason"].decode() for _, f in await world.redis.xrange(world.keys.dead_letters)}
+    assert "registered system" in dead["anonymous"] and "registered system" in dead["impostor"]
+    assert "approved campaign" in dead["notice"] and "suspended" in dead["suspended"]
+    assert all("forbidden content" in dead[f"t{i}"] for i in range(len(TRICKS)))
+    assert "【国家税务总局】" in dead["forged"] and "outside its jurisdiction" in dead["outside"]
+    assert "may not sign as operator 'padmin'" in dead["padmin"]
+    codes = await world.refusal_codes("worker")
+    assert codes["content"] == len(TRICKS) and codes["anonymous"] == 2 and codes["suspended"] == 1
+    assert_nothing_reached_the_smsc(world)
+
+
+async def test_campaign_path(world: World, redis: Redis, keys: Keys) -> None:
+    p = 4
+    book = world.book()
+    campaigns = CampaignBook(redis, keys, UNITS, book)
+    pub, approver = world.ops["e1pub"], world.ops["eadmin"]
+    ok = await campaigns.create(world.ops["e1admin"], "明天9点开会。", [(phone(p, 0), "county-e1")], name="ok")
+    assert await campaigns.approve(world.ops["padmin2"], ok.id) == 1  # eadmin created e1admin's account
+    world.allowed.append(phone(p, 0))
+    pending = await campaigns.create(pub, "未批准的通知。", [(phone(p, 1), "county-e1")], name="unapproved")
+    for i, trick in enumerate(TRICKS):
+        with pytest.raises(ContentRejected):
+            await campaigns.create(pub, f"您好，{trick}。", [(phone(p, 2, i), "county-e1")], name=f"t{i}")
+    with pytest.raises(ValueError, match="【】"):
+        await campaigns.create(pub, FORGED, [(phone(p, 3), "county-e1")], name="forged")
+    with pytest.raises(OutOfScope, match="outside its jurisdiction"):
+        await campaigns.create(pub, "通知。", [(phone(p, 4), "county-w1")], name="outside")
+    # approved, then its creator is suspended: what is queued ends rejected
+    late = await campaigns.create(pub, "将被停止的通知。", [(phone(p, 5), "county-e1")], name="late")
+    await campaigns.approve(approver, late.id)
+    await book.suspend(world.ops["e1admin"], "e1pub", "违规")
+    with pytest.raises(PermissionDenied, match="suspended"):
+        await campaigns.approve(approver, pending.id)
+    world.refused += [phone(p, c) for c in (1, 3, 4, 5)] + [phone(p, 2, i) for i in range(len(TRICKS))]
+    await world.run_worker_until_final()
+    # a suspended unit: an approved campaign of a unit suspended before it went out
+    other = await book.add(world.ops["e1admin"], "e1pub2", "吴发布", "county-e1", ["publisher"], PASSWORD)
+    other = await book.confirm(world.ops["eadmin"], other.id)
+    unit_campaign = await campaigns.create(other, "单位停用后的通知。", [(phone(p, 6), "county-e1")], name="unit")
+    await campaigns.approve(approver, unit_campaign.id)
+    await world.suspend_unit("county-e1")
+    world.refused.append(phone(p, 6))
+    await world.run_worker_until_final()
+    store = JobStore(redis, keys)
+    for campaign in (late, unit_campaign):
+        record = await store.job(f"{campaign.id}-000001")
+        assert record is not None and record["state"] == "rejected" and "suspended" in record["error"]
+    refused = [e for e in await world.audit("campaign.refused")]
+    assert len(refused) == len(TRICKS) + 3  # the tricks, the forged text, the outside recipient, the approval
+    assert (await world.refusal_codes("worker"))["suspended"] == 2
+    assert (await campaigns.status(pending.id)).counts == {"pending_approval": 1}
+    assert_nothing_reached_the_smsc(world)
+
+
+async def test_staff_answer_path(world: World, redis: Redis, keys: Keys) -> None:
+    p = 5
+    inbox, gate = Inbox(redis, keys), Gate(redis, keys, max_age=0)
+    staff = world.ops["e1staff"]
+
+    async def ticket(case: int, n: int = 0) -> str:
+        created, _ = await inbox.create(phone(p, case, n), "我要咨询", mo_id=f"{case}-{n}")
+        return created.id
+
+    ok = await inbox.answer(await ticket(0), staff, "已受理。", gate)
+    assert ok.text == "【东市甲县税务局】已受理。（经办人：周客服）"
+    await JobStore(redis, keys).enqueue([ok])
+    world.allowed.append(phone(p, 0))
+    # an unapproved notice: an answer is a reply, never a notice; an out-of-unit recipient: it goes to who wrote in
+    for i, trick in enumerate(TRICKS):
+        with pytest.raises(TicketError, match="forbidden content"):
+            await inbox.answer(await ticket(2, i), staff, f"您好，{trick}。", gate)
+    with pytest.raises(TicketError, match="国家税务总局"):
+        await inbox.answer(await ticket(3), staff, FORGED, gate)
+    await world.book().suspend(world.ops["e1admin"], "e1staff", "违规")
+    suspended = await world.book().get("e1staff")
+    with pytest.raises(TicketError, match="may not send"):
+        await inbox.answer(await ticket(5), suspended, "已受理。", gate)
+    await world.book().reinstate(world.ops["e1admin"], "e1staff")
+    await world.suspend_unit("county-e1")
+    with pytest.raises(TicketError, match="suspended"):
+        await inbox.answer(await ticket(6), staff, "已受理。", gate)
+    world.refused += [phone(p, c) for c in (3, 5, 6)] + [phone(p, 2, i) for i in range(len(TRICKS))]
+    codes = await world.refusal_codes("inbox")
+    assert codes == {"content": len(TRICKS), "signature": 1, "suspended": 2}
+    await world.reinstate_unit("county-e1")
+    await world.run_worker_until_final()
+    assert_nothing_reached_the_smsc(world)
+
+
+async def test_reply_service_path(world: World, redis: Redis, keys: Keys) -> None:
+    p = 6
+    provider = RedisProvider(redis, keys)
+    rows = ["reference,status", "SL0001,已受理，审核中", "SL0002,【国家税务总局】请转账"]
+    rows += [f"SL01{i:02d},{trick}" for i, trick in enumerate(TRICKS)]
+    await provider.load_status_csv(rows)
+    service = ReplyService(redis, keys, provider, ReplyConfig(unit="county-e1", consumer="t", batch=100))
+    service.gate.max_age = 0
+    await service.ensure_group()
+
+    async def mo(to: str, text: str) -> None:
+        await redis.xadd(keys.mo, {"from": to, "to": "12366", "text": text, "at": "1796000000.000"})
+
+    await mo(phone(p, 0), "CX SL0001")
+    world.allowed.append(phone(p, 0))
+    # the service sends only replies (no notices), to whoever wrote in (no recipient unit), as no operator
+    for i in range(len(TRICKS)):
+        await mo(phone(p, 2, i), f"CX SL01{i:02d}")
+    await mo(phone(p, 3), "CX SL0002")
+    outcomes = await service.process_batch()
+    assert outcomes[0].job_id and outcomes[0].text == "【东市甲县税务局】受理编号SL0001：已受理，审核中"
+    assert all("forbidden content" in o.refused for o in outcomes[1 : 1 + len(TRICKS)])
+    assert "国家税务总局" in outcomes[-1].refused
+    await world.suspend_unit("county-e1")
+    await mo(phone(p, 6), "KT")
+    [suspended] = await service.process_batch()
+    assert "suspended" in suspended.refused and not suspended.job_id
+    world.refused += [phone(p, c) for c in (3, 6)] + [phone(p, 2, i) for i in range(len(TRICKS))]
+    codes = await world.refusal_codes("replies")
+    assert codes == {"content": len(TRICKS), "signature": 1, "suspended": 1}
+    await world.reinstate_unit("county-e1")
+    await world.run_worker_until_final()
+    assert_nothing_reached_the_smsc(world)
+
+
+def assert_nothing_reached_the_smsc(world: World) -> None:
+    assert world.allowed and all(world.texts_to(p) for p in world.allowed)
+    reached = [p for p in world.refused if world.texts_to(p)]
+    assert not reached, f"refused messages reached the SMSC: {reached}"
+    assert FINAL_STATES  # every job checked above is final (run_worker_until_final waited for it)
