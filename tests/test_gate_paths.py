@@ -173,8 +173,8 @@ async def test_cli_enqueue_path(world: World, tmp_path: Path, monkeypatch: pytes
     world.refused += [phone(p, c) for c in (1, 3, 4)] + [phone(p, 2, i) for i in range(len(TRICKS))]
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
-    assert await asyncio.to_thread(cli, world, "enqueue", str(jobs)) == 2  # anonymous: nothing enqueued
-    assert await asyncio.to_thread(cli, world, "enqueue", "--token", world.token, str(jobs)) == 1
+    assert await asyncio.to_thread(cli, world, "enqueue", str(jobs)) == 1  # anonymous: refused, nothing enqueued
+    assert await asyncio.to_thread(cli, world, "enqueue", "--token", world.token, str(jobs)) == 5  # partial
     codes = await world.refusal_codes("cli")
     assert codes == {"needs_approval": 1, "content": len(TRICKS), "signature": 1, "scope": 1}
 
@@ -186,7 +186,7 @@ async def test_cli_enqueue_path(world: World, tmp_path: Path, monkeypatch: pytes
     await world.book().suspend(world.ops["eadmin"], "e1col", "违规")  # a superior level, not its keeper
     again = tmp_path / "again.jsonl"
     again.write_text(json.dumps(world.job("by-e1col-2", phone(p, 6))) + "\n")
-    assert await asyncio.to_thread(cli, world, "enqueue", "--as", "e1col", str(again)) == 2  # cannot log in
+    assert await asyncio.to_thread(cli, world, "enqueue", "--as", "e1col", str(again)) == 1  # cannot log in
     assert any(e["actor"] == "e1col" for e in await world.audit("login.failed"))
     world.refused += [phone(p, 5), phone(p, 6)]
 
@@ -194,7 +194,7 @@ async def test_cli_enqueue_path(world: World, tmp_path: Path, monkeypatch: pytes
     await world.suspend_unit("city-east")
     unit_job = tmp_path / "unit.jsonl"
     unit_job.write_text(json.dumps(world.job("unit", phone(p, 7))) + "\n")
-    assert await asyncio.to_thread(cli, world, "enqueue", "--token", world.token, str(unit_job)) == 1
+    assert await asyncio.to_thread(cli, world, "enqueue", "--token", world.token, str(unit_job)) == 5
     assert (await world.refusal_codes("cli"))["suspended"] == 1
     world.refused.append(phone(p, 7))
     await world.reinstate_unit("city-east")
