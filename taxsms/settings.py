@@ -121,8 +121,7 @@ class Serve(_Table):
 class Replies(_Table):
     """The automatic-reply service (`taxsms replies run`) and staff answers."""
 
-    unit: Annotated[str, _doc("issuing unit of reply jobs")] = "12366"
-    signature: Annotated[str, Meta(pattern="^【.+】$"), _doc("the 【】 signature replies start with")] = "【12366】"
+    unit: Annotated[str, _doc("the registered unit replies are sent for (its SMS signature signs them)")] = "12366"
     consumer: Annotated[str, _doc("consumer name in the replies group (default: host-pid)")] = ""
     batch: Annotated[Positive, _doc("MO messages read per call")] = 100
     block_ms: Annotated[Positive, _doc("how long a read blocks, ms")] = 1000
