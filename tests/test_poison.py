@@ -12,22 +12,28 @@ from conftest import wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
-from test_api_support import running_api
+from test_api_support import UNITS, running_api
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.dispatcher.admission import Admission, Held, Raw, Ready, Refused
 from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.dispatcher.worker import Worker, WorkerConfig
-from taxsms.queue.jobs import Lane, pack_job, parse_job
+from taxsms.governance.admission import Gate
+from taxsms.governance.policy import Principal, PrincipalKind, Registry
+from taxsms.governance.registry import PrincipalBook
+from taxsms.governance.units import UnitTree, save_units
+from taxsms.queue.jobs import Kind, Lane, pack_job, parse_job
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
 from taxsms.queue.store import JobStore, StreamEntry
 from taxsms.templates.catalog import TemplateCatalog
+from taxsms.templates.review import ContentReview
 
 TEXT = "【某市税务局】您本月增值税申报期限为15日，请及时申报。"
 
 
 def good(i: int) -> dict[str, Any]:
-    return {"id": f"g{i}", "kind": "notice", "to": f"139{i:08d}", "text": TEXT}
+    job = {"id": f"g{i}", "kind": "filing_reminder", "to": f"139{i:08d}", "text": TEXT, "recipient_unit": "city-01"}
+    return job | {"priority": 3}  # the bulk lane
 
 
 def templated(job_id: str, size: int, *, every: bool = False, char: str = "税") -> dict[str, Any]:
@@ -37,7 +43,7 @@ def templated(job_id: str, size: int, *, every: bool = False, char: str = "税")
     if every:
         variables = dict.fromkeys(variables, value)
     return {"id": job_id, "kind": "filing_reminder", "to": "13900000001", "template": "filing_reminder",
-            "vars": variables, "unit": "某市税务局"}  # fmt: skip
+            "vars": variables, "unit": "city-01", "recipient_unit": "city-01"}  # fmt: skip
 
 
 def deep_json(job_id: str, depth: int = 1000) -> bytes:
@@ -89,9 +95,10 @@ async def test_poison_through_the_api_is_refused_or_dead_lettered_and_the_worker
         renders_too_long = await api.post_jobs({**templated("long-render", 900, every=True), "unit": "city-01"})
         assert renders_too_long.status == 202  # each variable fits; what they render to is the worker's to see
         assert (await api.post_jobs([good(i) for i in range(50)])).status == 200
+        long_render = api.stored("long-render")  # API job ids are kept per token
     await run_until_settled(redis, keys, simulator, sent=50, dead=4)
     dead = await dead_letters(redis, keys)
-    assert dead["long-render"][0] == "vars" and "more than 1000" in dead["long-render"][1]
+    assert dead[long_render][0] == "vars" and "more than 1000" in dead[long_render][1]
     assert simulator.stats.accepted == 50
 
 
@@ -121,15 +128,19 @@ async def test_poison_through_raw_intake_and_in_a_lane_is_dead_lettered_per_entr
 ) -> None:
     store = JobStore(redis, keys)
     await store.ensure_group()
+    await save_units(redis, keys, UNITS)  # raw intake entries name a registered system (the admission policy)
+    system = Principal(PrincipalKind.SYSTEM, "poison", "city-01", frozenset({Kind.FILING_REMINDER}))
+    await PrincipalBook(redis, keys).register(system)
+    signed = {"principal": "system:poison"}
     poison = {
         "huge-var": msgspec.json.encode(templated("huge-var", 20_000)),
-        "long-render": msgspec.json.encode(templated("long-render", 900, every=True)),
+        "long-render": msgspec.json.encode(templated("long-render", 900, every=True) | signed),
         "deep-json": deep_json("deep-json"),
         "deep-pack": deep_msgpack("deep-pack"),
     }
     assert 4_900 < len(poison["deep-pack"]) < 5_200
     for i in range(20):
-        await redis.xadd(keys.intake, {"id": f"g{i}", "job": msgspec.json.encode(good(i))})
+        await redis.xadd(keys.intake, {"id": f"g{i}", "job": msgspec.json.encode(good(i) | signed)})
     for job_id, payload in poison.items():
         await redis.xadd(keys.intake, {"id": job_id, "job": payload})
     # Straight into a lane, past intake: the worker must survive what enqueue would have refused.
@@ -170,7 +181,8 @@ async def test_an_entry_delivered_too_often_is_dead_lettered_on_sight(
 # -- admission never raises, whatever the payload ------------------------------------------------------------
 
 _CATALOG = TemplateCatalog.from_dir()
-_ADMISSION = Admission(lambda: _CATALOG, WindowPolicy.build("00:00-24:00"), "intake")
+_GATE = Gate.fixed(Registry(UnitTree.from_file(), ContentReview.from_file()))  # the admission policy's snapshot
+_ADMISSION = Admission(lambda: _CATALOG, WindowPolicy.build("00:00-24:00"), "intake", _GATE)
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats() | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),

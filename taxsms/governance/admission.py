@@ -65,7 +65,7 @@ class Gate:
     ) -> None:
         self.redis = redis
         self.keys = keys
-        self.audit = audit or AuditLog(redis, keys)
+        self._audit = audit
         self.max_age = max_age
         self.directory = directory
         self._clock = clock
@@ -73,6 +73,19 @@ class Gate:
         self._loaded_at = -float("inf")
         self.stale = False  # check() met a principal the snapshot may be too old to know
         self._refused: list[tuple[Job, JobError]] = []
+
+    @classmethod
+    def fixed(cls, registry: Registry) -> Gate:
+        """A gate over one snapshot that never reloads (no store): for pure uses and tests."""
+        gate = cls(None, Keys(), max_age=float("inf"))  # type: ignore[arg-type]
+        gate._registry, gate._loaded_at = registry, time.monotonic()
+        return gate
+
+    @property
+    def audit(self) -> AuditLog:
+        if self._audit is None:
+            self._audit = AuditLog(self.redis, self.keys)
+        return self._audit
 
     async def registry(self, *, fresh: bool = False) -> Registry:
         """The snapshot in force (reloaded if `fresh` or older than max_age)."""
