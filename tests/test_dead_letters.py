@@ -13,15 +13,25 @@ from taxsms.cli import main
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
+from tests.governance_support import county_token, seed_units
 from tests.test_flow_control import line, make_worker, settled
 from tests.test_worker import wait_until
 
 JOBS = (
-    '{"id": "d1", "kind": "notice", "to": "13800138000", "text": "【某县税务局】通知"}\n'
+    '{"id": "d1", "kind": "overdue_filing", "to": "13800138000", "recipient_unit": "county-e1", "text": "通知"}\n'
     '{"id": "d2", "kind": "lottery", "to": "13800138000", "text": "【某县税务局】x"}\n'
     '{"id": "d3", "kind": "notice", "to": "12345", "text": "【某县税务局】x"}\n'
     "not json\n"
 )
+
+
+async def _county_token(redis_url: str, keys: Keys) -> str:
+    client = Redis.from_url(redis_url)
+    try:
+        await seed_units(client, keys)
+        return await county_token(client, keys)
+    finally:
+        await client.aclose()
 
 
 def test_enqueue_names_each_refusal_and_dead_list_shows_them(
@@ -30,7 +40,8 @@ def test_enqueue_names_each_refusal_and_dead_list_shows_them(
     path = tmp_path / "jobs.jsonl"
     path.write_text(JOBS, encoding="utf-8")
     common = ["--redis-url", redis_url, "--prefix", keys.prefix]
-    assert main(["enqueue", *common, str(path)]) == 5
+    token = ["--token", asyncio.run(_county_token(redis_url, keys))]  # jobs are sent by a principal
+    assert main(["enqueue", *common, *token, str(path)]) == 5
     out, err = capsys.readouterr()
     summary = "enqueued 1 jobs; 3 refused to the dead-letter stream (kind: 1, to: 1, job: 1; see taxsms dead list)"
     assert out == summary + "\n"

@@ -120,7 +120,9 @@ async def test_directory_reminders_and_audience_end_to_end(
     config = WorkerConfig(redis_url=redis_url, prefix=keys.prefix, smsc_port=simulator.port, block_ms=20,
                           days_off=True, release_interval_s=0.05)  # fmt: skip
     worker = Worker(config, clock=clock)
-    replies = ReplyService(redis, keys, RedisProvider(redis, keys), ReplyConfig(block_ms=20), clock=clock)
+    replies = ReplyService(  # answering for the province: replies are signed with its registered signature
+        redis, keys, RedisProvider(redis, keys), ReplyConfig(unit=TREE.root, block_ms=20), clock=clock
+    )
     tasks = [asyncio.create_task(worker.run()), asyncio.create_task(replies.run())]
     try:
         await wait_until(lambda: simulator.stats.binds >= 1)
@@ -160,9 +162,13 @@ async def test_directory_reminders_and_audience_end_to_end(
         operators = OperatorBook(redis, keys, TREE, hasher=FAST)
         root = await operators.bootstrap("P001", "王省", "correct horse")
         city_admin = await operators.add(root, "C001", "赵市", "city-east", ["admin"], "correct horse")
+        second = await operators.add(root, "P002", "钱省", "prov", ["admin"], "correct horse")  # confirms C001
+        city_admin = await operators.confirm(second, city_admin.id)  # new accounts: confirmed by the level above
         county_admin = await operators.add(city_admin, "K001", "孙县", "county-e1", ["admin"], "correct horse")
         creator = await operators.add(county_admin, "K010", "周县", "county-e1", ["publisher"], "correct horse")
         approver = await operators.add(county_admin, "K011", "吴县", "county-e1", ["publisher"], "correct horse")
+        creator = await operators.confirm(city_admin, creator.id)
+        approver = await operators.confirm(city_admin, approver.id)
         campaigns = CampaignBook(redis, keys, TREE, operators, clock=clock)
         audience = Audience(AudienceKind.TAXPAYERS, "county-e1", subscribed=True)
         campaign = await campaigns.create(creator, "本月申报期延长至12月15日。", [], name="延期通知", audience=audience)

@@ -107,6 +107,10 @@ class UnitTree:
     def name_of(self, unit_id: str) -> str:
         return self.get(unit_id).name
 
+    def parent_of(self, unit_id: str) -> str:
+        """The parent's id, '' for the province."""
+        return self.get(unit_id).parent
+
     def children(self, unit_id: str) -> list[Unit]:
         self.get(unit_id)
         return [self._units[child] for child in self._children[unit_id]]

@@ -37,7 +37,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     runtime.redis_options(load)
     load.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
     load.add_argument(
-        "--as", dest="actor", required=True, help="a province admin or publisher (password: $TAXSMS_OPERATOR_PASSWORD)"
+        "--as", dest="actor", help="a province admin or publisher (password: $TAXSMS_OPERATOR_PASSWORD)"
     )
     load.set_defaults(handler=cmd_template_load)
 
@@ -55,7 +55,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     review_load.add_argument("file", type=Path)
     runtime.redis_options(review_load)
     review_load.add_argument(
-        "--as", dest="actor", required=True, help="the province admin (password: $TAXSMS_OPERATOR_PASSWORD)"
+        "--as", dest="actor", help="the province admin (password: $TAXSMS_OPERATOR_PASSWORD)"
     )
     review_load.add_argument(
         "--allow-shrink",
@@ -202,6 +202,8 @@ async def _province_operator(redis: Any, keys: Any, actor: str, roles: set[str])
     from taxsms.governance.operators import OperatorBook
     from taxsms.governance.units import load_units
 
+    if not actor:
+        raise PermissionDenied("give the acting operator: --as OPERATOR_ID (a province operator)")
     audit = AuditLog(redis, keys)
     tree = await load_units(redis, keys)
     op = await OperatorBook(redis, keys, tree, audit=audit).login(actor, operator_password(actor))
