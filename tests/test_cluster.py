@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.dispatcher.worker import Worker, WorkerConfig
+from taxsms.governance.admission import Gate
 from taxsms.governance.audit import AuditLog
 from taxsms.governance.campaigns import CampaignBook
 from taxsms.governance.operators import OperatorBook
@@ -190,6 +191,8 @@ async def test_the_control_plane_works_on_a_cluster(cluster: LocalCluster, clien
     admin = await book.add(root, "C001", "赵市", "city-east", ["admin"], "correct horse")
     author = await book.add(admin, "C010", "钱市", "city-east", ["publisher"], "correct horse")
     approver = await book.add(admin, "C011", "陈市", "city-east", ["publisher"], "correct horse")
+    author = await book.confirm(root, author.id)  # new accounts: confirmed by the level above
+    approver = await book.confirm(root, approver.id)
     campaigns = CampaignBook(client, keys, tree, book)
     recipients = [(f"1390000{n:04d}", "county-e1") for n in range(40)]
     created = await campaigns.create(author, "请于本月15日前完成申报。", recipients, name="申报提醒")
@@ -200,7 +203,8 @@ async def test_the_control_plane_works_on_a_cluster(cluster: LocalCluster, clien
     inbox = Inbox(client, keys)
     ticket, new = await inbox.create("13800138000", "请问个体户季度销售额多少以内免征增值税？", mo_id="mo-1")
     assert new and not (await inbox.create("13800138000", "同一条", mo_id="mo-1"))[1]
-    answer = await inbox.answer(ticket.id, "钱市", "季度销售额30万元以下免征增值税。")
+    staff = await book.add(admin, "C020", "周客服", "city-east", ["staff12366"], "correct horse")
+    answer = await inbox.answer(ticket.id, staff, "季度销售额30万元以下免征增值税。", Gate(client, keys))
     assert await JobStore(client, keys).enqueue([answer]) == 1
     assert [t.id for t in await inbox.list("answered")] == [ticket.id]
 
