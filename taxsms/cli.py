@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--jobs", type=int, default=10_000)
     demo.add_argument("--data-dir", type=Path, help="where the private Redis keeps its AOF (default: a new temp dir)")
     demo.add_argument("--redis-url", dest="demo_redis_url", help="use this Redis instead of starting a private one")
+    demo.add_argument("--keep", action="store_true", help="then keep everything and the console running (Ctrl-C)")
     demo.set_defaults(handler=cmd_demo)
 
     worker = sub.add_parser("worker", help="dispatch jobs from Redis to an SMSC")
@@ -234,10 +235,12 @@ def cmd_demo(args: argparse.Namespace, cfg: Settings) -> int:
     if args.log_level is None:  # the demo's own output, not every bind and request, unless asked for
         logging.getLogger().setLevel(logging.WARNING)
     console = Console()
-    result = runtime.run(
-        run_demo(jobs=args.jobs, data_dir=args.data_dir, redis_url=args.demo_redis_url, console=console)
+    demo = run_demo(
+        jobs=args.jobs, data_dir=args.data_dir, redis_url=args.demo_redis_url, console=console, keep=args.keep
     )
-    print_summary(result, console)
+    result = runtime.run(demo)
+    if not args.keep:  # --keep printed it before it kept running
+        print_summary(result, console)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 import statistics
 import tempfile
 import time
@@ -30,6 +31,7 @@ from taxsms.queue.server import RedisServer, free_port
 from taxsms.replies.providers import RedisProvider
 from taxsms.replies.service import ReplyConfig, ReplyService
 from taxsms.replies.subscriptions import SubscriptionBook
+from taxsms.seed import DEMO_PASSWORD, Login, seed_console
 
 #: The recipients' units: the example unit tree's (taxsms/governance/example_units.toml).
 RECIPIENT_UNITS = ["county-e1", "county-e2", "county-w1", "sub-e1-town", "city-east", "city-west"]
@@ -113,8 +115,15 @@ async def run_demo(
     console: Console | None = None,
     receipt_timeout: float = 60.0,
     api_port: int | None = None,
+    keep: bool = False,
+    stop: asyncio.Event | None = None,
 ) -> DemoResult:
-    """Run the whole pipeline once and return what happened (the CLI prints it)."""
+    """Run the whole pipeline once and return what happened (the CLI prints it).
+
+    `keep`: afterwards leave Redis, the simulator, the worker, the reply service and the console running, with
+    seeded units and operators, print the URL and the logins, and stop cleanly when `stop` is set (default:
+    on SIGINT / SIGTERM).
+    """
     console = console or Console()
     server: RedisServer | None = None
     if redis_url is None:
@@ -131,8 +140,10 @@ async def run_demo(
     console.print(f"[bold]SMSC simulator[/]: 127.0.0.1:{sim.port}, latency {latency_ms} ms, receipts after {dlr_ms} ms")
     redis = connect(redis_url)
     keys = keys_for(redis, prefix)
-    api = asyncio.create_task(_serve_api(redis_url, prefix, api_port or free_port(), console))
+    port = api_port or free_port()
+    api = asyncio.create_task(_serve_api(redis_url, prefix, port, console))
     try:
+        logins = await seed_console(redis, keys) if keep else []
         lines = list(demo_jobs(jobs))
         book = await SubscriptionBook(redis, keys).import_csv(_subscription_rows(lines), at=time.time())
         console.print(
@@ -165,24 +176,52 @@ async def run_demo(
         started = time.perf_counter()
         tasks = [asyncio.create_task(coro) for coro in (worker.run(), replies.run(), _text_in(sim))]
         total = added + refused + len(MO_CONVERSATIONS)
-        counts, elapsed = await _progress(worker, total, started, console, receipt_timeout)
-        worker.stop()
-        replies.stop()
-        await asyncio.gather(*tasks)
-        return DemoResult(
-            counts,
-            worker.stats.segments,
-            elapsed,
-            worker.stats.latencies,
-            sim.stats.as_dict(),
-            _conversations(sim),
-        )
+        try:
+            counts, elapsed = await _progress(worker, total, started, console, receipt_timeout)
+            result = DemoResult(
+                counts,
+                worker.stats.segments,
+                elapsed,
+                worker.stats.latencies,
+                sim.stats.as_dict(),
+                _conversations(sim),
+            )
+            if keep:
+                print_summary(result, console)
+                _print_logins(console, port, logins)
+                await _until_stopped(stop)
+                console.print("[bold]Stopping[/]: worker, reply service, console, simulator, Redis")
+        finally:
+            worker.stop()
+            replies.stop()
+            await asyncio.gather(*tasks)
+        return result
     finally:
         api.cancel()
         await redis.aclose()
         await sim.stop()
         if server is not None:
             server.stop()
+
+
+async def _until_stopped(stop: asyncio.Event | None) -> None:
+    """Wait for `stop`, or for SIGINT / SIGTERM (Ctrl-C) when none is given."""
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def _print_logins(console: Console, port: int, logins: list[Login]) -> None:
+    table = Table(title=f"console: http://127.0.0.1:{port}/console/  (password of every login: {DEMO_PASSWORD})")
+    for column in ("login", "name", "unit", "roles", "try"):
+        table.add_column(column, overflow="fold")
+    for login in logins:
+        table.add_row(login.operator, login.name, login.unit, ", ".join(login.roles), login.what)
+    console.print(table)
+    console.print("Everything keeps running until Ctrl-C.")
 
 
 def _subscription_rows(lines: list[bytes]) -> Iterator[str]:

@@ -15,7 +15,6 @@ log = logging.getLogger(__name__)
 ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf'  # no headers (tokens, cookies) and no query strings with phones
 
 
-
 async def serve(
     host: str,
     port: int,

@@ -392,10 +392,7 @@ class Worker:
             self.stats.released += await self._try("releasing delayed jobs", self.store.release_due) or 0
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + HEARTBEAT_S
-                bound = self.pool.bound if self.pool else 0
-                await self._try(
-                    "reporting health", report_worker_health, self._redis, self.keys, self.config.consumer, bound
-                )
+                await self._try("reporting health", self._report_health)
                 await self._try("summing quotas", self.store.refresh_quotas)
                 await self._try("reloading templates", self._reload_catalog)
 
@@ -655,6 +652,15 @@ class Worker:
             )
         except (*RETRYABLE, GroupsRecreated) as exc:
             raise Stopping from exc
+
+    async def _report_health(self) -> None:
+        """The heartbeat: binds up and wanted, submits at the SMSC, send windows (for /readyz and the console)."""
+        pool = self.pool
+        bound, in_flight = (pool.bound, pool.in_flight) if pool else (0, 0)
+        await report_worker_health(
+            self._redis, self.keys, self.config.consumer, bound, wanted=self.config.binds, in_flight=in_flight,
+            windows=self.admission.windows,
+        )  # fmt: skip
 
     async def _try(self, what: str, call: Callable[..., Awaitable[T]], *args: Any) -> T | None:
         """One attempt of a periodic call; None (logged) if Redis is away, the next round tries again."""

@@ -1,7 +1,9 @@
-"""The web console: static pages (HTML/CSS/JS) and the JSON endpoints their scripts call.
+"""The web console: static pages (HTML/CSS/JS, no build step) and the JSON endpoints their scripts call.
 
-Pages are public shells; everything they show comes from /console/api/* endpoints behind the operator's
-session (and its CSRF token for changes). The scripts send operators to /console/login on a 401.
+Every page is the one shell (static/shell.html: head, header, nav) around its own content
+(static/pages/NAME.html) and script (static/NAME.js). Pages are public; everything they show comes from
+/console/api/* endpoints behind the operator's session (and its CSRF token for changes), scoped to the
+operator's unit. The scripts send operators to /console/login on a 401 and render data with textContent only.
 """
 
 from __future__ import annotations
@@ -10,30 +12,46 @@ from importlib import resources
 
 from aiohttp import web
 
+from taxsms.api.console.campaigns import register_campaign_routes
+from taxsms.api.console.dashboard import register_dashboard_routes
+from taxsms.api.console.inbox import register_inbox_routes
+from taxsms.api.console.records import register_record_routes
 from taxsms.api.errors import ApiError, json_response
 from taxsms.api.jobs import JOB_ID_PARAM, RECORD_SCHEMA, mask_record
 from taxsms.api.routes import Param, Reply, Route, RouteTable, error_reply, json_reply
 from taxsms.api.sessions import request_session
-from taxsms.api.snapshot import take_snapshot
-from taxsms.api.state import KEYS, REDIS, STORE, WINDOWS
+from taxsms.api.state import STORE
 
 STATIC = resources.files(__package__) / "static"
 PAGES = {
-    "/console/": "dashboard.html",
-    "/console/login": "login.html",
-    "/console/jobs": "jobs.html",
+    "/console/": "dashboard",
+    "/console/login": "login",
+    "/console/account": "account",
+    "/console/campaigns": "campaigns",
+    "/console/inbox": "inbox",
+    "/console/directory": "directory",
+    "/console/jobs": "jobs",
+    "/console/audit": "audit",
 }
-ASSETS = {"app.css": "text/css", "app.js": "text/javascript", "login.js": "text/javascript"}
+SCRIPTS = ("app", "i18n", "chart", *PAGES.values())
+ASSETS = {"app.css": "text/css"} | {f"{name}.js": "text/javascript" for name in SCRIPTS}
 HTML = "text/html"
 
 
-def _page(filename: str):  # type: ignore[no-untyped-def]
-    body = (STATIC / filename).read_bytes()
+def render_page(name: str) -> bytes:
+    """One page: the shared shell (head, header, nav) around the page's own <main> content."""
+    shell = (STATIC / "shell.html").read_text(encoding="utf-8")
+    main = (STATIC / "pages" / f"{name}.html").read_text(encoding="utf-8")
+    return shell.replace("{{page}}", name).replace("{{main}}", main.rstrip()).encode()
+
+
+def _page(name: str):  # type: ignore[no-untyped-def]
+    body = render_page(name)
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type=HTML, charset="utf-8")
 
-    page.__name__ = "page_" + filename.removesuffix(".html")
+    page.__name__ = "page_" + name
     return page
 
 
@@ -50,19 +68,6 @@ async def root(request: web.Request) -> web.Response:
     raise web.HTTPFound("/console/")
 
 
-async def console_root(request: web.Request) -> web.Response:
-    """/console without the slash: the console."""
-    raise web.HTTPFound("/console/")
-
-
-async def dashboard(request: web.Request) -> web.Response:
-    """Counts by state, lane depth, send windows (the dashboard polls this every second); province operators only."""
-    if not request_session(request).province_wide:
-        raise ApiError(403, "forbidden", "the platform's figures are for province operators")
-    snapshot = await take_snapshot(request.app[REDIS], request.app[KEYS], request.app[WINDOWS])
-    return json_response(snapshot.body())
-
-
 async def console_job(request: web.Request) -> web.Response:
     """One job's record for operators of its unit or above (phone always masked)."""
     job_id = request.match_info["id"]
@@ -72,35 +77,17 @@ async def console_job(request: web.Request) -> web.Response:
     return json_response({"id": job_id, "record": mask_record(record)})
 
 
-COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
-DASHBOARD_SCHEMA = {
-    "type": "object",
-    "required": ["at", "counts", "stats", "sent", "lanes", "windows"],
-    "properties": {
-        "at": {"type": "number"},
-        "counts": COUNTS,
-        "stats": COUNTS,
-        "sent": {"type": "integer"},
-        "lanes": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["lane", "depth", "pending", "delayed"],
-                "properties": {k: {"type": "integer"} for k in ("lane", "depth", "pending", "delayed")},
-            },
-        },
-        "windows": {"type": "object", "additionalProperties": {"type": "boolean"}},
-    },
-}
-
-
 def register_console_routes(table: RouteTable) -> None:
     html = Reply("HTML page", {HTML: {"type": "string"}})
     to_console = {302: Reply("To /console/")}
     table.add(Route("GET", "/", root, "Redirect to the console", "console", responses=to_console))
-    table.add(Route("GET", "/console", console_root, "Redirect to /console/", "console", responses=to_console))
-    for path, filename in PAGES.items():
-        table.add(Route("GET", path, _page(filename), f"Console page ({filename})", "console", responses={200: html}))
+    table.add(
+        Route(
+            "GET", "/console", root, "Redirect to /console/", "console", responses=to_console, name="console_redirect"
+        )
+    )
+    for path, name in PAGES.items():
+        table.add(Route("GET", path, _page(name), f"Console page ({name})", "console", responses={200: html}))
     table.add(
         Route(
             "GET",
@@ -118,23 +105,16 @@ def register_console_routes(table: RouteTable) -> None:
     table.add(
         Route(
             "GET",
-            "/console/api/dashboard",
-            dashboard,
-            "Live queue figures",
-            "console",
-            auth="session",
-            responses={200: json_reply("Figures", DASHBOARD_SCHEMA)},
-        )
-    )
-    table.add(
-        Route(
-            "GET",
             "/console/api/jobs/{id}",
             console_job,
-            "One job's record (masked)",
+            "One job's record (masked; jobs of the operator's jurisdiction)",
             "console",
             auth="session",
             params=(JOB_ID_PARAM,),
             responses={200: json_reply("The record", RECORD_SCHEMA), 404: error_reply("No such job")},
         )
     )
+    register_dashboard_routes(table)
+    register_campaign_routes(table)
+    register_inbox_routes(table)
+    register_record_routes(table)

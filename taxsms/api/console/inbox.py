@@ -1,0 +1,108 @@
+"""/console/api/inbox: taxpayers' consultations, reports and complaints, and staff answers through the gate.
+
+An answer is signed with the operator's unit and real name, reviewed against the forbidden-term list and
+audited before it is enqueued. Phones are masked, always.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from taxsms.api.books import books
+from taxsms.api.console.common import content_review, read_form, require_role
+from taxsms.api.errors import ApiError, json_response
+from taxsms.api.routes import JSON, Param, Route, RouteTable, error_reply, json_reply
+from taxsms.api.sessions import request_session
+from taxsms.api.state import KEYS, REDIS, STORE
+from taxsms.governance.campaigns import sign
+from taxsms.governance.operators import Role
+from taxsms.privacy import mask_text
+from taxsms.replies.inbox import ANSWERED, OPEN, Inbox, Ticket, TicketError
+
+LISTED = 200
+
+
+class Answer(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+
+
+def _row(ticket: Ticket) -> dict[str, object]:
+    return {
+        "id": ticket.id,
+        "phone": ticket.masked_phone,
+        "text": mask_text(ticket.text),
+        "kind": ticket.kind.value,
+        "created_at": ticket.created_at,
+        "status": ticket.status,
+        "operator": ticket.operator,
+        "answer": ticket.answer,
+        "answered_at": ticket.answered_at,
+    }
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    """Tickets newest first (?status=open|answered)."""
+    require_role(request_session(request), Role.STAFF12366, Role.ADMIN)
+    status = request.query.get("status") or None
+    if status not in (None, OPEN, ANSWERED):
+        raise ApiError(400, "bad_request", f"status is {OPEN} or {ANSWERED}")
+    tickets = await Inbox(request.app[REDIS], request.app[KEYS]).list(status, limit=LISTED)
+    return json_response({"tickets": [_row(t) for t in tickets]})
+
+
+async def answer_ticket(request: web.Request) -> web.Response:
+    """Answer a ticket: signed with the operator's unit and real name, reviewed, audited, then enqueued."""
+    session = request_session(request)
+    require_role(session, Role.STAFF12366)
+    form = await read_form(request, Answer)
+    op, found = session.operator, await books(request)
+    text = form.text.strip()
+    matches = (await content_review(request)).check(text)
+    if matches:
+        raise ApiError(422, "content_refused", f"forbidden terms: {', '.join(sorted({m.term for m in matches}))}")
+    signed = sign(text, found.tree.name_of(op.unit), op.name) if text else ""
+    try:
+        job = await Inbox(request.app[REDIS], request.app[KEYS], unit=op.unit).answer(
+            request.match_info["id"], op.id, signed
+        )
+    except TicketError as exc:
+        raise ApiError(422, "refused", str(exc)) from None
+    await request.app[STORE].enqueue([job])
+    await found.audit.append(op.id, "ticket.answer", request.match_info["id"], {"unit": op.unit, "job": job.id})
+    return json_response({"ticket": request.match_info["id"], "job": job.id, "text": job.text}, 202)
+
+
+TICKET_ID = (Param("id", "path", {"type": "string", "minLength": 1, "maxLength": 40}, "Ticket number", required=True),)
+
+
+def register_inbox_routes(table: RouteTable) -> None:
+    table.add(
+        Route(
+            "GET",
+            "/console/api/inbox",
+            list_tickets,
+            "Taxpayers' tickets (phones masked)",
+            "console",
+            auth="session",
+            params=(Param("status", "query", {"type": "string", "enum": [OPEN, ANSWERED]}),),
+            responses={200: json_reply("Tickets", {"type": "object"}), 403: error_reply("Not 12366 staff")},
+        )
+    )
+    table.add(
+        Route(
+            "POST",
+            "/console/api/inbox/{id}/answer",
+            answer_ticket,
+            "Answer a ticket (through the gate)",
+            "console",
+            auth="session",
+            params=TICKET_ID,
+            body={JSON: {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}},
+            responses={
+                202: json_reply("Answer enqueued", {"type": "object"}),
+                403: error_reply("Not 12366 staff, or no CSRF token"),
+                422: error_reply("Refused: unknown ticket, empty, outside the window, forbidden content"),
+            },
+        )
+    )

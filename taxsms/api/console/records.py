@@ -1,0 +1,171 @@
+"""/console/api/usage, /audit, /audit/verify and /consent/{phone}: what was sent and done, and a phone's consent.
+
+Usage and audit are scoped to the operator's jurisdiction (the province sees every unit; a county its own
+subtree and the audit entries that name its unit). Consent shows the phone and taxpayer ids masked.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from taxsms.api.books import books
+from taxsms.api.console.common import require_role
+from taxsms.api.errors import ApiError, json_response
+from taxsms.api.routes import Param, Route, RouteTable, error_reply, json_reply
+from taxsms.api.sessions import request_session
+from taxsms.api.state import AUDIT, KEYS, REDIS
+from taxsms.governance.accounting import check_month
+from taxsms.governance.operators import Role
+from taxsms.privacy import mask_phone, mask_taxpayer_id, mask_text
+from taxsms.queue.jobs import CHINA
+from taxsms.replies.subscriptions import EVERY_TAXPAYER, SubscriptionBook, SubscriptionError
+
+AUDIT_SHOWN = 200
+AUDIT_SCANNED = 5000  # newest entries the filters look through
+READERS = (Role.AUDITOR, Role.ADMIN)
+
+
+async def usage(request: web.Request) -> web.Response:
+    """Segments per unit of the jurisdiction in `month` (own and with the units below), with quotas."""
+    session, found = request_session(request), await books(request)
+    month = request.query.get("month") or f"{datetime.now(CHINA):%Y-%m}"
+    try:
+        report = await found.accounting.report(check_month(month))
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    rows = []
+    for unit in found.tree.subtree(session.operator.unit) if session.operator.unit in found.tree else []:
+        rows.append(
+            {
+                "unit": unit.id,
+                "name": unit.name,
+                "level": unit.level.value,
+                "own": sum(v for k, v in report.own.get(unit.id, {}).items()),
+                "total": report.rolled.get(unit.id, {}).get("total", 0),
+                "quota": await found.accounting.get_quota(unit.id),
+            }
+        )
+    return json_response({"month": month, "units": rows})
+
+
+async def audit_list(request: web.Request) -> web.Response:
+    """The newest audit entries matching ?action= (a prefix), ?operator=, ?unit= (a county: its own unit)."""
+    session = request_session(request)
+    require_role(session, *READERS)
+    query = request.query
+    unit = query.get("unit", "") if session.province_wide else session.operator.unit
+    entries = [
+        e
+        for e in await request.app[AUDIT].last(AUDIT_SCANNED)
+        if (not query.get("operator") or e.actor == query["operator"])
+        and (not query.get("action") or e.action.startswith(query["action"]))
+        and (not unit or unit in (e.subject, e.details.get("unit"), *e.details.get("units", ())))
+    ][-AUDIT_SHOWN:]
+    rows = [
+        {
+            "seq": e.seq,
+            "at": e.at,
+            "actor": e.actor,
+            "action": e.action,
+            "subject": mask_text(e.subject),
+            "details": mask_text(str(e.details)),
+        }
+        for e in reversed(entries)
+    ]
+    return json_response({"entries": rows})
+
+
+async def audit_verify(request: web.Request) -> web.Response:
+    """Walk the whole chain and say whether it is intact, or where it breaks."""
+    require_role(request_session(request), *READERS)
+    result = await request.app[AUDIT].verify()
+    return json_response(
+        {"ok": result.ok, "entries": result.entries, "broken_at": result.broken_at, "reason": result.reason}
+    )
+
+
+async def consent(request: web.Request) -> web.Response:
+    """A phone's consent per taxpayer and its trail (phone and taxpayer ids masked)."""
+    require_role(request_session(request), Role.STAFF12366, Role.ADMIN, Role.PUBLISHER)
+    book = SubscriptionBook(request.app[REDIS], request.app[KEYS])
+    try:
+        record = await book.record(request.match_info["phone"])
+    except SubscriptionError as exc:
+        raise ApiError(422, "invalid", str(exc)) from None
+    if record is None:
+        raise ApiError(404, "not_found", f"no consent record for {mask_phone(request.match_info['phone'])}")
+
+    def who(taxpayer: str) -> str:
+        return "*" if taxpayer == EVERY_TAXPAYER else mask_taxpayer_id(taxpayer)
+
+    return json_response(
+        {
+            "phone": mask_phone(record.phone),
+            "subscribed": record.subscribed,
+            "sms": record.sms,
+            "taxpayers": {who(tp): state for tp, state in record.taxpayers.items()},
+            "trail": [
+                {"at": e.at, "taxpayer": who(e.taxpayer_id), "state": e.state, "how": e.how, "ref": mask_text(e.ref)}
+                for e in reversed(record.trail)
+            ],
+        }
+    )
+
+
+OBJECT = {"type": "object"}
+
+
+def register_record_routes(table: RouteTable) -> None:
+    table.add(
+        Route(
+            "GET",
+            "/console/api/usage",
+            usage,
+            "Segments per unit of the jurisdiction in a month, with quotas",
+            "console",
+            auth="session",
+            params=(Param("month", "query", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}),),
+            responses={200: json_reply("Usage", OBJECT)},
+        )
+    )
+    table.add(
+        Route(
+            "GET",
+            "/console/api/audit",
+            audit_list,
+            "The newest audit entries matching the filters (auditors and admins)",
+            "console",
+            auth="session",
+            params=tuple(Param(n, "query", {"type": "string"}) for n in ("action", "operator", "unit")),
+            responses={200: json_reply("Entries", OBJECT), 403: error_reply("Not an auditor or admin")},
+        )
+    )
+    table.add(
+        Route(
+            "POST",
+            "/console/api/audit/verify",
+            audit_verify,
+            "Check every link of the audit chain",
+            "console",
+            auth="session",
+            responses={200: json_reply("The verdict", OBJECT), 403: error_reply("Not an auditor or admin")},
+        )
+    )
+    table.add(
+        Route(
+            "GET",
+            "/console/api/consent/{phone}",
+            consent,
+            "A phone's consent and its trail (masked)",
+            "console",
+            auth="session",
+            params=(Param("phone", "path", {"type": "string", "minLength": 1, "maxLength": 32}, required=True),),
+            responses={
+                200: json_reply("Consent", OBJECT),
+                404: error_reply("No record"),
+                422: error_reply("Not a mobile"),
+            },
+        )
+    )

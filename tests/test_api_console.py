@@ -1,0 +1,118 @@
+"""The console's JSON endpoints: campaigns, inbox, usage, audit and consent, each scoped to the operator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from redis.asyncio import Redis
+from test_api_support import FAST_HASHER, RunningApi, operator_book, running_api
+
+from taxsms.api.sessions import CSRF_HEADER
+from taxsms.queue.keys import Keys
+from taxsms.seed import DEMO_PASSWORD, seed_console
+
+RECIPIENTS = "phone,unit\n13910000001,county-e1\n13910000002\n"
+
+
+@pytest.fixture
+async def api(redis: Redis, keys: Keys) -> AsyncIterator[RunningApi]:
+    await seed_console(redis, keys, hasher=FAST_HASHER)
+    async with running_api(redis, keys) as api:
+        yield api
+
+
+class As:
+    """An operator's own HTTP session against the console API."""
+
+    def __init__(self, api: RunningApi, client: aiohttp.ClientSession, csrf: str) -> None:
+        self.api, self.client, self.csrf = api, client, csrf
+
+    async def get(self, path: str) -> tuple[int, dict[str, object]]:
+        response = await self.client.get(f"{self.api.url}/console/api/{path}")
+        return response.status, await response.json()
+
+    async def post(self, path: str, body: object = None) -> tuple[int, dict[str, object]]:
+        headers = {CSRF_HEADER: self.csrf}
+        response = await self.client.post(f"{self.api.url}/console/api/{path}", json=body or {}, headers=headers)
+        return response.status, await response.json()
+
+
+@pytest.fixture
+async def login(api: RunningApi) -> AsyncIterator[object]:
+    clients: list[aiohttp.ClientSession] = []
+
+    async def log_in(operator: str) -> As:
+        client = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        clients.append(client)
+        body = {"operator": operator, "password": DEMO_PASSWORD}
+        response = await client.post(f"{api.url}/console/api/login", json=body)
+        assert response.status == 200, await response.text()
+        return As(api, client, (await response.json())["csrf"])
+
+    yield log_in
+    for client in clients:
+        await client.close()
+
+
+async def test_preview_signs_counts_segments_and_names_forbidden_terms(login) -> None:  # type: ignore[no-untyped-def]
+    publisher = await login("K002")
+    status, body = await publisher.post("campaigns/preview", {"text": "请按时申报。", "recipients": RECIPIENTS})
+    assert status == 200
+    assert body["text"] == "【东市甲县税务局】请按时申报。（经办人：李发）"
+    assert (body["segments"], body["recipients"], body["cost_segments"], body["clean"]) == (1, 2, 2, True)
+    status, body = await publisher.post("campaigns/preview", {"text": "欢迎参与六合彩", "recipients": ""})
+    assert status == 200 and not body["clean"] and body["matches"][0]["term"] == "六合彩"
+
+
+async def test_campaign_create_approve_reject_are_the_campaign_books_rules(login) -> None:  # type: ignore[no-untyped-def]
+    publisher, admin, other_county = await login("K002"), await login("K001"), await login("C001")
+    status, refused = await publisher.post("campaigns", {"name": "x", "text": "六合彩", "recipients": RECIPIENTS})
+    assert status == 422 and "六合彩" in str(refused["detail"])
+    status, created = await publisher.post(
+        "campaigns", {"name": "征期提醒", "text": "请按时申报。", "recipients": RECIPIENTS}
+    )
+    assert status == 201 and created["state"] == "pending_approval" and created["recipients"] == 2
+    status, mine = await publisher.post(f"campaigns/{created['id']}/approve")
+    assert status == 403 and "second person" in str(mine["detail"])  # in words
+    status, listed = await admin.get("campaigns")
+    assert [c["may_decide"] for c in listed["campaigns"]] == [True]  # type: ignore[index]
+    status, detail = await admin.get(f"campaigns/{created['id']}")
+    assert detail["sample"] == ["139****0001 (county-e1)", "139****0002 (county-e1)"]
+    assert (await admin.post(f"campaigns/{created['id']}/reject", {"reason": ""}))[0] == 422
+    status, rejected = await admin.post(f"campaigns/{created['id']}/reject", {"reason": "措辞需修改"})
+    assert status == 200 and rejected["state"] == "rejected"
+    status, seen = await other_county.get("campaigns")  # the city above sees it too
+    assert [c["id"] for c in seen["campaigns"]] == [created["id"]]  # type: ignore[index]
+
+
+async def test_a_county_sees_neither_another_countys_campaigns_nor_its_usage(api: RunningApi, login) -> None:  # type: ignore[no-untyped-def]
+    publisher = await login("K002")
+    _, created = await publisher.post("campaigns", {"name": "n", "text": "请按时申报。", "recipients": RECIPIENTS})
+    book = await operator_book(api.redis, api.keys)
+    await book.add(await book.get("C001"), "K901", "吴乙", "county-e2", ["admin"], DEMO_PASSWORD)
+    other = await login("K901")
+    assert (await other.get("campaigns"))[1]["campaigns"] == []
+    assert (await other.get(f"campaigns/{created['id']}"))[0] == 404
+    _, usage = await other.get("usage")
+    assert [row["unit"] for row in usage["units"]] == ["county-e2"]  # type: ignore[index]
+
+
+async def test_inbox_and_audit_need_their_roles(login) -> None:  # type: ignore[no-untyped-def]
+    publisher, staff, auditor = await login("K002"), await login("K003"), await login("P002")
+    status, body = await publisher.get("inbox")
+    assert status == 403 and "staff12366" in str(body["detail"])
+    assert await staff.get("inbox") == (200, {"tickets": []})
+    assert (await staff.get("audit"))[0] == 403
+    status, entries = await auditor.get("audit?action=login")
+    assert status == 200 and {e["actor"] for e in entries["entries"]} >= {"K002", "K003", "P002"}  # type: ignore[union-attr]
+    status, verdict = await auditor.post("audit/verify")
+    assert status == 200 and verdict["ok"] is True
+
+
+async def test_consent_lookup_is_masked_and_says_when_there_is_none(login) -> None:  # type: ignore[no-untyped-def]
+    staff = await login("K003")
+    status, body = await staff.get("consent/13800138000")
+    assert status == 404 and "138****8000" in str(body["detail"]) and "13800138000" not in str(body)
+    assert (await staff.get("consent/12345"))[0] == 422
