@@ -3,6 +3,7 @@ console user has, from the province admin down to a county's publisher, admin an
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -14,6 +15,7 @@ from taxsms.governance.units import UnitTree, save_units
 from taxsms.queue.keys import Keys
 
 DEMO_PASSWORD = "demo-pass-12366"
+SEASONED_DAYS = 60  # the accounts were added this long ago: past the period in which their creator may not approve
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +27,7 @@ class Login:
     what: str  # what to try with this login
 
 
-# (id, real name, unit, roles, added by, confirmed by (the level above, once accounts need it), what to try)
+# (id, real name, unit, roles, added by, confirmed by (an admin of the level above, not the creator), what to try)
 OPERATORS = (
     ("P001", "王省", "prov", ("admin",), "", "", "province admin: the platform dashboard, usage, audit"),
     ("P002", "孙审", "prov", ("auditor",), "P001", "", "province auditor: the audit log and its verify button"),
@@ -44,13 +46,16 @@ async def seed_console(
     tree = UnitTree.from_file()
     await save_units(redis, keys, tree)
     audit = AuditLog(redis, keys)
-    book = OperatorBook(redis, keys, tree, hasher=hasher, audit=audit)
+    then = time.time() - SEASONED_DAYS * 86400
+    book = OperatorBook(redis, keys, tree, hasher=hasher, audit=audit, clock=lambda: then)
     logins = []
-    for operator_id, name, unit, roles, added_by, _confirmed_by, what in OPERATORS:
+    for operator_id, name, unit, roles, added_by, confirmed_by, what in OPERATORS:
         if await book.find(operator_id) is None:
             if not added_by:
                 await book.bootstrap(operator_id, name, password)
             else:
                 await book.add(await book.get(added_by), operator_id, name, unit, roles, password)
+            if confirmed_by:
+                await book.confirm(await book.get(confirmed_by), operator_id)
         logins.append(Login(operator_id, name, unit, roles, what))
     return logins

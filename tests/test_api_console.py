@@ -116,3 +116,12 @@ async def test_consent_lookup_is_masked_and_says_when_there_is_none(login) -> No
     status, body = await staff.get("consent/13800138000")
     assert status == 404 and "138****8000" in str(body["detail"]) and "13800138000" not in str(body)
     assert (await staff.get("consent/12345"))[0] == 422
+
+
+async def test_a_campaign_is_cancelled_with_a_reason(login) -> None:  # type: ignore[no-untyped-def]
+    publisher = await login("K002")
+    _, created = await publisher.post("campaigns", {"name": "n", "text": "请按时申报。", "recipients": RECIPIENTS})
+    assert created["may_cancel"] is True
+    assert (await publisher.post(f"campaigns/{created['id']}/cancel", {"reason": ""}))[0] == 422
+    status, cancelled = await publisher.post(f"campaigns/{created['id']}/cancel", {"reason": "发错了"})
+    assert status == 200 and cancelled["state"] == "cancelled" and cancelled["reason"] == "发错了"

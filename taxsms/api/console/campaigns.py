@@ -88,7 +88,8 @@ async def preview(request: web.Request) -> web.Response:
     draft = await read_form(request, Draft)
     found = await books(request)
     body = await _body_text(request, draft)
-    signed = sign(body, found.tree.name_of(session.operator.unit), session.operator.name) if body else ""
+    signature = found.tree.get(session.operator.unit).sms_signature
+    signed = sign(body, signature, session.operator.name) if body else ""
     info = segment_info(signed) if signed else None
     matches = (await content_review(request)).check(body) if body else []
     recipients = len({phone for phone, _ in parse_recipients(draft.recipients, session.operator.unit)})
@@ -168,6 +169,8 @@ async def _summary(request: web.Request, found: Books, session: Session, campaig
         "reason": campaign.reason,
         "enqueued": campaign.enqueued,
         "may_decide": _may_decide(session, campaign),
+        "may_cancel": campaign.state in (CampaignState.PENDING_APPROVAL, CampaignState.APPROVED)
+        and (campaign.creator == session.operator.id or _may_oversee(session, campaign)),
     }
 
 
@@ -252,6 +255,15 @@ async def reject(request: web.Request) -> web.Response:
     with refusals():
         rejected = await found.campaigns.reject(session.operator, campaign.id, decision.reason)
     return json_response({"id": rejected.id, "state": rejected.state.value, "reason": rejected.reason})
+
+
+async def cancel(request: web.Request) -> web.Response:
+    """Cancel with a reason: nothing more of it is sent (parts already submitted are not recalled)."""
+    session, found, campaign = await _visible(request)
+    decision = await read_form(request, Decision)
+    with refusals():
+        cancelled = await found.campaigns.cancel(session.operator, campaign.id, decision.reason)
+    return json_response({"id": cancelled.id, "state": cancelled.state.value, "reason": cancelled.reason})
 
 
 async def list_templates(request: web.Request) -> web.Response:
@@ -362,6 +374,18 @@ def register_campaign_routes(table: RouteTable) -> None:
             "/console/api/campaigns/{id}/reject",
             reject,
             "Reject a campaign with a reason",
+            params=ID,
+            body={JSON: REASON_SCHEMA},
+            responses=decided,
+            **session,  # type: ignore[arg-type]
+        )
+    )
+    table.add(
+        Route(
+            "POST",
+            "/console/api/campaigns/{id}/cancel",
+            cancel,
+            "Cancel a campaign with a reason",
             params=ID,
             body={JSON: REASON_SCHEMA},
             responses=decided,

@@ -1,7 +1,7 @@
 """/console/api/inbox: taxpayers' consultations, reports and complaints, and staff answers through the gate.
 
-An answer is signed with the operator's unit and real name, reviewed against the forbidden-term list and
-audited before it is enqueued. Phones are masked, always.
+An answer is admitted by the same policy as every other send (signed with the operator's unit and real name,
+reviewed, kept to the staff send window, audited) before it is enqueued. Phones are masked, always.
 """
 
 from __future__ import annotations
@@ -9,13 +9,11 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from taxsms.api.books import books
-from taxsms.api.console.common import content_review, read_form, require_role
+from taxsms.api.console.common import read_form, require_role
 from taxsms.api.errors import ApiError, json_response
 from taxsms.api.routes import JSON, Param, Route, RouteTable, error_reply, json_reply
 from taxsms.api.sessions import request_session
-from taxsms.api.state import KEYS, REDIS, STORE
-from taxsms.governance.campaigns import sign
+from taxsms.api.state import GATE, KEYS, REDIS, STORE
 from taxsms.governance.operators import Role
 from taxsms.privacy import mask_text
 from taxsms.replies.inbox import ANSWERED, OPEN, Inbox, Ticket, TicketError
@@ -52,24 +50,17 @@ async def list_tickets(request: web.Request) -> web.Response:
 
 
 async def answer_ticket(request: web.Request) -> web.Response:
-    """Answer a ticket: signed with the operator's unit and real name, reviewed, audited, then enqueued."""
+    """Answer a ticket: the reply goes through the gate, signed with the operator's unit and name."""
     session = request_session(request)
     require_role(session, Role.STAFF12366)
     form = await read_form(request, Answer)
-    op, found = session.operator, await books(request)
-    text = form.text.strip()
-    matches = (await content_review(request)).check(text)
-    if matches:
-        raise ApiError(422, "content_refused", f"forbidden terms: {', '.join(sorted({m.term for m in matches}))}")
-    signed = sign(text, found.tree.name_of(op.unit), op.name) if text else ""
     try:
-        job = await Inbox(request.app[REDIS], request.app[KEYS], unit=op.unit).answer(
-            request.match_info["id"], op.id, signed
+        job = await Inbox(request.app[REDIS], request.app[KEYS]).answer(
+            request.match_info["id"], session.operator, form.text, request.app[GATE]
         )
     except TicketError as exc:
         raise ApiError(422, "refused", str(exc)) from None
     await request.app[STORE].enqueue([job])
-    await found.audit.append(op.id, "ticket.answer", request.match_info["id"], {"unit": op.unit, "job": job.id})
     return json_response({"ticket": request.match_info["id"], "job": job.id, "text": job.text}, 202)
 
 

@@ -63,6 +63,7 @@ async function showCampaign(id) {
     : [[t("camp.noreasons"), ""]]);
   document.getElementById("detail-sample").replaceChildren(...c.sample.map((line) => el("li", {}, line)));
   document.getElementById("decide").hidden = !c.may_decide;
+  document.getElementById("cancel-form").hidden = !c.may_cancel;
   const busy = ["pending_approval", "approved"].includes(c.state) &&
     ((c.counts.queued || 0) + (c.counts.submitting || 0) + (c.counts.submitted || 0) + (c.counts.delayed || 0) > 0 ||
      c.state === "pending_approval");
@@ -72,7 +73,8 @@ async function showCampaign(id) {
 async function decide(action) {
   const error = document.getElementById("detail-error");
   error.textContent = document.getElementById("detail-ok").textContent = "";
-  const reason = document.getElementById("decide-reason").value.trim();
+  const field = action === "cancel" ? "cancel-reason" : "decide-reason";
+  const reason = document.getElementById(field).value.trim();
   if (action !== "approve" && !reason) {
     error.textContent = t("camp.needreason");
     return;
@@ -172,6 +174,7 @@ window.pageMain = async () => {
   document.getElementById("create").addEventListener("submit", create);
   document.getElementById("approve").addEventListener("click", () => decide("approve"));
   document.getElementById("reject").addEventListener("click", () => decide("reject"));
+  document.getElementById("cancel").addEventListener("click", () => decide("cancel"));
   window.addEventListener("popstate", () => {
     const id = new URLSearchParams(window.location.search).get("id");
     if (id) showCampaign(id);
