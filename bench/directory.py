@@ -38,6 +38,7 @@ from taxsms.directory.reminders import plan_reminders
 from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.governance.units import UnitTree, save_units
 from taxsms.holidays import PACKAGE
+from taxsms.queue.connect import connect
 from taxsms.queue.jobs import CHINA
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
@@ -91,7 +92,7 @@ async def measure(n: int, tps: float) -> dict[str, object]:
         csv_path, filings_path = Path(tmp) / "taxpayers.csv", Path(tmp) / "filings.csv"
         write_csv(csv_path, n)
         write_filings(filings_path, n)
-        redis = Redis.from_url(server.url)
+        redis = connect(server.url)  # as `taxsms directory import` connects (hiredis command packing)
         keys = Keys()
         await save_units(redis, keys, tree)
         directory = Directory(redis, keys)
