@@ -46,7 +46,10 @@ class SmppLink(asyncio.Protocol):
 
     def send(self, pdu: PduBase | bytes, context: Any = None) -> None:
         """Send a PDU (or an encoded frame) through the Connection; raises LocalProtocolError if not allowed."""
-        self.write(self.connection.send(pdu, context))
+        self._out.append(self.connection.send(pdu, context))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
 
     def write(self, data: bytes) -> None:
         """Queue bytes; they go out in one transport write at the end of this chunk or loop iteration."""
@@ -103,7 +106,8 @@ class SmppLink(asyncio.Protocol):
         connection, on_event = self.connection, self._on_event
         try:
             connection.receive_data(data)
-            while (event := connection.next_event()) is not NEED_DATA:
+            next_event = connection.next_event
+            while (event := next_event()) is not NEED_DATA:
                 try:
                     on_event(event)  # type: ignore[arg-type]
                 except Exception:  # a handler bug must not kill the link

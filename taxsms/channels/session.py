@@ -51,7 +51,7 @@ class SmppSession:
     ) -> None:
         cfg = self.config = config
         self.name, self.stats, self.bound_event = name, SessionStats(), asyncio.Event()
-        self._wake, self._clock = wake or self.pump, clock
+        self._wake, self._clock, self._resume = wake or self.pump, clock, self.pump  # _resume: after a pause
         self._inbound = Inbound(config, on_event, self.stats, name)
         self._link: SmppLink | None = None
         self._lost, self._closing, self._task = asyncio.Event(), False, None
@@ -88,8 +88,8 @@ class SmppSession:
     def pump(self) -> None:
         """Send queued submits while this bind has window room and is not paused by throttling."""
         link = self._link
-        if link is not None and not self._closing and link.connection.state is _BOUND_TRX:
-            self._window.pump(link, self.pump)
+        if link is not None and link.connection.state is _BOUND_TRX and not self._closing:
+            self._window.pump(link, self._resume)
 
     async def _run(self) -> None:
         cfg = self.config

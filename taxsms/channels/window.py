@@ -40,15 +40,16 @@ class SubmitWindow:
             if self._resume is None:
                 self._resume = asyncio.get_running_loop().call_later(self._paused_until - now, self._resumed, resume)
             return
-        while queue and connection.in_flight < window:
+        outstanding, stats, send = connection.outstanding, self._stats, link.send
+        while queue and len(outstanding) < window:
             item = queue.popleft()
             if item.future.done():  # cancelled by its owner while it waited
                 continue
             if not item.attempts:
                 item.first_sent = now
             item.attempts, item.sent_at = item.attempts + 1, now
-            self._stats.submitted += 1
-            link.send(item.frame, item)
+            stats.submitted += 1
+            send(item.frame, item)
 
     def answered(self, item: PendingSubmit, pdu: PduBase) -> None:
         """A submit_sm_resp (or generic_nack) for `item`."""
@@ -64,7 +65,8 @@ class SubmitWindow:
             self._paused_until = self._clock() + self._pause
             self._queue.appendleft(item)
             return
-        self._throttle.reset()
+        if self._throttle.failures:  # the first answer after throttling: the next pause starts short again
+            self._throttle.reset()
         if status == 0:
             stats.accepted += 1
         else:

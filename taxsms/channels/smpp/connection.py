@@ -99,7 +99,8 @@ class Connection:
         self._events: deque[Event] = deque()
         self._out: list[bytes] = []
         self._sequence = last_sequence
-        self._outstanding: dict[int, tuple[int, Any]] = {}  # our requests: sequence -> (command_id, context)
+        #: Our unanswered requests, oldest first: sequence number -> (command_id, context). Read only.
+        self.outstanding: dict[int, tuple[int, Any]] = {}
         self._owed: dict[int, int] = {}  # the peer's requests we have to answer: sequence -> command_id
         self._broken: RemoteProtocolError | None = None
 
@@ -108,12 +109,7 @@ class Connection:
     @property
     def in_flight(self) -> int:
         """Requests sent and not answered (the window in use)."""
-        return len(self._outstanding)
-
-    @property
-    def outstanding(self) -> dict[int, tuple[int, Any]]:
-        """Our unanswered requests, oldest first: sequence number -> (command_id, context). Do not modify."""
-        return self._outstanding
+        return len(self.outstanding)
 
     @property
     def owed(self) -> int:
@@ -122,13 +118,13 @@ class Connection:
 
     def forget(self, sequence_number: int) -> Any:
         """Give up waiting for a request's answer (it timed out); a late answer is then ignored."""
-        return self._outstanding.pop(sequence_number)[1]
+        return self.outstanding.pop(sequence_number)[1]
 
     def close(self) -> list[Any]:
         """The stream is gone: CLOSED, and the contexts of the requests never answered (once)."""
         self.state = _CLOSED
-        contexts = [context for _, context in self._outstanding.values()]
-        self._outstanding.clear()
+        contexts = [context for _, context in self.outstanding.values()]
+        self.outstanding.clear()
         self._owed.clear()
         return contexts
 
@@ -153,7 +149,7 @@ class Connection:
             raise LocalProtocolError(f"{_name(command_id)} may not be sent {self._where()}", status)
         frame = encode(pdu) if frame is None else frame  # type: ignore[arg-type]  # may raise ValueError: first
         seq = self._next_sequence()
-        self._outstanding[seq] = (command_id, context)
+        self.outstanding[seq] = (command_id, context)
         if command_id in REQUEST_TARGETS:
             self.state = REQUEST_TARGETS[command_id]
         return with_sequence(frame, seq)
@@ -187,7 +183,7 @@ class Connection:
         seq = self._sequence
         while True:
             seq = seq + 1 if seq < MAX_SEQUENCE else 1
-            if seq not in self._outstanding:
+            if seq not in self.outstanding:
                 self._sequence = seq
                 return seq
 
@@ -217,17 +213,17 @@ class Connection:
         return NEED_DATA
 
     def _receive(self, pdu: Pdu | InvalidPduError) -> None:
-        if isinstance(pdu, InvalidPduError):
+        if type(pdu) is InvalidPduError:
             self._out.append(encode(error_response(pdu)))
             self._events.append(Refused(None, pdu.status, pdu.reason))
             return
-        command_id, seq = pdu.command_id, pdu.sequence_number
+        command_id, seq = pdu.command_id, pdu.sequence_number  # type: ignore[union-attr]
         if command_id & RESPONSE_BIT:
-            entry = self._outstanding.get(seq)
+            entry = self.outstanding.get(seq)
             if entry is None or (command_id != entry[0] | RESPONSE_BIT and command_id != _GENERIC_NACK):
                 self.unexpected_responses += 1
                 return
-            del self._outstanding[seq]
+            del self.outstanding[seq]
             if entry[0] in BIND_TARGETS:
                 self.state = after_answer(self.state, entry[0], command_id, pdu.command_status)
             self._events.append(Response(pdu, entry[1]))
