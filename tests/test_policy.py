@@ -177,3 +177,8 @@ def test_readmit_applies_every_rule_a_change_since_admission_breaks(registry: Re
     tampered = msgspec.structs.replace(out, text=out.text + "【国家税务总局】")
     with pytest.raises(Refused, match="signature"):
         readmit(tampered, COUNTY, registry)
+
+
+def test_campaign_ids_are_reserved_for_campaigns(registry: Registry) -> None:
+    """A token cannot pre-enqueue `<pending campaign id>-000001` with its own text."""
+    assert refused(registry, COUNTY, id="cmp-20261201-abcd-000001").code == "reserved"

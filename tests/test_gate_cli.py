@@ -1,0 +1,67 @@
+"""The gate's commands end to end: quota set, unit suspension, systems, campaign cancel, audit list/export."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from taxsms.cli import main
+from taxsms.queue.keys import Keys
+from tests.governance_support import PASSWORD, operators, seed_units
+
+
+def _seed(redis_url: str, keys: Keys) -> None:
+    async def go() -> None:
+        client = Redis.from_url(redis_url)
+        try:
+            await operators(client, keys, await seed_units(client, keys))
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+
+
+def test_gate_commands(
+    redis_url: str, keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _seed(redis_url, keys)
+    monkeypatch.setenv("TAXSMS_OPERATOR_PASSWORD", PASSWORD)
+    target = ["--redis-url", redis_url, "--prefix", keys.prefix]
+    assert main(["quota", "set", "county-e1", "7", *target, "--as", "e1admin"]) == 1  # not above its own unit
+    assert main(["quota", "set", "county-e1", "7", *target, "--as", "eadmin"]) == 0
+    assert main(["quota", "show", "county-e1", *target]) == 0
+    assert "0 of 7 segments used" in capsys.readouterr().out
+    assert main(["units", "suspend", "county-e1", "--reason", "违规群发", *target, "--as", "e1admin"]) == 1
+    assert main(["units", "suspend", "county-e1", "--reason", "违规群发", *target, "--as", "eadmin"]) == 0
+    assert main(["units", "reinstate", "county-e1", *target, "--as", "eadmin"]) == 0
+    kinds = ["--kind", "filing_reminder", "--kind", "overdue_filing"]
+    assert main(["system", "add", "filing-e1", "--unit", "county-e1", *kinds, *target, "--as", "e1pub"]) == 1
+    assert (
+        main(["system", "add", "filing-e1", "--unit", "county-e1", "--kind", "notice", *target, "--as", "e1admin"]) != 0
+    )
+    assert main(["system", "add", "filing-e1", "--unit", "county-e1", *kinds, *target, "--as", "e1admin"]) == 0
+    assert "system:filing-e1" in capsys.readouterr().out
+    recipients = tmp_path / "to.csv"
+    recipients.write_text("13800138000,county-e1\n", encoding="utf-8")
+    create = ["campaign", "create", "--name", "通知", "--recipients", str(recipients), "--text", "明天开会。"]
+    assert main([*create, *target, "--as", "e1pub"]) == 0
+    campaign_id = capsys.readouterr().out.split()[1].rstrip(":")
+    assert main(["campaign", "cancel", campaign_id, "--reason", "日期有误", *target, "--as", "e1pub"]) == 0
+    assert "cancelled" in capsys.readouterr().out
+    assert main(["campaign", "list", *target, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["state"] == "cancelled"
+    assert main(["audit", "list", *target, "--unit", "county-e1", "--json"]) == 0
+    actions = [e["action"] for e in json.loads(capsys.readouterr().out)]
+    for action in ("quota.set", "unit.suspend", "unit.reinstate", "system.add", "campaign.create", "campaign.cancel"):
+        assert action in actions, action
+    assert main(["audit", "list", *target, "--operator", "eadmin", "--action", "unit."]) == 0
+    assert capsys.readouterr().out.count("unit.") == 2
+    export = tmp_path / "audit.jsonl"
+    assert main(["audit", "export", *target, "--output", str(export)]) == 0
+    lines = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
+    assert lines[0]["seq"] == 1 and all("hash" in line and "prev" in line for line in lines)
+    assert main(["audit", "verify", *target]) == 0
