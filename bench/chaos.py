@@ -9,6 +9,9 @@ claim_idle_s 2) and injects one kind of fault every `--interval` seconds until e
     latency   SMSC latency 5 ms -> 500 ms for `--duration` s, then back to 5 ms
     redis     redis-server stopped (AOF flushed) for `--outage` s, then started again
     throttle  SMSC limit lowered to 50 submit_sm/s for `--duration` s (ESME_RTHROTTLED beyond), then lifted
+    replies   a campaign of `--reply-jobs` `reply` jobs (20,000) through two workers, one kill -9 2 s in and no
+              replacement: the survivor must take over the dead one's share (each worker may hold only its
+              buffer, replies included) within claim_idle_s and a few seconds
 
 Per scenario:
   lost        jobs not in a final state, or whose message the SMSC never accepted (exact, per job)
@@ -16,6 +19,8 @@ Per scenario:
   bound       the most duplicates the design allows: faults x jobs at risk per fault (see at_risk)
               (kill9: 2 windows per bind of the killed worker; drop and redis: a window per bind of every
               worker; latency and throttle: none)
+  most held   the most entries pending under one worker at any time (sampled every 20 ms), against its buffer
+  final after seconds from the last fault until every job was final
   recovery    from the end of each fault until the SMSC's accepted rate, measured over 200 ms windows from
               the simulator's own timestamp of every accepted submit_sm, is back to >= 90 % of the rate in
               the second before the fault (median and worst over the faults; target <= 1 s after a drop)
@@ -36,24 +41,25 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from taxsms import runtime
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.queue.connect import RETRYABLE
 from taxsms.queue.intake import enqueue_lines
-from taxsms.queue.jobs import FINAL_STATES
-from taxsms.queue.keys import Keys
+from taxsms.queue.jobs import FINAL_STATES, Lane
+from taxsms.queue.keys import CONSUMER_GROUP, Keys
 from taxsms.queue.server import RedisServer
 from taxsms.queue.store import JobStore
 
 from common import BENCH_ENV, RESULTS, job_lines, write_json
 
-SCENARIOS = ("kill9", "drop", "latency", "redis", "throttle")
+SCENARIOS = ("kill9", "drop", "latency", "redis", "throttle", "replies")
 BASE_LATENCY_MS = 5.0
 SPIKE_LATENCY_MS = 500.0
 STORM_TPS = 50.0
@@ -77,6 +83,13 @@ class ChaosConfig:
     max_faults: int = 20
     timeout_s: float = 300.0  # give up waiting for the campaign to finish after this long
     log_dir: Path | None = None  # worker stderr goes here (default: discarded)
+    kind: str = "notice"  # of every job of the campaign
+
+    @property
+    def buffer(self) -> int:
+        """The most entries one worker holds (the worker's default buffer: a batch or two windows, + two windows)."""
+        in_flight = 2 * self.window * self.binds
+        return max(256, in_flight) + in_flight
 
 
 @dataclass
@@ -108,6 +121,9 @@ class Outcome:
     recovery_max_s: float | None
     recovery_unmeasured: int
     max_duplicates_per_fault: int
+    most_held: int = 0  # the most entries pending under one worker at once
+    buffer: int = 0
+    final_after_fault_s: float | None = None  # from the end of the last fault until every job was final
     rate_series: list[int] = field(default_factory=list)  # accepted per RATE_WINDOW_S from the first accept
     first_accept: float = 0.0  # simulator clock
     fault_log: list[Fault] = field(default_factory=list)
@@ -179,6 +195,13 @@ async def kill_worker(c: Campaign) -> None:
     c.spawn()
 
 
+async def kill_one_worker(c: Campaign) -> None:
+    """kill -9 of one worker, not replaced: the survivors must take over its entries."""
+    victim = next(proc for proc in c.workers if proc.poll() is None)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+
+
 async def drop_connections(c: Campaign) -> None:
     c.sim.drop_connections()
 
@@ -207,17 +230,19 @@ FAULTS: dict[str, Callable[[Campaign], Awaitable[None]]] = {
     "latency": latency_spike,
     "redis": restart_redis,
     "throttle": throttling_storm,
+    "replies": kill_one_worker,
 }
 
 
 def at_risk(scenario: str, cfg: ChaosConfig) -> int:
     """The most jobs one fault can make the SMSC see twice: those sent whose outcome the fault kept from Redis.
 
-    kill9: the killed worker's unrecorded jobs, a window per bind at the SMSC plus as many answered and not yet
+    kill9, replies: the killed worker's unrecorded jobs, a window per bind at the SMSC plus as many answered, not yet
     recorded (Worker._slots); drop and redis: every bind's window of unanswered submits, resent on reconnect;
     latency and throttle: none.
     """
-    per_bind = {"kill9": 2 * cfg.binds, "drop": cfg.workers * cfg.binds, "redis": cfg.workers * cfg.binds}
+    killed, every = 2 * cfg.binds, cfg.workers * cfg.binds
+    per_bind = {"kill9": killed, "replies": killed, "drop": every, "redis": every}
     return per_bind.get(scenario, 0) * cfg.window
 
 
@@ -257,6 +282,21 @@ async def job_states(store: JobStore, ids: list[str]) -> list[str | None]:
     return states
 
 
+async def most_held(redis: Redis, streams: list[str], most: list[int]) -> None:
+    """Keep most[0] at the most entries pending under one consumer over `streams` (until cancelled)."""
+    while True:
+        held: dict[bytes, int] = {}
+        for stream in streams:
+            try:
+                summary = await redis.xpending(stream, CONSUMER_GROUP)
+            except (ResponseError, *RETRYABLE):  # no group yet, or Redis restarting
+                continue
+            for consumer in summary["consumers"]:
+                held[consumer["name"]] = held.get(consumer["name"], 0) + int(consumer["pending"])
+        most[0] = max([most[0], *held.values()])
+        await asyncio.sleep(0.02)
+
+
 async def final_count(store: JobStore) -> int:
     counts = await store.counts()
     return sum(counts[state] for state in FINAL_STATES)
@@ -265,11 +305,13 @@ async def final_count(store: JobStore) -> int:
 async def run_scenario(scenario: str, server: RedisServer, cfg: ChaosConfig, *, quiet: bool = False) -> Outcome:
     """Run one campaign through `cfg.workers` workers while injecting `scenario`'s fault; measure the damage."""
     inject = FAULTS[scenario]
+    if scenario == "replies":  # the reply-heavy campaign: two workers, and one of them killed
+        cfg = replace(cfg, kind="reply", workers=2, max_faults=1)
     prefix = f"chaos-{scenario}-{time.time_ns()}"
     keys = Keys(prefix)
     redis = Redis.from_url(server.url)
     store = JobStore(redis, keys)
-    lines = job_lines(cfg.jobs, prefix, kind="notice")
+    lines = job_lines(cfg.jobs, prefix, kind=cfg.kind)
     ids = [f"{prefix}-{i}" for i in range(cfg.jobs)]
     phones = {f"139{i:08d}": i for i in range(cfg.jobs)}
     await enqueue_lines(redis, keys, lines)
@@ -282,6 +324,8 @@ async def run_scenario(scenario: str, server: RedisServer, cfg: ChaosConfig, *, 
             campaign.spawn()
         started = time.monotonic()
         deadline = started + cfg.timeout_s
+        most = [0]
+        sampler = asyncio.create_task(most_held(redis, [*(keys.lane(lane) for lane in Lane), keys.intake], most))
         try:
             while sim.stats.accepted == 0:  # the workers are up and sending
                 await asyncio.sleep(0.01)
@@ -309,7 +353,9 @@ async def run_scenario(scenario: str, server: RedisServer, cfg: ChaosConfig, *, 
                     pass
                 await asyncio.sleep(0.05)
             seconds = time.monotonic() - started
+            final_after = time.monotonic() - faults[-1].ended if faults else None
         finally:
+            sampler.cancel()
             campaign.stop()
         stats = sim.stats
         stamps = [stamp for stamp, _, _ in sim.accepted_log]
@@ -345,6 +391,9 @@ async def run_scenario(scenario: str, server: RedisServer, cfg: ChaosConfig, *, 
         recovery_max_s=round(max(measured), 3) if measured else None,
         recovery_unmeasured=len(faults) - len(measured),
         max_duplicates_per_fault=max((f.duplicates for f in faults), default=0),
+        most_held=most[0],
+        buffer=cfg.buffer,
+        final_after_fault_s=None if final_after is None else round(final_after, 2),
         rate_series=series,
         first_accept=stamps[0] if stamps else started,
         fault_log=faults,
@@ -357,15 +406,15 @@ def print_table(outcomes: list[Outcome]) -> None:
 
     print(
         f"\n{'scenario':<10}{'jobs':>9}{'seconds':>9}{'faults':>8}{'lost':>6}{'duplicates':>12}{'bound':>7}"
-        f"{'max/fault':>11}{'throttled':>11}{'recovery median':>17}{'max':>7}  ok"
+        f"{'max/fault':>11}{'throttled':>11}{'recovery median':>17}{'max':>7}{'most held':>11}{'final after':>13}  ok"
     )
     for o in outcomes:
         per_fault = o.bound_per_fault
         print(
             f"{o.scenario:<10}{o.jobs:>9,}{o.seconds:>9.1f}{o.faults:>8}{o.lost:>6}{o.duplicates:>12}{o.bound:>7}"
             f"{f'{o.max_duplicates_per_fault}/{per_fault}':>11}{o.throttled:>11}"
-            f"{secs(o.recovery_median_s):>16}s{secs(o.recovery_max_s):>6}s  "
-            f"{'yes' if o.ok else 'NO'}"
+            f"{secs(o.recovery_median_s):>16}s{secs(o.recovery_max_s):>6}s"
+            f"{f'{o.most_held}/{o.buffer}':>11}{secs(o.final_after_fault_s):>12}s  {'yes' if o.ok else 'NO'}"
         )
 
 
@@ -387,6 +436,7 @@ def as_json(o: Outcome) -> dict[str, object]:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=100_000, help="jobs per scenario")
+    parser.add_argument("--reply-jobs", type=int, default=20_000, help="jobs of the replies scenario")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated, of " + ",".join(SCENARIOS))
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--window", type=int, default=64)
@@ -417,7 +467,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp) / "redis") as server:
         for scenario in scenarios:
             print(f"scenario {scenario}", flush=True)
-            outcome = await run_scenario(scenario, server, cfg)
+            run_cfg = replace(cfg, jobs=args.reply_jobs, warmup_s=2.0) if scenario == "replies" else cfg
+            outcome = await run_scenario(scenario, server, run_cfg)
             outcomes.append(outcome)
             print(
                 f"  [{scenario}] done in {outcome.seconds:.1f} s: lost {outcome.lost}, duplicates "
