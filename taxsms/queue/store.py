@@ -194,7 +194,7 @@ class JobStore:
     def __init__(
         self,
         redis: Any,
-        keys: Keys | None = None,
+        keys: Keys,
         *,
         clock: Callable[[], float] = time.time,
         message_id_ttl: int = MESSAGE_ID_TTL_S,
@@ -203,7 +203,7 @@ class JobStore:
     ) -> None:
         """`redis`: a Redis or RedisCluster client (taxsms.queue.connect)."""
         self.redis = redis
-        self.keys = keys or Keys()
+        self.keys = keys
         self.rules = rules or DispatchRules()
         self._clock = clock
         self._ttl = message_id_ttl
@@ -396,15 +396,6 @@ class JobStore:
             for shard in self._shards
         ]
         return sum(int(n) for n in await run_scripts(self.redis, calls))
-
-    async def delayed_counts(self) -> dict[int, int]:
-        """Jobs waiting in each lane's delayed set (over every shard)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in self._shards:
-                for lane in Lane:
-                    pipe.zcard(shard.delayed(lane))
-            sizes = await pipe.execute()
-        return {int(lane): sum(sizes[int(lane) :: len(Lane)]) for lane in Lane}
 
     async def refresh_quotas(self) -> None:
         """Find the units whose quota this month's usage over every shard reached (only with several shards)."""
