@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--send-window", help="China-time window for staff-published kinds (default 08:00-18:00)")
     worker.add_argument("--days-off", action="store_true", default=None, help="also skip weekends and holidays")
     worker.add_argument("--metrics-port", dest="worker.metrics_port", help="serve Prometheus /metrics on this port")
+    worker.add_argument(
+        "--processes", dest="worker.processes", help="worker processes on this host (each its own consumer and "
+        "metrics port, counted up from --metrics-port), sharing --tps; default 1"
+    )  # fmt: skip
     worker.add_argument("--metrics-host", dest="worker.metrics_host", help="address of /metrics (default 127.0.0.1)")
     worker.set_defaults(handler=cmd_worker)
 
@@ -246,7 +250,13 @@ def cmd_demo(args: argparse.Namespace, cfg: Settings) -> int:
 
 def cmd_worker(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.dispatcher.metrics import serve_metrics
+    from taxsms.dispatcher.processes import supervise
     from taxsms.dispatcher.worker import Worker
+
+    if cfg.worker.processes > 1:
+        return supervise(
+            sys.argv[1:], cfg.worker.processes, consumer=cfg.worker.consumer, metrics_port=cfg.worker.metrics_port
+        )
 
     config = cfg.worker_config()
     s = cfg.smpp

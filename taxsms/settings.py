@@ -97,6 +97,7 @@ class Worker(_Table):
     buffer: Annotated[int, Meta(ge=0), _doc("entries one worker holds, read to in flight (0: from batch, window)")] = 0
     reply_share: Annotated[float, Meta(ge=0, lt=1), _doc("share of the buffer kept for replies")] = 0.25
     stop_timeout_s: Annotated[Seconds, _doc("after SIGTERM the worker is gone within this, whatever Redis does")] = 4.0
+    processes: Annotated[Positive, _doc("worker processes on this host, each its own consumer, sharing the tps")] = 1
     metrics_host: Annotated[str, _doc("address of the worker's /metrics")] = "127.0.0.1"
     metrics_port: Annotated[int, Meta(ge=0, le=65535), _doc("port of the worker's /metrics (0: none)")] = 0
 
@@ -186,7 +187,7 @@ class Settings(_Table):
         from taxsms.dispatcher.worker import WorkerConfig
 
         s, w = self.smpp, msgspec.structs.asdict(self.worker)
-        for name in ("metrics_host", "metrics_port"):
+        for name in ("metrics_host", "metrics_port", "processes"):
             w.pop(name)
         if not w["consumer"]:
             del w["consumer"]
