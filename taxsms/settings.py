@@ -67,7 +67,6 @@ class Smpp(_Table):
         2000
     )
     mo_max_pending_bytes: Annotated[Positive, _doc("octets of text those incomplete MO messages may hold")] = 4 << 20
-    receipt_ids_decimal: Annotated[bool, _doc("the SMSC writes receipt ids in decimal, submit ids in hex")] = False
     tps: Annotated[float, Meta(ge=0), _doc("segments/s on this link, shared by all its workers (0: no limit)")] = 0.0
     link: Annotated[str, _doc("name of the link the tps belongs to (default host:port:system_id)")] = ""
 
@@ -98,6 +97,12 @@ class Worker(_Table):
     reply_share: Annotated[float, Meta(ge=0, lt=1), _doc("share of the buffer kept for replies")] = 0.25
     stop_timeout_s: Annotated[Seconds, _doc("after SIGTERM the worker is gone within this, whatever Redis does")] = 4.0
     processes: Annotated[Positive, _doc("worker processes on this host, each its own consumer, sharing the tps")] = 1
+    receipt_timeout_s: Annotated[
+        Seconds, _doc("a submitted job with no receipt this long (or past its expiry) ends unconfirmed")
+    ] = 48 * 3600.0
+    dead_letter_maxlen: Annotated[Positive, _doc("entries kept in each dead-letter stream (approximately)")] = 100_000
+    dead_letter_payload_bytes: Annotated[Positive, _doc("bytes of a refused payload a dead letter keeps")] = 16_384
+    orphan_receipts_max: Annotated[Positive, _doc("receipts for unknown message ids kept per shard")] = 10_000
     metrics_host: Annotated[str, _doc("address of the worker's /metrics")] = "127.0.0.1"
     metrics_port: Annotated[int, Meta(ge=0, le=65535), _doc("port of the worker's /metrics (0: none)")] = 0
 
@@ -197,7 +202,7 @@ class Settings(_Table):
             response_timeout=s.response_timeout, enquire_link_interval=s.enquire_link_interval,
             bind_refused_retry_min=s.bind_refused_retry_min, bind_refused_retry_max=s.bind_refused_retry_max,
             mo_max_pending=s.mo_max_pending, mo_max_pending_bytes=s.mo_max_pending_bytes,
-            receipt_ids_decimal=s.receipt_ids_decimal, tps=s.tps, link=s.link, send_window=self.send_window,
+            tps=s.tps, link=s.link, send_window=self.send_window,
             days_off=self.days_off, kind_windows=self.kind_windows, calendar_file=self.calendar_file, **w,
         )  # fmt: skip
 

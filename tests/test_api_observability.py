@@ -39,6 +39,7 @@ async def test_metrics_show_depth_states_windows_and_latency(api: RunningApi) ->
     await api.post_jobs([job(i, priority=3) for i in range(25)] + [job(100 + i, kind="reply") for i in range(3)])
     await api.post_jobs(job(999, to="1"))
     await api.redis.zadd(api.keys.delayed(3), {"later": 1})
+    await api.redis.hset(api.keys.stats, "orphan_receipts_dropped", 7)
     response = await api.client.get(f"{api.url}/metrics")
     assert response.status == 200 and response.content_type == "text/plain"
     text = await response.text()
@@ -49,6 +50,9 @@ async def test_metrics_show_depth_states_windows_and_latency(api: RunningApi) ->
         'taxsms_jobs{state="queued"} 28.0',
         'taxsms_jobs_final_total{state="dead_lettered"} 1.0',
         "taxsms_jobs_sent_total 0.0",
+        'taxsms_stored{what="dead_letters"} 1.0',
+        'taxsms_stored{what="orphan_receipts"} 0.0',
+        'taxsms_dispatch_events_total{name="orphan_receipts_dropped"} 7.0',
         'taxsms_send_window_open{kind="notice"} 1.0',
         "taxsms_redis_up 1.0",
         'taxsms_send_window_open{kind="reply"} 1.0',

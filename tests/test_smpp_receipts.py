@@ -12,10 +12,8 @@ from taxsms.channels.smpp import (
     decode,
     encode,
     format_receipt_text,
-    normalise_message_id,
     parse_receipt,
     parse_receipt_text,
-    receipt_message_id,
 )
 
 STANDARD = (
@@ -177,17 +175,6 @@ def test_format_receipt_text_parses_back() -> None:
 # -- message ids ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("raw", "normalised"),
-    [("ABC1", "abc1"), (" 0000abc1\n", "abc1"), ("12345", "12345"), ("000", "0"), ("0", "0"), ("a-B-0", "a-b-0")],
-)
-def test_normalise_message_id(raw: str, normalised: str) -> None:
-    assert normalise_message_id(raw) == normalised
-
-
-def test_receipt_message_id_with_a_known_convention() -> None:
-    text_receipt = parse_receipt(receipt_pdu(f"id:{0xABC} stat:DELIVRD"))
-    assert receipt_message_id(text_receipt) == str(0xABC)
-    assert receipt_message_id(text_receipt, text_ids_decimal=True) == "abc"
-    tlv_receipt = parse_receipt(receipt_pdu("id:2748 stat:DELIVRD", receipted_message_id="0ABC"))
-    assert receipt_message_id(tlv_receipt, text_ids_decimal=True) == "abc"  # a TLV id is taken as is
+def test_a_receipt_names_the_handset_it_comes_from() -> None:
+    receipt = parse_receipt(receipt_pdu("id:2748 stat:DELIVRD", source_addr="8613800138000"))
+    assert (receipt.message_id, receipt.source) == ("2748", "8613800138000")

@@ -60,7 +60,14 @@ class _SnapshotCollector(Collector):
         )
         for kind, is_open in snap.windows.items():
             window.add_metric([kind], int(is_open))
-        yield from (depth, pending, delayed, jobs, final, sent, stats, window)
+        stored = GaugeMetricFamily(
+            "taxsms_stored",
+            "Entries in the bounded stores (dead letters, orphan receipts, awaiting receipt)",
+            labels=["what"],
+        )
+        for what, count in snap.stored.items():
+            stored.add_metric([what], count)
+        yield from (depth, pending, delayed, jobs, final, sent, stats, window, stored)
 
 
 class ApiMetrics:

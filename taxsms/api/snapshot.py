@@ -16,7 +16,7 @@ from taxsms.queue.jobs import Lane, State
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
 from taxsms.queue.store import state_counts, sum_hashes
 
-SENT_STATES = (State.SUBMITTED, State.DELIVERED, State.UNDELIVERED)  # accepted by the SMSC
+SENT_STATES = (State.SUBMITTED, State.DELIVERED, State.UNDELIVERED, State.UNCONFIRMED)  # accepted by the SMSC
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,9 @@ class Snapshot:
     lanes: list[LaneDepth]
     windows: dict[str, bool]  # kind -> window open now
     sent: int = field(default=0)  # jobs accepted by the SMSC so far
+    #: What the bounded stores hold now (their caps are settings): dead letters, orphan receipts, and the
+    #: submitted jobs waiting for a receipt.
+    stored: dict[str, int] = field(default_factory=dict)
 
     def body(self) -> dict[str, object]:
         return {
@@ -47,6 +50,7 @@ class Snapshot:
                 {"lane": x.lane, "depth": x.depth, "pending": x.pending, "delayed": x.delayed} for x in self.lanes
             ],
             "windows": self.windows,
+            "stored": self.stored,
         }
 
 
@@ -59,7 +63,16 @@ async def take_snapshot(redis: Redis, keys: Keys, windows: WindowPolicy) -> Snap
                 pipe.xlen(shard.lane(lane))
                 pipe.xinfo_groups(shard.lane(lane))
                 pipe.zcard(shard.delayed(lane))
+        for shard in keys.every_shard():
+            pipe.xlen(shard.dead_letters)
+            pipe.hlen(shard.orphan_receipts)
+            pipe.zcard(shard.receipt_deadlines)
         replies = await pipe.execute(raise_on_error=False)
+    stored_replies, replies = replies[len(replies) - 3 * keys.shards :], replies[: len(replies) - 3 * keys.shards]
+    stored = {
+        name: sum(n for n in stored_replies[i::3] if isinstance(n, int))
+        for i, name in enumerate(("dead_letters", "orphan_receipts", "awaiting_receipt"))
+    }
     lanes = []
     for i, lane in enumerate(Lane):
         depth = pending = delayed = length = 0
@@ -70,7 +83,7 @@ async def take_snapshot(redis: Redis, keys: Keys, windows: WindowPolicy) -> Snap
     now = time.time()
     open_now = {kind.value: window is None or window.is_open(now) for kind, window in windows.windows.items()}
     sent = sum(counts[s.value] for s in SENT_STATES)
-    return Snapshot(now, counts, stats, lanes, open_now, sent)
+    return Snapshot(now, counts, stats, lanes, open_now, sent, stored)
 
 
 def _lane_depth(length: object, groups: object, delayed: object) -> tuple[int, int, int, int]:

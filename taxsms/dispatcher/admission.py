@@ -65,8 +65,9 @@ Verdict = Refused | Raw | Held | Ready
 def settlement(entry: StreamEntry, job: Job, outcome: str, detail: str = "", **extra: Any) -> Settlement:
     """The outcome of `job`'s attempt, carrying what settle.lua needs to record it (and to release it again)."""
     return Settlement(
-        job.id, entry.stream, entry.entry_id, outcome, detail, lane=int(job.lane), payload=entry.payload, **extra
-    )
+        job.id, entry.stream, entry.entry_id, outcome, detail, lane=int(job.lane), payload=entry.payload,
+        expires_at=job.expires_ts, **extra,
+    )  # fmt: skip
 
 
 def refused(entry: StreamEntry, error: JobError, job_id: str | None = None) -> Refused:

@@ -6,22 +6,40 @@ import asyncio
 from collections.abc import Sequence
 
 from taxsms.channels.events import MoMessage
-from taxsms.channels.smpp import MessageState, Receipt, receipt_message_id
+from taxsms.channels.smpp import MessageState, Receipt
 from taxsms.dispatcher.batcher import BatchWriter
+from taxsms.queue.jobs import JobError, normalise_mobile
 from taxsms.queue.store import JobStore, ReceiptUpdate
 
 #: Receipt states that are not final (the SMSC will send another receipt later).
 INTERIM_STATES = frozenset({MessageState.ENROUTE, MessageState.ACCEPTED})
+#: Receipt states that say the message will not be delivered.
+FAILED_STATES = frozenset(
+    {MessageState.EXPIRED, MessageState.DELETED, MessageState.UNDELIVERABLE, MessageState.REJECTED}
+)
 MO_STREAM_MAXLEN = 1_000_000
 
 
-def receipt_update(receipt: Receipt, *, text_ids_decimal: bool = False) -> ReceiptUpdate | None:
-    """What a receipt means for its job, or None for an interim receipt."""
+def receipt_update(receipt: Receipt) -> ReceiptUpdate | None:
+    """What a receipt means for its job, or None for an interim receipt.
+
+    Only DELIVRD and the states that say the message failed decide a job; UNKNOWN, and a stat word no
+    standard knows (e.g. "PWNED"), is recorded on the job as it came (outcome 'unknown'), never taken for
+    a failure.
+    """
     if receipt.state in INTERIM_STATES:
         return None
-    outcome = "delivered" if receipt.state == MessageState.DELIVERED else "undelivered"
-    message_id = receipt_message_id(receipt, text_ids_decimal=text_ids_decimal)
-    return ReceiptUpdate(message_id, outcome, receipt.stat, receipt.error)
+    if receipt.state == MessageState.DELIVERED:
+        outcome = "delivered"
+    elif receipt.state in FAILED_STATES:
+        outcome = "undelivered"
+    else:
+        outcome = "unknown"
+    try:
+        phone = normalise_mobile(receipt.source) if receipt.source else ""
+    except JobError:
+        phone = ""
+    return ReceiptUpdate(receipt.message_id, outcome, receipt.stat, receipt.error, phone)
 
 
 class DeliverySink:
@@ -31,9 +49,8 @@ class DeliverySink:
     the receipt again instead of losing it.
     """
 
-    def __init__(self, store: JobStore, *, text_ids_decimal: bool = False) -> None:
+    def __init__(self, store: JobStore) -> None:
         self._store = store
-        self._text_ids_decimal = text_ids_decimal
         self._writer: BatchWriter[Receipt | MoMessage] = BatchWriter(self._write, name="receipts")
         self.receipts = 0
         self.mo = 0
@@ -52,7 +69,7 @@ class DeliverySink:
         mo = [event for event in events if isinstance(event, MoMessage)]
         for event in events:
             if not isinstance(event, MoMessage):
-                update = receipt_update(event, text_ids_decimal=self._text_ids_decimal)
+                update = receipt_update(event)
                 if update is not None:
                     updates.append(update)
         if mo:

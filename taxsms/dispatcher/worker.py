@@ -30,7 +30,7 @@ from taxsms import commalist
 from taxsms.channels.events import MO_MAX_PENDING, MO_MAX_PENDING_BYTES
 from taxsms.channels.pool import SmppPool
 from taxsms.channels.session import SessionConfig, SubmitResult
-from taxsms.channels.smpp import TRANSIENT_FAILURE_STATUSES, EncodedMessage, SubmitSm, normalise_message_id
+from taxsms.channels.smpp import TRANSIENT_FAILURE_STATUSES, EncodedMessage, SubmitSm
 from taxsms.channels.submits import BIND_REFUSED_RETRY_MAX_S, BIND_REFUSED_RETRY_MIN_S
 from taxsms.dispatcher.admission import Admission, Held, Raw, Ready, Refused, settlement
 from taxsms.dispatcher.batcher import BatchWriter
@@ -42,8 +42,9 @@ from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.governance.admission import Gate
 from taxsms.holidays import PACKAGE, Calendar
 from taxsms.queue.connect import RETRYABLE, AnyRedis, connect, keys_for, uptime_s
+from taxsms.queue.correlation import normalise_message_id
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State
-from taxsms.queue.store import DispatchRules, JobStore, Settlement, StreamEntry, lost_groups
+from taxsms.queue.store import DispatchRules, JobStore, Settlement, StorageCaps, StreamEntry, lost_groups
 from taxsms.retry import Backoff, retry
 from taxsms.templates.catalog import TemplateCatalog, TemplateError
 
@@ -78,7 +79,10 @@ class WorkerConfig:
     claim_idle_s: float = 60.0  # a pending entry idle this long belongs to a dead worker
     message_id_ttl: int = 3 * 24 * 3600
     record_ttl_days: float = 90.0  # how long a submitted or final job's record is kept (0: for ever)
-    receipt_ids_decimal: bool = False  # the SMSC writes receipt-text ids in decimal, submit_sm_resp ids in hex
+    receipt_timeout_s: float = 48 * 3600.0  # a submitted job with no receipt this long (or past expiry): unconfirmed
+    dead_letter_maxlen: int = 100_000  # entries kept in each dead-letter stream (approximately)
+    dead_letter_payload_bytes: int = 16_384  # how much of a refused payload a dead letter keeps
+    orphan_receipts_max: int = 10_000  # receipts for messages not (yet) known, kept per shard
     # flow control
     tps: float = 0.0  # segments per second on this SMSC link, shared by every worker using it (0: no limit)
     link: str = ""  # name of the SMSC link the tps belongs to (default host:port:system_id)
@@ -152,6 +156,7 @@ class WorkerStats:
     reclaimed: int = 0
     released: int = 0
     redis_errors: int = 0  # failed Redis calls, each retried
+    unconfirmed: int = 0  # submitted jobs this worker ended for want of a receipt
     latencies: list[float] = field(default_factory=list)  # seconds, first part sent -> last part answered
     observe_latency: Callable[[float], None] | None = None  # the metrics exporter's histogram, when it runs
 
@@ -227,6 +232,13 @@ class Worker:
             message_id_ttl=config.message_id_ttl,
             record_ttl=int(config.record_ttl_days * 86400),
             rules=config.rules(),
+            receipt_timeout_s=config.receipt_timeout_s,
+            caps=StorageCaps(
+                dead_letter_maxlen=config.dead_letter_maxlen,
+                dead_letter_payload_bytes=config.dead_letter_payload_bytes,
+                orphan_receipts_max=config.orphan_receipts_max,
+                orphan_ttl_s=config.message_id_ttl,
+            ),
         )
         windows = config.windows()
         windows.check_calendar(clock())  # days off in a year without holiday data: refuse to start
@@ -260,7 +272,7 @@ class Worker:
         await self._with_redis(self.store.ensure_group)
         await self._with_redis(self.store.refresh_quotas)
         await self._reload_catalog()
-        self.sink = DeliverySink(self.store, text_ids_decimal=cfg.receipt_ids_decimal)
+        self.sink = DeliverySink(self.store)
         self.sink.start()
         self._settlements = BatchWriter(self.store.settle, name="settle")
         self._settlements.start()
@@ -391,6 +403,7 @@ class Worker:
         while not await self._pause(self.config.release_interval_s):
             self.stats.released += await self._try("releasing delayed jobs", self.store.release_due) or 0
             if time.monotonic() >= next_beat:
+                self.stats.unconfirmed += await self._try("ending unconfirmed jobs", self.store.end_unconfirmed) or 0
                 next_beat = time.monotonic() + HEARTBEAT_S
                 await self._try("reporting health", self._report_health)
                 await self._try("summing quotas", self.store.refresh_quotas)

@@ -12,6 +12,8 @@ import msgspec
 import phonenumbers
 
 from taxsms.errors import InvalidInput
+from taxsms.queue.states import FINAL_STATES as FINAL_STATES  # re-exported: the state table lives there
+from taxsms.queue.states import State as State
 
 JOB_SCHEMA_VERSION = 1
 MAX_JOB_ID_LENGTH = 128
@@ -52,34 +54,6 @@ DEFAULT_LANE = {
 }
 
 
-class State(StrEnum):
-    """Job states, in the order a job normally passes through them."""
-
-    PENDING_APPROVAL = "pending_approval"  # a campaign's jobs before approval (kept outside the streams)
-    QUEUED = "queued"
-    DELAYED = "delayed"  # waiting for its send window, not_before or a retry
-    SUBMITTING = "submitting"
-    SUBMITTED = "submitted"
-    DELIVERED = "delivered"
-    UNDELIVERED = "undelivered"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    SUPPRESSED = "suppressed"  # not sent on purpose: unsubscribed, per-recipient cap, quota
-    REJECTED = "rejected"  # refused by approval or content review
-    DEAD_LETTERED = "dead_lettered"
-
-
-FINAL_STATES = frozenset(
-    {
-        State.DELIVERED,
-        State.UNDELIVERED,
-        State.FAILED,
-        State.EXPIRED,
-        State.SUPPRESSED,
-        State.REJECTED,
-        State.DEAD_LETTERED,
-    }
-)
 CHINA = ZoneInfo("Asia/Shanghai")
 
 

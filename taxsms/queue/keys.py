@@ -256,9 +256,20 @@ class Keys:
         """Monthly segment quota of one unit (absent = no quota); a copy in every shard, for begin.lua."""
         return f"{self.tag}:quota:{unit}"
 
-    def orphan_receipt(self, message_id: str) -> str:
-        """A receipt whose message id was not (yet) known, kept for later matching."""
-        return f"{self.tag}:orphan:{message_id}"
+    @property
+    def orphan_receipts(self) -> str:
+        """Hash: message id -> a receipt whose message was not (yet) known, kept for later matching."""
+        return f"{self.tag}:orphans"
+
+    @property
+    def orphan_index(self) -> str:
+        """Sorted set: orphan receipt's message id -> when it came (to drop the oldest beyond the cap or ttl)."""
+        return f"{self.tag}:orphans:at"
+
+    @property
+    def receipt_deadlines(self) -> str:
+        """Sorted set: submitted job id -> when it ends `unconfirmed` if no receipt decided it by then."""
+        return f"{self.tag}:receipt-deadlines"
 
     # -- the directory (taxsms.directory, taxsms.replies.subscriptions) ------------------------------------
     # Taxpayer records live in the shard of their taxpayer id; consent and filed marks in the shard of each

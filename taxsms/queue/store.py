@@ -18,11 +18,32 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
+from taxsms.queue.correlation import Found, IdConvention, Verdict, candidates, choose, normalise_message_id
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, job_id_of, job_json, pack_job, parse_job
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
+from taxsms.queue.states import lua_table
 
 MESSAGE_ID_TTL_S = 3 * 24 * 3600  # receipts can take days (a phone switched off); keep the mapping 3 days
 RECORD_TTL_S = 90 * 24 * 3600  # a submitted or final job's record (and its dedupe by id) is kept 90 days
+RECEIPT_TIMEOUT_S = 48 * 3600  # a submitted job without a receipt this long (or past its expiry) is unconfirmed
+
+
+@dataclass(frozen=True, slots=True)
+class StorageCaps:
+    """Bounds on what hostile or broken input can make Redis keep (settings: dead_letter_maxlen, ...).
+
+    dead_letter_maxlen: entries in each dead-letter stream (approximate MAXLEN, oldest dropped);
+    dead_letter_payload_bytes: how much of a refused payload a dead letter keeps (its size is recorded);
+    orphan_receipts_max: receipts for unknown messages kept per shard (oldest dropped, counted);
+    orphan_ttl_s: how long such a receipt waits for its message.
+    """
+
+    dead_letter_maxlen: int = 100_000
+    dead_letter_payload_bytes: int = 16_384
+    orphan_receipts_max: int = 10_000
+    orphan_ttl_s: int = MESSAGE_ID_TTL_S
+
+
 ENQUEUE_CHUNK = 500
 COUNTED_STATES = tuple(State)
 T = TypeVar("T")
@@ -32,7 +53,9 @@ def load_script(name: str, *, common: bool = True) -> str:
     """The Lua source of taxsms/queue/lua/<name>.lua, with the shared helpers of common.lua prepended."""
     lua = resources.files("taxsms.queue") / "lua"
     source = (lua / f"{name}.lua").read_text(encoding="utf-8")
-    return (lua / "common.lua").read_text(encoding="utf-8") + "\n" + source if common else source
+    if not common:
+        return source
+    return lua_table() + (lua / "common.lua").read_text(encoding="utf-8") + "\n" + source
 
 
 ScriptCall = tuple[AsyncScript, Sequence[str], Sequence[Any]]
@@ -127,7 +150,8 @@ class Settlement:
     """The outcome of one job's attempt, to be recorded and acked (see settle.lua for the outcomes).
 
     message_ids: one per part for 'submitted'; release_at: when a 'delayed' job may go (epoch seconds);
-    payload: the job JSON, kept with a delayed or retried job so it can be released into its lane again.
+    payload: the job JSON, kept with a delayed or retried job so it can be released into its lane again;
+    expires_at: the job's expiry (0: none), the end of its validity for the receipt timeout.
     """
 
     job_id: str
@@ -140,16 +164,22 @@ class Settlement:
     release_at: float = 0.0
     lane: int = 0
     payload: bytes = b""
+    expires_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
 class ReceiptUpdate:
-    """A delivery receipt to apply to the message with `message_id`: outcome 'delivered' or 'undelivered'."""
+    """A delivery receipt to apply to the message with `message_id` (as the receipt gives it; its hex/decimal
+    counterparts are tried too, see taxsms.queue.correlation), from `phone` (11 digits, '' if not given).
+
+    outcome: 'delivered', 'undelivered', or 'unknown' (a stat word that says neither: recorded as is).
+    """
 
     message_id: str
     outcome: str
     stat: str
     error: str = ""
+    phone: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +230,8 @@ class JobStore:
         message_id_ttl: int = MESSAGE_ID_TTL_S,
         record_ttl: int = RECORD_TTL_S,
         rules: DispatchRules | None = None,
+        receipt_timeout_s: float = RECEIPT_TIMEOUT_S,
+        caps: StorageCaps | None = None,
     ) -> None:
         """`redis`: a Redis or RedisCluster client (taxsms.queue.connect)."""
         self.redis = redis
@@ -208,11 +240,17 @@ class JobStore:
         self._clock = clock
         self._ttl = message_id_ttl
         self._record_ttl = str(record_ttl) if record_ttl > 0 else ""  # '': kept for ever
+        self._receipt_timeout = receipt_timeout_s
+        self.caps = caps or StorageCaps()
+        #: How the SMSC link writes receipt ids, learned as receipts come (one link per worker).
+        self.id_convention = IdConvention()
         self._release = redis.register_script(load_script("release"))
         self._enqueue = redis.register_script(load_script("enqueue"))
         self._begin = redis.register_script(load_script("begin"))
         self._settle = redis.register_script(load_script("settle"))
         self._receipts = redis.register_script(load_script("receipts"))
+        self._orphans = redis.register_script(load_script("orphans"))
+        self._unconfirmed = redis.register_script(load_script("unconfirmed"))
         self._shards = list(self.keys.every_shard())
         self._shard_of_stream = {stream: shard.shard_index for shard in self._shards for stream in self._lanes(shard)}
         self._shard_of_stream[self.keys.intake] = 0
@@ -247,8 +285,8 @@ class JobStore:
         return [int(home) for home in replies[1::2]]
 
     def _enqueue_call(self, shard: Keys, chunk: Sequence[Job]) -> ScriptCall:
-        keys = [shard.counts, shard.events, *(shard.lane(lane) for lane in Lane)]
-        args: list[Any] = [self._now(), shard.tag]
+        keys = [shard.counts, shard.events, shard.stats, *(shard.lane(lane) for lane in Lane)]
+        args: list[Any] = [self._now()]
         for job in chunk:
             keys += (shard.job(job.id), shard.queued_index(job.id))
             args += (job.id, int(job.lane), pack_job(job))
@@ -257,7 +295,7 @@ class JobStore:
     async def dead_letter_raw(self, payload: bytes, error: JobError) -> None:
         """Record a job refused before it entered the stream (e.g. by `taxsms enqueue`), in shard 0."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(self.keys.dead_letters, self._dead_fields("", job_id_of(payload), payload, error))
+            self._add_dead_letter(pipe, self.keys, "", job_id_of(payload), payload, error)
             pipe.hincrby(self.keys.counts, State.DEAD_LETTERED, 1)
             await pipe.execute()
 
@@ -282,6 +320,10 @@ class JobStore:
     @staticmethod
     def _lanes(shard: Keys) -> list[str]:
         return [shard.lane(lane) for lane in Lane]
+
+    @staticmethod
+    def _delayed_sets(shard: Keys) -> list[str]:
+        return [shard.delayed(lane) for lane in Lane]
 
     @property
     def streams(self) -> list[str]:
@@ -389,13 +431,58 @@ class JobStore:
             replies = await pipe.execute()
         return [int(reply[0]["times_delivered"]) if reply else 0 for reply in replies]
 
+    async def _due(self, sets: Sequence[tuple[Keys, str, int]], limit: int) -> list[list[tuple[str, int, float]]]:
+        """Per (shard, sorted set, tag) the members due now, as (id, tag, score): one round trip for all."""
+        now = self._clock()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for _, name, _ in sets:
+                pipe.zrangebyscore(name, "-inf", now, start=0, num=limit, withscores=True)
+            replies = await pipe.execute()
+        return [
+            [(self._text(member), tag, float(score)) for member, score in due]
+            for (_, _, tag), due in zip(sets, replies, strict=True)
+        ]
+
     async def release_due(self, limit: int = 1000) -> int:
         """Move delayed jobs whose release time has come back into their lanes; return how many."""
-        calls: list[ScriptCall] = [
-            (self._release, [shard.counts, shard.events], [self._now(), shard.tag, len(Lane), limit])
-            for shard in self._shards
-        ]
+        sets = [(shard, shard.delayed(lane), int(lane)) for shard in self._shards for lane in Lane]
+        due: dict[int, list[tuple[str, int, float]]] = {}
+        for (shard, _, _), members in zip(sets, await self._due(sets, limit), strict=True):
+            due.setdefault(shard.shard_index, []).extend(members)
+        calls: list[ScriptCall] = []
+        for shard_index, members in due.items():
+            if not members:
+                continue
+            shard = self._shards[shard_index]
+            keys = [shard.counts, shard.events, shard.stats, *self._delayed_sets(shard), *self._lanes(shard)]
+            args: list[Any] = [self._now()]
+            for job_id, lane, _ in members:
+                keys.append(shard.job(job_id))
+                args += (job_id, lane)
+            calls.append((self._release, keys, args))
         return sum(int(n) for n in await run_scripts(self.redis, calls))
+
+    async def end_unconfirmed(self, limit: int = 1000) -> int:
+        """End submitted jobs whose receipt did not come by their deadline (state unconfirmed); return how many."""
+        sets = [(shard, shard.receipt_deadlines, 0) for shard in self._shards]
+        calls: list[ScriptCall] = []
+        for shard, members in zip(self._shards, await self._due(sets, limit), strict=True):
+            if not members:
+                continue
+            keys = [shard.counts, shard.events, shard.stats, shard.receipt_deadlines]
+            args: list[Any] = [self._now(), self._record_ttl]
+            for job_id, _, deadline in members:
+                keys.append(shard.job(job_id))
+                args += (job_id, f"no delivery receipt by {datetime.fromtimestamp(deadline, CHINA):%Y-%m-%d %H:%M:%S}")
+            calls.append((self._unconfirmed, keys, args))
+        return sum(int(n) for n in await run_scripts(self.redis, calls))
+
+    def receipt_deadline(self, expires_at: float) -> float:
+        """When a job submitted now ends unconfirmed without a receipt: receipt_timeout_s from now, or at its
+        expiry (the end of its validity) if that comes first."""
+        now = self._clock()
+        deadline = now + self._receipt_timeout
+        return min(deadline, expires_at) if now < expires_at else deadline
 
     async def refresh_quotas(self) -> None:
         """Find the units whose quota this month's usage over every shard reached (only with several shards)."""
@@ -434,16 +521,19 @@ class JobStore:
         calls: list[ScriptCall] = []
         for shard_index, group in groups.items():
             shard = self._shards[shard_index]
-            keys = [shard.counts, shard.events]
+            keys = [shard.counts, shard.events, shard.stats, shard.subscription_state, shard.usage(f"{moment:%Y-%m}")]
+            day = f"{moment:%Y%m%d}"
             for _, _, job in group:
-                keys += (shard.job(job.id), shard.queued_index(job.id))
+                kind = job.kind.value
+                keys += (shard.job(job.id), shard.queued_index(job.id), shard.recipient_cap(kind, job.to, day))
+                keys += (shard.quota(job.unit), shard.filed(self._filing(job)), self.keys.consent(job.to))
             args: list[Any] = [
-                self._now(), shard.tag, CONSUMER_GROUP, f"{moment:%Y%m%d}", f"{moment:%Y-%m}",
-                _csv(rules.subscription_kinds), rules.unknown_subscription, caps, _csv(rules.quota_kinds),
-                _csv(self.exhausted_units), self._record_ttl,
+                self._now(), CONSUMER_GROUP, _csv(rules.subscription_kinds), rules.unknown_subscription, caps,
+                _csv(rules.quota_kinds), _csv(self.exhausted_units), self._record_ttl,
             ]  # fmt: skip
             for _, entry, job in group:
-                args += (entry.stream, entry.entry_id, job.kind.value, job.to, job.unit, *self._directory_args(job))
+                tp, has_filing = self._directory_args(job)
+                args += (job.id, entry.stream, entry.entry_id, job.kind.value, job.to, job.unit, tp, has_filing)
             calls.append((self._begin, keys, args))
         flags = [False] * len(jobs)
         for group, result in zip(groups.values(), await run_scripts(self.redis, calls), strict=True):
@@ -451,13 +541,17 @@ class JobStore:
                 flags[i] = bool(flag)
         return flags
 
-    def _directory_args(self, job: Job) -> tuple[str, str, str]:
-        """begin.lua's directory checks: (taxpayer id, filed hash of the job's return or '', consent bucket)."""
-        if not job.taxpayer_id:
-            return "", "", ""
+    @staticmethod
+    def _filing(job: Job) -> str:
         filing = job.meta.get("filing", "")
-        filed = self.keys.for_phone(job.to).filed(filing) if isinstance(filing, str) and filing else ""
-        return job.taxpayer_id, filed, self.keys.consent(job.to)
+        return filing if isinstance(filing, str) else ""
+
+    @classmethod
+    def _directory_args(cls, job: Job) -> tuple[str, str]:
+        """begin.lua's directory checks: the taxpayer id ('' for none) and whether the job names its return."""
+        if not job.taxpayer_id:
+            return "", ""
+        return job.taxpayer_id, "1" if cls._filing(job) else ""
 
     async def settle(self, settlements: Sequence[Settlement]) -> None:
         """Record outcomes, then ack their entries, atomically per shard (one script call per shard)."""
@@ -467,15 +561,21 @@ class JobStore:
         calls: list[ScriptCall] = []
         for shard_index, group in _by_shard((self._shard_of_stream[s.stream], s) for s in settlements).items():
             shard = self._shards[shard_index]
-            keys = [shard.counts, shard.events, shard.stats, shard.dead_letters]
+            keys = [
+                shard.counts, shard.events, shard.stats, shard.dead_letters, shard.usage(month),
+                shard.receipt_deadlines, shard.orphan_receipts, shard.orphan_index, *self._delayed_sets(shard),
+            ]  # fmt: skip
             args: list[Any] = [
-                self._now(), shard.tag, CONSUMER_GROUP, self._ttl, month,
-                rules.retry_base_s, rules.retry_max_s, rules.max_retries, self._record_ttl,
+                self._now(), CONSUMER_GROUP, self._ttl, rules.retry_base_s, rules.retry_max_s, rules.max_retries,
+                self._record_ttl, self.caps.dead_letter_maxlen, self.caps.dead_letter_payload_bytes,
             ]  # fmt: skip
             for s in group:
-                keys += (shard.job(s.job_id), shard.queued_index(s.job_id))
-                args += (s.stream, s.entry_id, s.outcome, s.detail, s.smpp_status, f"{s.release_at:.3f}", int(s.lane))
-                args += (s.payload, len(s.message_ids), *s.message_ids)
+                keys += (shard.job(s.job_id), shard.queued_index(s.job_id), *map(shard.message, s.message_ids))
+                args += (s.job_id, s.stream, s.entry_id, s.outcome, s.detail, s.smpp_status, f"{s.release_at:.3f}")
+                deadline = self.receipt_deadline(s.expires_at) if s.outcome == State.SUBMITTED else 0.0
+                args += (int(s.lane), s.payload, f"{deadline:.3f}", len(s.message_ids))
+                for message_id in s.message_ids:
+                    args += (message_id, " ".join(candidates(message_id)))
             calls.append((self._settle, keys, args))
         await run_scripts(self.redis, calls)
 
@@ -485,10 +585,8 @@ class JobStore:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for entry, error in entries:
-                pipe.xadd(
-                    self.shard_of(entry.stream).dead_letters,
-                    self._dead_fields(entry.entry_id, entry.job_id, entry.payload, error),
-                )
+                shard = self.shard_of(entry.stream)
+                self._add_dead_letter(pipe, shard, entry.entry_id, entry.job_id, entry.payload, error)
             await pipe.execute()
         await self.settle(
             [
@@ -498,34 +596,96 @@ class JobStore:
         )
 
     async def apply_receipts(self, receipts: Sequence[ReceiptUpdate]) -> int:
-        """Apply delivery receipts to their jobs; return how many ids were unknown (kept as orphans).
+        """Apply delivery receipts to their messages' jobs; return how many were kept as orphans.
 
-        A receipt carries only the SMSC message id, so every shard is asked. With several shards, first
-        each applies what it knows; an id no shard knew is then offered to every shard again, and each
-        either applies it (its submit was recorded in between) or keeps it as an orphan, atomically, so a
-        settle racing with the receipt cannot lose it (the copies in the other shards expire unused).
+        Each receipt's id is looked up as given and as its hex/decimal counterpart, in every shard (one
+        pipeline of GETs), and taxsms.queue.correlation.choose decides which message it is about (or none).
+        Matched receipts are applied (one script call per shard; it checks the mapping is unchanged). Those
+        no message was found for are kept as orphans in every shard (settle.lua applies one when its id shows
+        up), atomically unless one of their ids appeared meanwhile: then they are matched again, so a settle
+        racing with the receipt cannot lose it.
         """
-        if not receipts:
-            return 0
-        if self.keys.shards == 1:
-            return len((await run_scripts(self.redis, [self._receipts_call(self._shards[0], receipts, True)]))[0])
-        first = await run_scripts(self.redis, [self._receipts_call(shard, receipts, False) for shard in self._shards])
-        unknown = set.intersection(*(set(ids) for ids in first))
-        if not unknown:
-            return 0
-        late = [r for r in receipts if r.message_id.encode() in unknown]
-        second = await run_scripts(self.redis, [self._receipts_call(shard, late, True) for shard in self._shards])
-        orphans = len(set.intersection(*(set(ids) for ids in second)))
-        if orphans:
-            await self.redis.hincrby(self.keys.stats, "unknown_receipts", orphans)
+        todo = list(receipts)
+        orphans = 0
+        for _ in range(3):
+            if not todo:
+                break
+            unknown = await self._match_and_apply(todo)
+            again = await self._keep_orphans(unknown)
+            orphans += len(unknown) - len(again)
+            todo = [r for r, _ in unknown if r.message_id in again]
         return orphans
 
-    def _receipts_call(self, shard: Keys, receipts: Sequence[ReceiptUpdate], keep_orphans: bool) -> ScriptCall:
-        counted = keep_orphans and self.keys.shards == 1  # with several shards apply_receipts counts them
-        args: list[Any] = [self._now(), shard.tag, self._ttl, int(keep_orphans), int(counted), self._record_ttl]
-        for r in receipts:
-            args += (r.message_id, r.outcome, r.stat.replace(" ", "_") or "-", r.error.replace(" ", "_"))
-        return (self._receipts, [shard.counts, shard.events, shard.stats], args)
+    async def _match_and_apply(self, receipts: Sequence[ReceiptUpdate]) -> list[tuple[ReceiptUpdate, list[str]]]:
+        """Apply the receipts whose message is found; return the others, each with the candidate message ids
+        that were not found (the receipt's message may be one of those, its submit not recorded yet)."""
+        forms = [candidates(r.message_id) for r in receipts]
+        looked_up = [message_id for found in forms for message_id in found]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in self._shards:  # one MGET per shard (one slot each)
+                pipe.mget([shard.message(message_id) for message_id in looked_up])
+            per_shard = [iter(values) for values in await pipe.execute()]
+        unknown: list[tuple[ReceiptUpdate, list[str]]] = []
+        matched: dict[int, list[tuple[ReceiptUpdate, Found]]] = {}
+        for receipt, found in zip(receipts, forms, strict=True):
+            hits: list[tuple[int, Found]] = []
+            for message_id, form in found.items():
+                for shard, values in zip(self._shards, per_shard, strict=True):
+                    value = next(values)
+                    if value is not None:
+                        text = self._text(value)
+                        parts = text.split(" ")
+                        phone = parts[2] if len(parts) > 2 else ""
+                        hits.append((shard.shard_index, Found(message_id, form, text, phone)))
+            verdict, chosen = choose(receipt.message_id, [f for _, f in hits], receipt.phone, self.id_convention)
+            if verdict is Verdict.AMBIGUOUS:
+                await self.redis.hincrby(self.keys.stats, "ambiguous_receipts", 1)
+            elif chosen is None:  # unknown, or found only as someone else's message: wait for its own
+                seen = {f.message_id for _, f in hits}
+                unknown.append((receipt, [m for m in found if m not in seen]))
+            else:
+                shard_index = next(i for i, f in hits if f is chosen)
+                matched.setdefault(shard_index, []).append((receipt, chosen))
+        calls: list[ScriptCall] = []
+        for shard_index, group in matched.items():
+            shard = self._shards[shard_index]
+            keys = [shard.counts, shard.events, shard.stats, shard.receipt_deadlines]
+            args: list[Any] = [self._now(), self._record_ttl]
+            for receipt, found in group:
+                job_id, part = found.value.split(" ")[:2]
+                keys += (shard.message(found.message_id), shard.job(job_id))
+                args += (found.value, job_id, part, receipt.outcome, *self._receipt_words(receipt))
+            calls.append((self._receipts, keys, args))
+        await run_scripts(self.redis, calls)
+        return unknown
+
+    async def _keep_orphans(self, receipts: Sequence[tuple[ReceiptUpdate, list[str]]]) -> set[str]:
+        """Keep receipts as orphans in every shard, unless one of the message ids given with each appeared
+        meanwhile; return the ids of those to match again."""
+        if not receipts:
+            return set()
+        caps, single = self.caps, self.keys.shards == 1
+        calls: list[ScriptCall] = []
+        for shard in self._shards:
+            keys = [shard.counts, shard.events, shard.stats, shard.orphan_receipts, shard.orphan_index]
+            args: list[Any] = [self._now(), caps.orphan_ttl_s, caps.orphan_receipts_max, int(single)]
+            for r, missing in receipts:
+                keys += map(shard.message, missing)
+                stat, error = self._receipt_words(r)
+                args += (normalise_message_id(r.message_id), f"{r.outcome} {stat} {error} {r.phone}", len(missing))
+            calls.append((self._orphans, keys, args))
+        again = {self._text(i) for ids in await run_scripts(self.redis, calls) for i in ids}
+        normalised = {normalise_message_id(r.message_id): r.message_id for r, _ in receipts}
+        again = {normalised[i] for i in again if i in normalised}
+        if not single and len(receipts) > len(again):
+            await self.redis.hincrby(self.keys.stats, "unknown_receipts", len(receipts) - len(again))
+        return again
+
+    @staticmethod
+    def _receipt_words(receipt: ReceiptUpdate) -> tuple[str, str]:
+        """A receipt's stat and error as single words of sane length (they come from the SMSC, or an attacker)."""
+        stat = receipt.stat.replace(" ", "_")[:32] or "-"
+        return stat, receipt.error.replace(" ", "_")[:32]
 
     # -- reading state -------------------------------------------------------------------------------------
 
@@ -584,12 +744,22 @@ class JobStore:
     def _now(self) -> str:
         return f"{self._clock():.3f}"
 
-    def _dead_fields(self, entry_id: str, job_id: str, payload: bytes, error: JobError) -> dict[str, Any]:
-        return {
-            "id": job_id,
+    def _add_dead_letter(
+        self, pipe: Any, shard: Keys, entry_id: str, job_id: str, payload: bytes, error: JobError
+    ) -> None:
+        """Queue on `pipe` the dead letter of a refused payload: capped (its size kept in job_bytes), in a
+        stream trimmed to about dead_letter_maxlen; a cut payload is counted (stats dead_letters_truncated)."""
+        caps = self.caps
+        kept = payload[: caps.dead_letter_payload_bytes]
+        fields = {
+            "id": job_id[:200],
             "entry": entry_id,
             "field": error.field,
-            "reason": error.reason,
-            "job": job_json(payload),
+            "reason": error.reason[:1000],
+            "job": job_json(kept) if len(kept) == len(payload) else kept,
+            "job_bytes": len(payload),
             "at": self._now(),
         }
+        pipe.xadd(shard.dead_letters, fields, maxlen=caps.dead_letter_maxlen, approximate=True)
+        if len(kept) < len(payload):
+            pipe.hincrby(shard.stats, "dead_letters_truncated", 1)

@@ -52,10 +52,8 @@ from taxsms.channels.smpp.reader import PduReader
 from taxsms.channels.smpp.receipts import (
     Receipt,
     format_receipt_text,
-    normalise_message_id,
     parse_receipt,
     parse_receipt_text,
-    receipt_message_id,
 )
 from taxsms.channels.smpp.state import BindState, Role
 from taxsms.channels.smpp.text import (
@@ -81,6 +79,6 @@ __all__ = [
     "Receipt", "Refused", "RemoteProtocolError", "Response", "Role", "SegmentInfo", "SubmitSm", "SubmitSmResp",
     "Tag", "Unbind", "UnbindResp", "decode", "decode_short_message", "encode", "encode_message",
     "error_response", "fits_gsm7", "format_receipt_text", "gsm7_decode", "gsm7_encode",
-    "normalise_message_id", "parse_concat_udh", "parse_receipt", "parse_receipt_text", "receipt_message_id",
+    "parse_concat_udh", "parse_receipt", "parse_receipt_text",
     "response_for", "segment_info", "status_name", "validate"
 ]  # fmt: skip

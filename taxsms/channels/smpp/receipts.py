@@ -1,8 +1,7 @@
 """Delivery receipts: read them from deliver_sm (TLVs first, then the appendix-B text), and write them.
 
-Message ids: the worker stores normalise_message_id(submit_sm_resp.message_id); the receipt side looks the
-message up under receipt_message_id(receipt), which knows the link's convention: SMSCs often give the id in
-hex in submit_sm_resp and in decimal in the receipt text, sometimes zero-padded.
+A receipt's message id is given as the SMSC wrote it; which submitted message it names (SMSCs often write
+the id in hex in submit_sm_resp and in decimal in the receipt text) is decided by taxsms.queue.correlation.
 """
 
 from __future__ import annotations
@@ -61,6 +60,7 @@ class Receipt:
     done: str = ""
     text: str = ""
     id_from_tlv: bool = False  # message_id came from the receipted_message_id TLV
+    source: str = ""  # the deliver_sm's source_addr: the handset the message went to
 
 
 def parse_receipt_text(text: str) -> dict[str, str]:
@@ -125,24 +125,8 @@ def parse_receipt(pdu: DeliverSm) -> Receipt:
         done=fields.get("done date", ""),
         text=fields.get("text", ""),
         id_from_tlv=from_tlv,
+        source=pdu.source_addr,
     )
-
-
-def normalise_message_id(message_id: str) -> str:
-    """The canonical form a message id is stored under: stripped, lower-case, no leading zeros ("0" if none left)."""
-    return message_id.strip().lower().lstrip("0") or "0"
-
-
-def receipt_message_id(receipt: Receipt, *, text_ids_decimal: bool = False) -> str:
-    """The one normalised id to find a receipt's message under, when the link's convention is known.
-
-    With `text_ids_decimal` (the SMSC answers submit_sm_resp in hex but writes the receipt text in decimal),
-    an id read from the text is converted to hex; an id from the receipted_message_id TLV is taken as is.
-    """
-    value = receipt.message_id.strip()
-    if text_ids_decimal and not receipt.id_from_tlv and value.isascii() and value.isdigit():
-        return format(int(value), "x")
-    return normalise_message_id(receipt.message_id)
 
 
 def format_receipt_text(

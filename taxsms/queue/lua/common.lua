@@ -1,23 +1,34 @@
--- Shared helpers, prepended to every taxsms script (except ratelimit.lua).
-local FINAL = {delivered = true, undelivered = true, failed = true, expired = true, suppressed = true,
-               rejected = true, dead_lettered = true}
+-- Shared helpers, prepended to every taxsms script (except ratelimit.lua), after the state table generated
+-- from taxsms/queue/states.py (FINAL, AWAITING_RECEIPT, TRANSITIONS).
+-- Every script that moves jobs gets, first in KEYS, its shard's counts hash, events stream and stats hash;
+-- ARGV[1] is now. Every other key it touches comes in KEYS too, named by taxsms/queue/keys.py.
 local EVENTS_MAXLEN = 1000000
 
--- Set by each script before it changes states: counts hash, events stream, key prefix, now, and how long a
--- job's record is kept once it is submitted or final (s; nil: for ever).
-local CTX = {counts = nil, events = nil, prefix = nil, now = nil, record_ttl = nil}
+-- Set by each script (header()) before it changes states: counts hash, events stream, stats hash, now, and
+-- how long a job's record is kept once it is submitted or final (s; nil: for ever).
+local CTX = {counts = nil, events = nil, stats = nil, now = nil, record_ttl = nil}
 
-local function job_id_of(jobkey)
-  return string.sub(jobkey, #CTX.prefix + 6)
+local function header()
+  CTX.counts, CTX.events, CTX.stats, CTX.now = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
 end
 
 -- States upstream systems need no event for: they enqueued the job themselves, and 'submitting' is internal.
 local QUIET = {queued = true, submitting = true}
 
--- Move job `jobkey` from its current state to `to`: per-state counts, the time it entered the state (the
--- job's short history: field 'at:<state>'), and an event on the events stream.
-local function set_state(jobkey, current, to, detail)
-  if current == to then return end
+-- Move job `id` (record `jobkey`) from its current state to `to`: per-state counts, the time it entered the
+-- state (the job's short history: field 'at:<state>'), and an event on the events stream. A move the state
+-- table does not declare is refused (the job keeps its state), counted and logged; returns whether it moved.
+local function set_state(jobkey, id, current, to, detail)
+  if current == to then return true end
+  local from = current or ''
+  local allowed = TRANSITIONS[from]
+  if not (allowed and allowed[to]) then
+    redis.call('HINCRBY', CTX.stats, 'refused_transitions', 1)
+    redis.call('HINCRBY', CTX.stats, 'refused:' .. from .. '>' .. to, 1)
+    redis.log(redis.LOG_WARNING, 'taxsms: refused to move job ' .. id .. ' from ' .. (current or '(no record)')
+              .. ' to ' .. to)
+    return false
+  end
   redis.call('HSET', jobkey, 'state', to, 'at:' .. to, CTX.now)
   -- Kept for the retention period from its last change once nothing waits on it: a submitted job's receipt
   -- comes within the message-id TTL, far shorter. Queued, delayed and submitting records never expire.
@@ -25,29 +36,40 @@ local function set_state(jobkey, current, to, detail)
   if current then redis.call('HINCRBY', CTX.counts, current, -1) end
   redis.call('HINCRBY', CTX.counts, to, 1)
   if not QUIET[to] then
-    redis.call('XADD', CTX.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', job_id_of(jobkey), 'state', to,
+    redis.call('XADD', CTX.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', id, 'state', to,
                'at', CTX.now, 'detail', detail or '')
   end
+  return true
 end
 
--- Apply one delivery receipt to part `part` of a job. outcome: 'delivered' or 'undelivered'.
+-- Apply one delivery receipt to part `part` of job `id`. outcome: 'delivered', 'undelivered' or 'unknown'
+-- (a stat word that says neither: recorded on the job as is, 'u<part>', never taken for a failure).
 -- A multi-part message is delivered only when every part is; one undelivered part makes it undelivered.
-local function apply_receipt(jobkey, part, outcome, stat, err)
+-- `deadlines`: the shard's receipt-deadline set, which a job leaves once its receipts decided it.
+local function apply_receipt(jobkey, id, part, outcome, stat, err, deadlines)
+  if outcome == 'unknown' then
+    redis.call('HSET', jobkey, 'u' .. part, stat .. ' err:' .. err)
+    redis.call('HINCRBY', CTX.stats, 'unknown_stat_receipts', 1)
+    return 'unknown'
+  end
   if redis.call('HSETNX', jobkey, 'r' .. part, stat) == 0 then
     return 'duplicate'
   end
   local current = redis.call('HGET', jobkey, 'state')
-  if FINAL[current] then return 'late' end
+  if not AWAITING_RECEIPT[current] then return 'late' end
+  if current == 'unconfirmed' then redis.call('HINCRBY', CTX.stats, 'receipts_after_timeout', 1) end
   if outcome == 'undelivered' then
     local detail = 'part ' .. part .. ': ' .. stat .. ' err:' .. err
+    if not set_state(jobkey, id, current, 'undelivered', detail) then return 'refused' end
     redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', detail)
-    set_state(jobkey, current, 'undelivered', detail)
+    redis.call('ZREM', deadlines, id)
     return 'undelivered'
   end
   local done = redis.call('HINCRBY', jobkey, 'delivered_parts', 1)
   if done >= tonumber(redis.call('HGET', jobkey, 'parts') or '1') then
+    if not set_state(jobkey, id, current, 'delivered') then return 'refused' end
     redis.call('HSET', jobkey, 'done_at', CTX.now)
-    set_state(jobkey, current, 'delivered')
+    redis.call('ZREM', deadlines, id)
     return 'delivered'
   end
   return 'partial'

@@ -1,19 +1,21 @@
 -- Release delayed jobs whose time has come back into their lane's stream (every worker runs this; the
--- ZREM makes each release happen once).
--- KEYS: counts hash, events stream. ARGV: now, shard key prefix, lanes, limit per lane.
+-- ZREM makes each release happen once). The caller read the due ids (ZRANGEBYSCORE); each is checked again.
+-- KEYS: counts hash, events stream, stats hash, the delayed sets of lanes 0..3, the lane streams 0..3, then
+--   per job: job hash key.
+-- ARGV: now, then per job: id, lane.
 -- Returns the number of jobs released.
-CTX.counts, CTX.events, CTX.prefix, CTX.now = KEYS[1], KEYS[2], ARGV[2], ARGV[1]
-local lanes, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
+header()
+local now = tonumber(CTX.now)
 local released = 0
-for lane = 0, lanes - 1 do
-  local delayed = CTX.prefix .. ':delayed:' .. lane
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', CTX.now, 'LIMIT', 0, limit)
-  for _, id in ipairs(due) do
-    local jobkey = CTX.prefix .. ':job:' .. id
+for i = 12, #KEYS do
+  local a = 2 + (i - 12) * 2
+  local id, lane = ARGV[a], tonumber(ARGV[a + 1])
+  local jobkey, delayed = KEYS[i], KEYS[4 + lane]
+  local due = tonumber(redis.call('ZSCORE', delayed, id) or '')
+  if due and due <= now then
     local fields = redis.call('HMGET', jobkey, 'state', 'job')
-    if fields[1] == 'delayed' and fields[2] then
-      redis.call('XADD', CTX.prefix .. ':stream:lane' .. lane, '*', 'job', fields[2])
-      set_state(jobkey, 'delayed', 'queued')
+    if fields[1] == 'delayed' and fields[2] and set_state(jobkey, id, 'delayed', 'queued') then
+      redis.call('XADD', KEYS[8 + lane], '*', 'job', fields[2])
       released = released + 1
     end
     redis.call('ZREM', delayed, id)

@@ -1,87 +1,103 @@
 -- Record outcomes for a batch of jobs, then ack their stream entries (acceptance is recorded before the ack,
 -- so a crash in between resends nothing that was accepted).
--- KEYS: counts hash, events stream, stats hash, dead-letter stream, then per job: job hash key, queued-index
---   bucket (a job delayed or expired before it was ever claimed gets its record here).
--- ARGV: now, shard key prefix (its hash tag), group, message-id ttl (s), month (YYYY-MM), retry base (s),
---   retry cap (s),
---   max retries, record ttl (s), then per job a record of 9 fields + n message ids:
---   stream, entry id, outcome, detail, smpp status, release time, lane, job json, n, id_1 .. id_n.
+-- KEYS: counts hash, events stream, stats hash, dead-letter stream, this month's usage hash, receipt-deadline
+--   set, orphan-receipt hash, orphan-receipt index, the delayed sets of lanes 0..3, then per job: job hash key,
+--   queued-index bucket (a job delayed or expired before it was ever claimed gets its record here), then one
+--   message-id key per part (for 'submitted').
+-- ARGV: now, group, message-id ttl (s), retry base (s), retry cap (s), max retries, record ttl (s),
+--   dead-letter maxlen, dead-letter payload cap (bytes), then per job a record of 11 fields + 2 per part:
+--   id, stream, entry id, outcome, detail, smpp status, release time, lane, job json, receipt deadline, n, then
+--   per part: its message id and the orphan fields a receipt for it may wait under (space-separated).
 -- Outcomes: 'submitted' (n message ids, one per part), 'failed', 'expired', 'dead_lettered', 'skip' (only
 -- ack), 'delayed' (wait in the lane's delayed set until the release time), 'retry' (a transient failure:
 -- delayed with exponential back-off, dead-lettered after max retries).
--- An entry with no job id has the job key '<prefix>:job:' and only counts.
+-- An entry with no job id (id '') only counts.
 -- A receipt that arrived before its submit_sm_resp was recorded waits as an orphan; it is applied here.
-CTX.counts, CTX.events, CTX.prefix, CTX.now = KEYS[1], KEYS[2], ARGV[2], ARGV[1]
-local stats, dead = KEYS[3], KEYS[4]
-local prefix, group, ttl, month = CTX.prefix, ARGV[3], tonumber(ARGV[4]), ARGV[5]
-local retry_base, retry_cap, max_retries = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-CTX.record_ttl = tonumber(ARGV[9])
+header()
+local dead, usage, deadlines, orphans, orphan_index = KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local group, ttl = ARGV[2], tonumber(ARGV[3])
+local retry_base, retry_cap, max_retries = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+CTX.record_ttl = tonumber(ARGV[7])
+local dead_maxlen, dead_payload = tonumber(ARGV[8]), tonumber(ARGV[9])
 local now = tonumber(CTX.now)
-local segments = 0
+local segments, handled = 0, 0
 
-local function delay(jobkey, current, release, lane, json, detail)
-  redis.call('HSET', jobkey, 'job', json, 'release_at', string.format('%.3f', release), 'lane', lane)
-  redis.call('ZADD', prefix .. ':delayed:' .. lane, release, job_id_of(jobkey))
-  set_state(jobkey, current, 'delayed', detail)
+local function delay(jobkey, id, current, release, lane, json, detail)
+  if set_state(jobkey, id, current, 'delayed', detail) then
+    redis.call('HSET', jobkey, 'job', json, 'release_at', string.format('%.3f', release), 'lane', lane)
+    redis.call('ZADD', KEYS[9 + tonumber(lane)], release, id)
+  end
 end
 
-local a = 10
-for i = 5, #KEYS, 2 do
-  local jobkey, index = KEYS[i], KEYS[i + 1]
-  local stream, entry, outcome, detail = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local status, release, lane, json = ARGV[a + 4], tonumber(ARGV[a + 5]), ARGV[a + 6], ARGV[a + 7]
-  local n = tonumber(ARGV[a + 8])
-  a = a + 9
-  local current = jobkey ~= prefix .. ':job:' and adopt(jobkey, index, job_id_of(jobkey)) or nil
+-- A receipt kept as an orphan under one of `fields` (space-separated), for this job's phone: applied now.
+local function adopt_orphan(jobkey, id, part, fields, to)
+  for field in string.gmatch(fields, '%S+') do
+    local pending = redis.call('HGET', orphans, field)
+    if pending then
+      local outcome, stat, err, phone = string.match(pending, '^(%S+) (%S+) (%S*) ?(%S*)')
+      if phone == '' or to == '' or phone == to then
+        apply_receipt(jobkey, id, part, outcome, stat, err, deadlines)
+        redis.call('HDEL', orphans, field)
+        redis.call('ZREM', orphan_index, field)
+        redis.call('HINCRBY', CTX.stats, 'orphan_receipts_matched', 1)
+        return
+      end
+    end
+  end
+end
+
+local a, k = 10, 13
+while k <= #KEYS do
+  local jobkey, index = KEYS[k], KEYS[k + 1]
+  local id, stream, entry, outcome, detail = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local status, release, lane, json = ARGV[a + 5], tonumber(ARGV[a + 6]), ARGV[a + 7], ARGV[a + 8]
+  local deadline, n = ARGV[a + 9], tonumber(ARGV[a + 10])
+  local parts_at, msg_at = a + 11, k + 2
+  a, k = a + 11 + 2 * n, k + 2 + n
+  local current = id ~= '' and adopt(jobkey, index, id) or nil
   if outcome == 'skip' or (current and (current == outcome or FINAL[current])) then
     -- nothing to record: an earlier attempt (or a retried batch) already did
-  elseif jobkey == prefix .. ':job:' then
+  elseif id == '' then
     redis.call('HINCRBY', CTX.counts, outcome, 1)
   elseif outcome == 'submitted' then
-    redis.call('HSET', jobkey, 'submitted_at', CTX.now, 'parts', n)
-    set_state(jobkey, current, 'submitted')
-    segments = segments + n
-    local meta = redis.call('HMGET', jobkey, 'unit', 'kind')
-    local unit = meta[1] or ''
-    if unit == '' then unit = '-' end
-    local usage = prefix .. ':usage:' .. month
-    redis.call('HINCRBY', usage, unit .. '|' .. (meta[2] or '-'), n)
-    redis.call('HINCRBY', usage, unit .. '|*', n)
-    local job_id = job_id_of(jobkey)
-    for part = 1, n do
-      local msgid = ARGV[a + part - 1]
-      redis.call('HSET', jobkey, 'm' .. part, msgid)
-      redis.call('SET', prefix .. ':msg:' .. msgid, job_id .. ' ' .. part, 'EX', ttl)
-      local orphan = prefix .. ':orphan:' .. msgid
-      local pending = redis.call('GET', orphan)
-      if pending then
-        local outcome_r, stat, err = string.match(pending, '^(%S+) (%S+) (%S*)')
-        apply_receipt(jobkey, part, outcome_r, stat, err)
-        redis.call('DEL', orphan)
-        redis.call('HINCRBY', stats, 'orphan_receipts_matched', 1)
+    if set_state(jobkey, id, current, 'submitted') then
+      redis.call('HSET', jobkey, 'submitted_at', CTX.now, 'parts', n)
+      redis.call('ZADD', deadlines, deadline, id)
+      segments = segments + n
+      local meta = redis.call('HMGET', jobkey, 'unit', 'kind', 'to')
+      local unit, to = meta[1] or '', meta[3] or ''
+      if unit == '' then unit = '-' end
+      redis.call('HINCRBY', usage, unit .. '|' .. (meta[2] or '-'), n)
+      redis.call('HINCRBY', usage, unit .. '|*', n)
+      local check_orphans = redis.call('HLEN', orphans) > 0
+      for part = 1, n do
+        local msgid = ARGV[parts_at + 2 * (part - 1)]
+        redis.call('HSET', jobkey, 'm' .. part, msgid)
+        redis.call('SET', KEYS[msg_at + part - 1], id .. ' ' .. part .. ' ' .. to, 'EX', ttl)
+        if check_orphans then adopt_orphan(jobkey, id, part, ARGV[parts_at + 2 * (part - 1) + 1], to) end
       end
     end
   elseif outcome == 'delayed' then
-    delay(jobkey, current, release, lane, json, detail)
+    delay(jobkey, id, current, release, lane, json, detail)
   elseif outcome == 'retry' then
     local tries = redis.call('HINCRBY', jobkey, 'retries', 1)
     redis.call('HSET', jobkey, 'error', detail, 'smpp_status', status)
     if tries > max_retries then
       local why = 'gave up after ' .. max_retries .. ' retries: ' .. detail
-      redis.call('XADD', dead, '*', 'id', job_id_of(jobkey), 'entry', entry, 'field', 'smsc', 'reason', why,
-                 'job', json, 'at', CTX.now)
-      redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', why)
-      set_state(jobkey, current, 'dead_lettered', why)
+      if set_state(jobkey, id, current, 'dead_lettered', why) then
+        redis.call('XADD', dead, 'MAXLEN', '~', dead_maxlen, '*', 'id', id, 'entry', entry, 'field', 'smsc',
+                   'reason', why, 'job', string.sub(json, 1, dead_payload), 'job_bytes', #json, 'at', CTX.now)
+        redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', why)
+      end
     else
       local wait = math.min(retry_base * 2 ^ (tries - 1), retry_cap)
-      delay(jobkey, current, now + wait, lane, json, 'retry ' .. tries .. ': ' .. detail)
+      delay(jobkey, id, current, now + wait, lane, json, 'retry ' .. tries .. ': ' .. detail)
     end
-  else
+  elseif set_state(jobkey, id, current, outcome, detail) then
     redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', detail, 'smpp_status', status)
-    set_state(jobkey, current, outcome, detail)
   end
-  a = a + n
   finish_entry(stream, group, entry)
+  handled = handled + 1
 end
-if segments > 0 then redis.call('HINCRBY', stats, 'segments', segments) end
-return (#KEYS - 4) / 2
+if segments > 0 then redis.call('HINCRBY', CTX.stats, 'segments', segments) end
+return handled
