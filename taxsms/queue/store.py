@@ -622,8 +622,8 @@ class JobStore:
         forms = [candidates(r.message_id) for r in receipts]
         looked_up = [message_id for found in forms for message_id in found]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for shard in self._shards:  # one MGET per shard (one slot each)
-                pipe.mget([shard.message(message_id) for message_id in looked_up])
+            for shard in self._shards:  # one MGET per shard (one slot each; redis-py's cluster pipeline refuses
+                pipe.execute_command("MGET", *(shard.message(message_id) for message_id in looked_up))  # .mget())
             per_shard = [iter(values) for values in await pipe.execute()]
         unknown: list[tuple[ReceiptUpdate, list[str]]] = []
         matched: dict[int, list[tuple[ReceiptUpdate, Found]]] = {}
