@@ -113,6 +113,7 @@ ACTIONS: dict[str, Callable[[Case], Awaitable[object]]] = {
     "submitted": lambda c: c.settle("submitted", message_ids=[c.message_id]),
     "failed": lambda c: c.settle("failed"),
     "expired": lambda c: c.settle("expired"),
+    "rejected": lambda c: c.settle("rejected"),  # the admission gate refused it at send time
     "delayed": lambda c: c.settle("delayed", release_at=START + 100),
     "retry": lambda c: c.settle("retry"),
     "dead letter": lambda c: c.store.dead_letter([(c.entry, JobError("text", "test"))]),

@@ -45,8 +45,10 @@ FINAL_STATES = frozenset(
 )
 
 # What admission may decide about a job that is not out yet (begin.lua claims or suppresses it; settle.lua
-# records a hold, an expiry or a dead letter).
-_NOT_SENT = frozenset({State.SUBMITTING, State.SUPPRESSED, State.DELAYED, State.EXPIRED, State.DEAD_LETTERED})
+# records a hold, an expiry, the gate's refusal or a dead letter).
+_NOT_SENT = frozenset(
+    {State.SUBMITTING, State.SUPPRESSED, State.DELAYED, State.EXPIRED, State.REJECTED, State.DEAD_LETTERED}
+)
 _RECEIPTS = frozenset({State.DELIVERED, State.UNDELIVERED})
 
 #: state -> the states it may move to. Final states have no way out, except that a receipt arriving after
