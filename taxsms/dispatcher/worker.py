@@ -191,17 +191,22 @@ class Claimed:
 class _InFlight:
     """One job whose parts are out at the SMSC; settles itself when the last part is answered."""
 
-    __slots__ = ("claimed", "remaining", "results", "worker")
+    __slots__ = ("abandoned", "claimed", "remaining", "results", "worker")
 
     def __init__(self, worker: Worker, claimed: Claimed) -> None:
         self.worker = worker
         self.claimed = claimed
         self.remaining = claimed.segments
         self.results: list[SubmitResult | None] = [None] * claimed.segments
+        self.abandoned = False
 
     def part_done(self, index: int, future: asyncio.Future[SubmitResult]) -> None:
-        if future.cancelled():
-            return  # the channel was closed under us: the entry stays pending and will be resent
+        if self.abandoned:
+            return
+        if future.cancelled():  # the channel was closed under us: give the entry up, reclaim sends it again
+            self.abandoned = True
+            self.worker._release_slot(self.claimed.key)
+            return
         self.results[index] = future.result()
         self.remaining -= 1
         if self.remaining == 0:

@@ -113,12 +113,13 @@ TRANSIENT_FAILURE_STATUSES = frozenset(
 )
 
 #: A bind refused for its credentials: retrying at once would not help and may lock the account.
+#: Not ESME_RBINDFAIL: SMSCs answer it for passing trouble too (too many binds, a restart), so it reconnects
+#: with the ordinary back-off (a worker that waited minutes on it sat on its claimed jobs meanwhile).
 BIND_CREDENTIAL_STATUSES = frozenset(
     {
         CommandStatus.ESME_RINVPASWD,
         CommandStatus.ESME_RINVSYSID,
         CommandStatus.ESME_RINVSYSTYP,
-        CommandStatus.ESME_RBINDFAIL,
     }
 )
 
