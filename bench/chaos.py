@@ -56,6 +56,7 @@ from taxsms.queue.jobs import FINAL_STATES, Lane
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
 from taxsms.queue.server import RedisServer
 from taxsms.queue.store import JobStore
+from taxsms.tasks import cancel_and_wait
 
 from common import BENCH_ENV, RESULTS, job_lines, write_json
 
@@ -215,7 +216,7 @@ async def latency_spike(c: Campaign) -> None:
 async def restart_redis(c: Campaign) -> None:
     await asyncio.to_thread(c.server.stop)  # graceful: AOF flushed
     await asyncio.sleep(c.cfg.outage_s)
-    await asyncio.to_thread(c.server.start)
+    await asyncio.to_thread(c.server.start, 60.0)  # replaying the AOF takes seconds on a loaded machine
 
 
 async def throttling_storm(c: Campaign) -> None:
@@ -355,7 +356,7 @@ async def run_scenario(scenario: str, server: RedisServer, cfg: ChaosConfig, *, 
             seconds = time.monotonic() - started
             final_after = time.monotonic() - faults[-1].ended if faults else None
         finally:
-            sampler.cancel()
+            await cancel_and_wait(sampler)  # a plain cancel() can be lost in a Redis call: see taxsms/tasks.py
             campaign.stop()
         stats = sim.stats
         stamps = [stamp for stamp, _, _ in sim.accepted_log]

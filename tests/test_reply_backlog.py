@@ -19,6 +19,7 @@ from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import FINAL_STATES, Lane
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
 from taxsms.queue.store import JobStore
+from taxsms.tasks import cancel_and_wait
 
 JOBS = 5000
 WINDOW = 16
@@ -79,7 +80,7 @@ async def test_a_reply_backlog_is_shared_within_buffers_and_a_kill_9_strands_not
             await wait_until(all_final, timeout=CLAIM_IDLE_S + 10)
             took = time.monotonic() - killed
         finally:
-            sampler.cancel()
+            await cancel_and_wait(sampler)
             for worker in workers:
                 if worker.poll() is None:
                     worker.send_signal(signal.SIGTERM)

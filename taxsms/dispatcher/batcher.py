@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from taxsms.queue.connect import RETRYABLE
 from taxsms.retry import Backoff
+from taxsms.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,9 +60,7 @@ class BatchWriter(Generic[T]):
         while self._items and self._loop.time() < deadline and self._task and not self._task.done():
             await asyncio.sleep(0.01)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)  # cancelled mid-write, a plain cancel() can be lost (taxsms/tasks.py)
         for _, future in self._items:
             future.cancel()
         self._items.clear()
