@@ -76,6 +76,14 @@ def test_a_notice_needs_an_approved_campaign(registry: Registry) -> None:
     assert out.text.endswith("（经办人：王五）") and out.text.startswith("【东市税务局】")
 
 
+def test_a_token_granted_notice_still_cannot_send_one_directly(registry: Registry) -> None:
+    granted = Principal(PrincipalKind.TOKEN, "t", "city-east", frozenset({Kind.NOTICE, Kind.INTERNAL}))
+    for kind in ("notice", "internal"):
+        assert refused(registry, granted, kind=kind, recipient_unit="county-e1").code == "needs_approval"
+    operator = operator_principal(PUBLISHER)
+    assert refused(registry, operator, kind="notice", recipient_unit="county-e1").code == "needs_approval"
+
+
 def test_a_forged_signature_is_refused(registry: Registry) -> None:
     assert refused(registry, COUNTY, text="【国家税务总局】全省纳税人通知").code == "signature"
     assert refused(registry, COUNTY, text="完全冒名的通知【某某公司】").code == "signature"

@@ -106,12 +106,14 @@ class Registry:
     cancelled: Mapping[str, str] = field(default_factory=dict)  # campaign id -> reason
     directory: DirectoryLookup | None = None
     _ancestors: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    _heads: dict[str, str] = field(default_factory=dict, repr=False)  # unit -> '【signature】'
     _clean: dict[str, bool] = field(default_factory=dict, repr=False)
     _clean_digest: str = field(default="", repr=False)
     _campaign_principals: dict[str, Principal] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._ancestors = {unit.id: frozenset(u.id for u in self.tree.path(unit.id)) for unit in self.tree}
+        self._heads = {unit.id: f"【{unit.sms_signature}】" for unit in self.tree}
 
     # -- lookups ---------------------------------------------------------------------------------------
 
@@ -134,18 +136,25 @@ class Registry:
         """The unit's registered SMS signature, without the 【】."""
         return self.tree.get(unit).sms_signature
 
+    def head(self, unit: str) -> str:
+        """The unit's registered signature as a text starts with it: '【signature】' (KeyError: unknown unit)."""
+        return self._heads[unit]
+
     def operator_name(self, operator_id: str) -> str:
         op = self.operators.get(operator_id)
         return op.name if op else ""
 
     def is_clean(self, text: str) -> bool:
         """Content review, remembered per text (campaigns and templates repeat texts)."""
+        review = self.review
+        if self._clean_digest != review.digest:
+            self._clean.clear()
+            self._clean_digest = review.digest
         clean = self._clean.get(text)
-        if clean is None or self._clean_digest != self.review.digest:
-            if len(self._clean) > 4096 or self._clean_digest != self.review.digest:
+        if clean is None:
+            if len(self._clean) >= 4096:
                 self._clean.clear()
-                self._clean_digest = self.review.digest
-            clean = self._clean[text] = self.review.is_clean(text)
+            clean = self._clean[text] = review.is_clean(text)
         return clean
 
     def resolve(self, tag: str) -> Principal | None:
@@ -197,7 +206,7 @@ def _who(principal: Principal, registry: Registry) -> str:
 
 def _standing(principal: Principal, registry: Registry, job: Job) -> None:
     """Refuse a principal that may not send at all now."""
-    if principal.unit not in registry.tree:
+    if principal.unit not in registry._heads:
         raise Refused("principal", "unknown_unit", f"{principal.tag} is bound to unknown unit {principal.unit!r}")
     reason = registry.suspension(principal.unit)
     if reason:
@@ -218,8 +227,8 @@ def _standing(principal: Principal, registry: Registry, job: Job) -> None:
 
 
 def _kind(principal: Principal, job: Job, registry: Registry) -> None:
-    if job.kind in principal.kinds:
-        return
+    if job.kind in principal.kinds and (job.kind not in CAMPAIGN_KINDS or principal.kind is PrincipalKind.CAMPAIGN):
+        return  # notices and internal messages: only as an approved campaign's jobs, whatever a token was granted
     if job.kind in CAMPAIGN_KINDS:
         raise Refused(
             "kind",
@@ -239,11 +248,10 @@ def _recipient_unit(principal: Principal, job: Job, registry: Registry) -> str:
         if job.kind is Kind.REPLY:
             return ""  # an answer to whoever wrote in
         raise Refused("recipient_unit", "scope", "required: the recipient's unit, so the sender's scope can be checked")
-    if unit not in registry.tree:
+    above = registry._ancestors.get(unit)
+    if above is None:
         raise Refused("recipient_unit", "scope", f"unknown unit {unit!r}")
-    if not registry.within(principal.unit, unit) or not (
-        ANY_UNIT in principal.recipient_units or unit in principal.recipient_units
-    ):
+    if principal.unit not in above or not (ANY_UNIT in principal.recipient_units or unit in principal.recipient_units):
         raise Refused(
             "recipient_unit",
             "scope",
@@ -255,7 +263,16 @@ def _recipient_unit(principal: Principal, job: Job, registry: Registry) -> str:
 
 def _signed(principal: Principal, job: Job, registry: Registry, text: str) -> str:
     """`text` with the registered signature first (and the operator's name last, where it belongs)."""
-    own = registry.signature(principal.unit)
+    head = registry.head(principal.unit)
+    suffix = NAME_SUFFIX.format(principal.name) if principal.name else ""
+    if "【" not in text and "】" not in text:  # the common case: a text without any signature of its own
+        body = text.strip()
+        if suffix and body.endswith(suffix):
+            body = body[: -len(suffix)]
+        if not body.strip():
+            raise Refused("text", "text", "empty once the signature is taken off")
+        return head + body + suffix
+    own = head[1:-1]
     for found in SIGNATURE.findall(text):
         if found != own:
             raise Refused(
@@ -265,12 +282,10 @@ def _signed(principal: Principal, job: Job, registry: Registry, text: str) -> st
                 f"【{own}】: the signature is added from the unit registry, not taken from the text",
             )
     body = text.strip()
-    head = f"【{own}】"
     while body.startswith(head):
         body = body[len(head) :].strip()
     while body.endswith(head):
         body = body[: -len(head)].strip()
-    suffix = NAME_SUFFIX.format(principal.name) if principal.name else ""
     if suffix and body.endswith(suffix):
         body = body[: -len(suffix)]
     if "【" in body or "】" in body:
@@ -283,6 +298,8 @@ def _signed(principal: Principal, job: Job, registry: Registry, text: str) -> st
 
 
 def _review(job: Job, registry: Registry, text: str) -> None:
+    if text and registry.is_clean(text):
+        return
     texts = [text] if text else [str(value) for value in job.vars.values()]
     for candidate in texts:
         if text == "" and ("【" in candidate or "】" in candidate):
@@ -367,7 +384,7 @@ def readmit(job: Job, principal: Principal, registry: Registry) -> Job:
         or not text
         or job.reviewed != registry.review.digest
         or text.count("【") != 1
-        or not text.startswith(f"【{registry.signature(principal.unit)}】")
+        or not text.startswith(registry.head(principal.unit))
         or (principal.name and not text.endswith(NAME_SUFFIX.format(principal.name)))
     ):
         return admit(job, principal, registry)
