@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
-from test_api_support import RunningApi, add_operator, job, running_api
+from test_api_support import RunningApi, add_operator, job, operator_book, running_api
 
 from taxsms.api import ApiConfig
 from taxsms.api.auth import digest
@@ -34,7 +34,9 @@ async def test_requests_without_a_valid_token_are_refused(api: RunningApi) -> No
 
 
 async def test_token_is_stored_hashed_and_revocable(api: RunningApi, redis_url: str) -> None:
-    secret, token_id = await create_token(api.redis, api.keys, "city-01", {"filing_reminder"})
+    await add_operator(api.redis, api.keys)  # and the bootstrap province admin P001, who issues the token
+    admin = await (await operator_book(api.redis, api.keys)).get("P001")
+    secret, token_id = await create_token(api.redis, api.keys, admin, "city-01", {"filing_reminder"})
     stored = [key async for key in api.redis.scan_iter(f"{api.keys.control}:api:token:*")]
     assert f"{api.keys.control}:api:token:{digest(secret)}".encode() in stored
     async for key in api.redis.scan_iter(f"{{{api.keys.prefix}[}}:]*"):
@@ -126,7 +128,7 @@ async def test_repeated_failed_logins_lock_the_operator(api: RunningApi) -> None
 def test_cli_commands_parse() -> None:
     parser = argparse.ArgumentParser()
     add_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["api-token", "create", "--unit", "city-01", "--kinds", "notice,reply"])
+    args = parser.parse_args(["api-token", "create", "--unit", "city-01", "--kinds", "notice,reply", "--as", "a1"])
     assert args.unit == "city-01" and args.kinds == "notice,reply" and callable(args.handler)
     args = parser.parse_args(["serve", "--port", "9000", "--prefix", "p"])
     assert (getattr(args, "serve.port"), args.prefix) == ("9000", "p") and callable(args.handler)

@@ -65,3 +65,34 @@ def test_gate_commands(
     lines = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
     assert lines[0]["seq"] == 1 and all("hash" in line and "prev" in line for line in lines)
     assert main(["audit", "verify", *target]) == 0
+
+
+def test_api_token_create_needs_an_authenticated_admin_whose_scope_bounds_the_token(
+    redis_url: str, keys: Keys, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _seed(redis_url, keys)
+    target = ["--redis-url", redis_url, "--prefix", keys.prefix]
+    create = ["api-token", "create", "--kinds", "filing_reminder,overdue_filing", *target]
+    with pytest.raises(SystemExit):  # no acting operator at all: a usage error
+        main([*create, "--unit", "county-e1"])
+    monkeypatch.setenv("TAXSMS_OPERATOR_PASSWORD", "wrong")
+    assert main([*create, "--unit", "county-e1", "--as", "e1admin"]) == 1
+    monkeypatch.setenv("TAXSMS_OPERATOR_PASSWORD", PASSWORD)
+    assert main([*create, "--unit", "county-e1", "--as", "e1pub"]) == 1  # not an admin
+    assert main([*create, "--unit", "city-east", "--as", "e1admin"]) == 1  # above its own unit
+    assert main([*create, "--unit", "county-e1", "--recipient-units", "county-e2", "--as", "eadmin"]) == 1
+    capsys.readouterr()
+    assert main([*create, "--unit", "county-e1", "--recipient-units", "sub-e1-town", "--as", "eadmin"]) == 0
+    out = capsys.readouterr()
+    token_id = out.err.split()[2]
+    assert out.out.startswith("tsk_")
+    assert main(["api-token", "revoke", token_id, *target, "--as", "e1pub"]) == 1
+    assert main(["api-token", "revoke", token_id, *target, "--as", "e1admin"]) == 0
+    capsys.readouterr()
+    assert main(["audit", "list", *target, "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    by_action = [(e["action"], e["actor"]) for e in entries]
+    assert ("login.failed", "e1admin") in by_action
+    refused = [actor for action, actor in by_action if action == "token.refused"]
+    assert refused == ["e1pub", "e1admin", "eadmin", "e1pub"]
+    assert ("token.create", "eadmin") in by_action and ("token.revoke", "e1admin") in by_action

@@ -72,6 +72,7 @@ class Action(StrEnum):
     REVIEW_LOAD = "review.load"
     TOKEN_CREATE = "token.create"
     TOKEN_REVOKE = "token.revoke"
+    TOKEN_REFUSED = "token.refused"  # an API token not issued (or revoked): who asked, what, why
     SYSTEM_ADD = "system.add"
     SYSTEM_REMOVE = "system.remove"
     QUOTA_SET = "quota.set"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from taxsms.governance import policy
 from taxsms.governance.errors import OutOfScope
 from taxsms.governance.operators import Operator, Role
 from taxsms.governance.units import Level, UnitTree
@@ -25,6 +26,9 @@ KIND_ROLES: dict[Kind, frozenset[Role]] = {
 }
 COUNTY_ONLY = frozenset({Kind.OVERDUE_FILING, Kind.OVERDUE_PAYMENT})
 UPSTREAM_KINDS = frozenset({Kind.FILING_REMINDER, Kind.OVERDUE_FILING, Kind.OVERDUE_PAYMENT})
+#: What an API token may be granted: what upstream systems send (taxsms.governance.policy), plus the
+#: campaign kinds, which it may only propose (POST /v1/campaigns, pending approval), never send.
+TOKEN_KINDS = policy.UPSTREAM_KINDS | policy.CAMPAIGN_KINDS
 
 
 def reaches(tree: UnitTree, sender_unit: str, recipient_unit: str) -> bool:
@@ -49,6 +53,35 @@ def send_refusal(tree: UnitTree, operator: Operator, kind: Kind | str, recipient
         return f"{who} may not send {kind} to a recipient of unknown unit {recipient_unit!r}"
     if not reaches(tree, operator.unit, recipient_unit):
         return f"{who} may not send {kind} to a recipient of {tree.describe(recipient_unit)}: outside its jurisdiction"
+    return None
+
+
+def token_grant_refusal(
+    tree: UnitTree, operator: Operator, unit: str, kinds: frozenset[Kind], recipient_units: frozenset[str]
+) -> str | None:
+    """Why `operator` may not issue an API token for `unit`, `kinds` and `recipient_units`, or None (pure).
+
+    An active, confirmed admin of `unit` or a unit above it may; the kinds are what upstream systems send
+    (filing reminders, overdue notices, replies), plus notices and internal messages, which a token may only
+    propose as a campaign pending approval; the recipient units lie in `unit`'s subtree ('*': all of it)."""
+    who = f"operator {operator.id} of {tree.describe(operator.unit)}"
+    if not operator.active:
+        return f"{who} is suspended"
+    if not operator.confirmed:
+        return f"{who} is a new account not yet confirmed by the level above (taxsms operator confirm)"
+    if not operator.is_admin:
+        return f"{who} may not issue API tokens: it needs the role admin"
+    if unit not in tree or not tree.contains(operator.unit, unit):
+        return (
+            f"{who} may not issue a token for {tree.describe(unit) if unit in tree else repr(unit)}: outside its unit"
+        )
+    grantable = TOKEN_KINDS
+    if not kinds or kinds - grantable:
+        extra = ", ".join(sorted(kinds - grantable)) or "none given"
+        return f"a token sends {', '.join(sorted(grantable))} (not: {extra})"
+    outside = sorted(u for u in recipient_units if u != "*" and (u not in tree or not tree.contains(unit, u)))
+    if outside:
+        return f"recipient units {', '.join(outside)} are not in {tree.describe(unit)}, the token's unit"
     return None
 
 
