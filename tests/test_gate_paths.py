@@ -35,7 +35,7 @@ from taxsms.governance.operators import Operator, OperatorBook
 from taxsms.governance.policy import Principal, PrincipalKind
 from taxsms.governance.registry import PrincipalBook
 from taxsms.governance.units import UnitSuspensions
-from taxsms.queue.jobs import FINAL_STATES, Kind
+from taxsms.queue.jobs import FINAL_STATES, Kind, parse_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 from taxsms.replies.config import ReplyConfig
@@ -112,7 +112,7 @@ class World:
                 parts = []
         return out
 
-    async def run_worker_until_final(self) -> None:
+    async def run_worker_until_final(self, **worker: object) -> None:
         """Run a worker over everything queued until each job is final and each allowed phone got its SMS."""
         config = WorkerConfig(
             redis_url=self.redis_url,
@@ -122,6 +122,7 @@ class World:
             send_window="00:00-24:00",
             unknown_subscription="send",
             daily_caps="",
+            **worker,  # type: ignore[arg-type]
         )
         worker = Worker(config)
         task = asyncio.create_task(worker.run())
@@ -394,3 +395,161 @@ def assert_nothing_reached_the_smsc(world: World) -> None:
     reached = [p for p in world.refused if world.texts_to(p)]
     assert not reached, f"refused messages reached the SMSC: {reached}"
     assert FINAL_STATES  # every job checked above is final (run_worker_until_final waited for it)
+
+
+async def test_a_job_without_recipient_unit_takes_it_from_the_directory_on_every_path(
+    world: World, tmp_path: Path
+) -> None:
+    """The recipient's unit is taken from the directory when a job leaves it out (the taxpayers registered on
+    the phone, the taxpayer the job names, staff) and checked against the sender's scope; unknown: refused."""
+    from taxsms.directory.directory import Change, Directory, Origin
+    from taxsms.directory.ids import uscc_check_character
+    from taxsms.directory.records import staff, taxpayer
+    from taxsms.replies.subscriptions import How
+
+    def uscc(n: int) -> str:
+        return f"91350100{n:09d}" + uscc_check_character(f"91350100{n:09d}")
+
+    p = 7
+    mine, other, agent, member, unknown = (phone(p, c) for c in range(5))
+    directory = Directory(world.redis, world.keys)
+    origin = Origin(How.IMPORT, "imp-1", "row")
+    records = [
+        taxpayer(UNITS, uscc(1), "甲公司", "sub-e1-town", [(mine, "legal")]),
+        taxpayer(UNITS, uscc(2), "乙公司", "county-w1", [(other, "legal"), (agent, "agent")]),
+        taxpayer(UNITS, uscc(3), "丙公司", "county-e1", [(agent, "agent")]),  # a tax agent of both counties
+    ]
+    await directory.apply([Change(record, {}, origin) for record in records], 0.0)
+    await directory.put_staff([staff(UNITS, "S1", "吴员工", "county-e1", member)])
+
+    def without_unit(job_id: str, to: str, **extra: object) -> dict[str, object]:
+        return {k: v for k, v in world.job(job_id, to, **extra).items() if k != "recipient_unit"}
+
+    # the CLI
+    lines = [without_unit(f"cli-{n}", to) for n, to in enumerate((mine, agent, member, other, unknown))]
+    lines.append(without_unit("cli-named", agent, taxpayer_id=uscc(3)))  # the named taxpayer's unit decides
+    lines.append(without_unit("cli-lent", other, taxpayer_id=uscc(1)))  # not its phone: lends it no unit
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert await asyncio.to_thread(cli, world, "enqueue", "--token", world.token, str(jobs)) == 5  # partial
+    store = JobStore(world.redis, world.keys)
+    expected = {"cli-0": "sub-e1-town", "cli-1": "county-e1", "cli-2": "county-e1", "cli-named": "county-e1"}
+    queued = {}
+    for lane in range(4):
+        for _, fields in await world.redis.xrange(world.keys.lane(lane)):
+            job = parse_job(fields[b"job"])
+            queued[job.id] = job.recipient_unit
+    for job_id, unit in expected.items():
+        assert queued[job_id] == unit, job_id
+    dead = {f[b"id"].decode(): f[b"reason"].decode() for _, f in await world.redis.xrange(world.keys.dead_letters)}
+    assert "outside its jurisdiction" in dead["cli-3"] and "does not know" in dead["cli-4"]
+    assert "outside its jurisdiction" in dead["cli-lent"]
+
+    # the API
+    async with running_api(world.redis, world.keys) as api:
+        token = await county_token(world.redis, world.keys)
+        response = await api.post_jobs([without_unit("a0", mine), without_unit("a1", other)], token=token)
+        body = await response.json()
+        assert (body["accepted"], body["rejected"]) == (1, 1)
+        assert "outside its jurisdiction" in body["errors"][0]["reason"]
+
+    # raw intake: the worker looks the batch up at its first admission
+    for job_id, to in (("raw-0", mine), ("raw-1", other), ("raw-2", unknown)):
+        payload = msgspec.json.encode({**without_unit(job_id, to), "principal": "system:filing-e1"})
+        await world.redis.xadd(world.keys.intake, {"id": job_id, "job": payload})
+
+    # a campaign: a recipient given without a unit
+    campaigns = CampaignBook(world.redis, world.keys, UNITS, world.book())
+    ok = await campaigns.create(world.ops["e1pub"], "明天9点开会。", [(member, "")], name="staff")
+    with pytest.raises(OutOfScope):
+        await campaigns.create(world.ops["e1pub"], "明天9点开会。", [(other, "")], name="other")
+    with pytest.raises(ValueError, match="not in the directory"):
+        await campaigns.create(world.ops["e1pub"], "明天9点开会。", [(unknown, "")], name="unknown")
+    assert await campaigns.approve(world.ops["eadmin"], ok.id) == 1
+
+    world.allowed += [mine, agent, member]
+    await world.run_worker_until_final()
+    dead = {f[b"id"].decode(): f[b"reason"].decode() for _, f in await world.redis.xrange(world.keys.dead_letters)}
+    assert "outside its jurisdiction" in dead["raw-1"] and "does not know" in dead["raw-2"]
+    for job_id in [*expected, "raw-0"]:
+        record = await store.job(job_id) or {}
+        assert record.get("state") == "delivered", (job_id, record)
+    assert world.texts_to(other) == [] and world.texts_to(unknown) == []
+    assert len(world.texts_to(mine)) == 3  # the CLI, the API, raw intake
+    assert len(world.texts_to(agent)) == 2 and len(world.texts_to(member)) == 2  # the CLI twice; CLI, campaign
+
+
+async def test_a_token_creates_a_campaign_pending_approval_and_never_sends_one(world: World) -> None:
+    """Item 2: a token may create a notice campaign, pending approval, never send one directly; approval stays
+    with operators (not the one who issued the token within the confirmation period), who sign it by name."""
+    from taxsms.api.auth import TokenStore
+    from taxsms.api.keys import ApiKeys
+
+    p = 8
+    store = TokenStore(world.redis, ApiKeys(world.keys))
+    granted, _ = await store.create("county-e1", {"notice", "filing_reminder"}, {"*"}, actor="eadmin")
+    plain, _ = await store.create("county-e1", {"filing_reminder"}, {"*"}, actor="eadmin")
+    async with running_api(world.redis, world.keys) as api:
+
+        async def propose(token: str, **body: object) -> tuple[int, dict[str, object]]:
+            proposal = {"name": "申报提醒", "text": CLEAN, "recipients": [{"to": phone(p, 0)}], **body}
+            response = await api.client.post(f"{api.url}/v1/campaigns", json=proposal, headers=api.auth(token))
+            return response.status, await response.json()
+
+        notice = {**world.job("direct", phone(p, 1)), "kind": "notice"}
+        assert (await api.post_jobs(notice, token=granted)).status == 403  # never directly, even when granted
+        status, body = await propose(plain)
+        assert status == 403 and "not granted notice" in str(body["detail"])
+        status, body = await propose(granted, recipients=[{"to": phone(p, 2), "recipient_unit": "county-w1"}])
+        assert status == 403 and "outside its jurisdiction" in str(body["detail"])
+        status, body = await propose(granted, text="您好，欢迎参与六合彩。")
+        assert status == 403 and "forbidden content" in str(body["detail"])
+        status, body = await propose(granted, text=FORGED)
+        assert status == 422 and "【】" in str(body["detail"])
+        status, body = await propose(granted, recipients=[{"to": phone(p, 0), "recipient_unit": "county-e1"}])
+        assert status == 201 and body["state"] == "pending_approval", body
+    campaign_id = str(body["id"])
+    world.refused += [phone(p, c) for c in (1, 2)]
+    await world.run_worker_until_final()
+    assert world.texts_to(phone(p, 0)) == []  # pending: nothing of it is in any stream
+
+    campaigns = CampaignBook(world.redis, world.keys, UNITS, world.book())
+    with pytest.raises(PermissionDenied, match="created the account"):
+        await campaigns.approve(world.ops["eadmin"], campaign_id)  # it issued the token just now
+    assert await campaigns.approve(world.ops["padmin2"], campaign_id) == 1
+    world.allowed.append(phone(p, 0))
+    await world.run_worker_until_final()
+    assert world.texts_to(phone(p, 0)) == [f"【东市甲县税务局】{CLEAN}（经办人：钱省管）"]
+    creators = [e["actor"] for e in await world.audit("campaign.create")]
+    refused = [e["actor"] for e in await world.audit("campaign.refused")]
+    assert creators == [f"token:{(await store.check(granted, 0))[0].id}"]  # type: ignore[union-attr]
+    assert len(refused) == 5  # four refused proposals, and eadmin's approval
+    assert_nothing_reached_the_smsc(world)
+
+
+async def test_the_quota_hard_stop_overshoots_by_less_than_one_batch(world: World) -> None:
+    """Item 7: two campaigns each within the quota of 7 are approved before either is sent (10 segments in
+    all); the claim script stops the unit's notices once its usage reaches 7. A worker holds at most `buffer`
+    claimed entries whose segments are not yet counted, so with the buffer one batch the overshoot is below
+    one batch: at most 7 + 3 - 1 = 9 segments go out, the rest end suppressed naming the quota."""
+    from taxsms.governance.accounting import Accounting
+
+    p, batch = 9, 3
+    await Accounting(world.redis, world.keys, UNITS).set_quota("county-e1", 7)
+    campaigns = CampaignBook(world.redis, world.keys, UNITS, world.book())
+    ids = []
+    for half in range(2):
+        recipients = [(phone(p, half, n), "county-e1") for n in range(5)]
+        created = await campaigns.create(world.ops["e1pub"], "明天9点开会。", recipients, name=f"会议{half}")
+        assert await campaigns.approve(world.ops["eadmin"], created.id) == 5
+        ids.append(created.id)
+    await world.run_worker_until_final(batch=batch, window=batch, buffer=batch)
+    store = JobStore(world.redis, world.keys)
+    counts = await store.counts()
+    sent = world.sim.stats.accepted
+    assert 7 <= sent <= 7 + batch - 1, (sent, counts)
+    assert counts["suppressed"] == 10 - sent
+    states = [await store.job(f"{cid}-{n:06d}") for cid in ids for n in range(1, 6)]
+    assert sum("monthly quota of 7 segments reached for county-e1" in (r or {}).get("error", "") for r in states) == (
+        10 - sent
+    )

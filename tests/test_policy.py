@@ -106,8 +106,12 @@ def test_recipient_unit_is_required_and_scoped(registry: Registry) -> None:
 
 
 def test_the_directory_hook_fills_a_missing_recipient_unit(registry: Registry) -> None:
-    registry.directory = {"13900000001": "sub-e1-town"}.get
+    on_phone = {"13900000001": {"sub-e1-town"}, "13900000002": {"county-w1", "county-e1"}, "13900000003": {"county-w1"}}
+    registry.directory = lambda phone, taxpayer_id: on_phone.get(phone, set())
     assert admit(job(recipient_unit=""), COUNTY, registry).recipient_unit == "sub-e1-town"
+    assert admit(job(recipient_unit="", to="13900000002"), COUNTY, registry).recipient_unit == "county-e1"
+    assert refused(registry, COUNTY, recipient_unit="", to="13900000003").code == "scope"  # another county's
+    assert refused(registry, COUNTY, recipient_unit="", to="13900000004").field == "recipient_unit"  # unknown
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from taxsms.api import state
 from taxsms.api.auth import TokenStore, token_guard
+from taxsms.api.campaigns import register_campaign_routes
 from taxsms.api.config import ApiConfig
 from taxsms.api.console import register_console_routes
 from taxsms.api.directory import register_directory_routes
@@ -57,6 +58,7 @@ def build_routes(config: ApiConfig) -> RouteTable:
     register_openapi_routes(table)
     register_docs_routes(table)
     register_job_routes(table, config.bulk_max)
+    register_campaign_routes(table)
     register_usage_routes(table)
     register_template_routes(table)
     register_directory_routes(table)

@@ -113,7 +113,7 @@ class TokenStore:
             pipe.hset(self.keys.token(hashed), mapping=record)
             pipe.hset(self.keys.tokens, token.id, hashed)
             await pipe.execute()
-        await self.principals.register(token.principal, name)
+        await self.principals.register(token.principal, name, created_by=actor, at=float(record["created_at"]))
         details = {"unit": unit, "kinds": sorted(token.kinds), "recipient_units": sorted(token.recipient_units)}
         await self.audit.append(actor or "cli", Action.TOKEN_CREATE, token.id, details | {"name": name, "pii": pii})
         return secret, token

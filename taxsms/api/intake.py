@@ -62,18 +62,12 @@ class Intake:
         self.chunk = chunk
         self.gate = gate
         self.result = IntakeResult()
-        self._registry: Registry | None = None
-        self._batch: list[Job] = []
+        self._batch: list[tuple[int, bytes, Job]] = []
         self._refused: list[tuple[bytes, JobError]] = []
         self._audited: list[Refusal] = []
 
-    def check(self, index: int, raw: bytes, registry: Registry) -> Job | None:
-        """Validate and admit one item; record and return None if refused."""
-        try:
-            job = parse_job(raw)
-        except JobError as error:
-            self._refuse(index, raw, error, "invalid_job", job_id_of(raw))
-            return None
+    def check(self, index: int, raw: bytes, job: Job, registry: Registry) -> Job | None:
+        """Admit one parsed item; record and return None if refused."""
         try:
             job = admit(job, self.principal, registry)
         except Refused as error:
@@ -87,13 +81,15 @@ class Intake:
         return msgspec.structs.replace(job, id=stored_id)
 
     async def feed(self, index: int, raw: bytes) -> None:
-        if self._registry is None:
-            self._registry = await self.gate.registry()
-        job = self.check(index, raw, self._registry)
-        if job is not None:
-            self._batch.append(job)
-            if len(self._batch) >= self.chunk:
-                await self._flush()
+        """Validate one item; admitted and enqueued with its chunk (the directory looked up once per chunk)."""
+        try:
+            job = parse_job(raw)
+        except JobError as error:
+            self._refuse(index, raw, error, "invalid_job", job_id_of(raw))
+            return
+        self._batch.append((index, raw, job))
+        if len(self._batch) >= self.chunk:
+            await self._flush()
 
     async def finish(self) -> IntakeResult:
         await self._flush()
@@ -101,6 +97,7 @@ class Intake:
         await self.gate.record_sent(actor, self.token.unit, "api", self.result.accepted, self.result.duplicates)
         await self.gate.record_refused(actor, "api", self._audited, self.token.unit)
         self._audited = []
+        self.result.errors.sort(key=lambda error: error.index)
         refused, self._refused = self._refused, []
         for start in range(0, len(refused), DEAD_LETTER_CONCURRENCY):
             group = refused[start : start + DEAD_LETTER_CONCURRENCY]
@@ -114,7 +111,12 @@ class Intake:
         self._audited.append(Refusal(job_id, error))
 
     async def _flush(self) -> None:
-        batch, self._batch = self._batch, []
+        parsed, self._batch = self._batch, []
+        if not parsed:
+            return
+        registry = await self.gate.prepare([job for _, _, job in parsed])
+        checked = (self.check(index, raw, job, registry) for index, raw, job in parsed)
+        batch = [job for job in checked if job is not None]
         if not batch:
             return
         added = await self.store.enqueue(batch)

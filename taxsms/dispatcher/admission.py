@@ -10,7 +10,7 @@ record the held, claim the ready).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +20,7 @@ import msgspec
 from taxsms.channels.smpp import EncodedMessage, encode_message
 from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.governance.admission import Gate, StaleRegistry
-from taxsms.queue.jobs import CHINA, MAX_TEXT_LENGTH, Job, JobError, State, parse_job
+from taxsms.queue.jobs import CHINA, MAX_TEXT_LENGTH, Job, JobError, Kind, State, normalise_mobile, parse_job
 from taxsms.queue.store import Settlement, StreamEntry
 from taxsms.templates.catalog import TemplateCatalog, TemplateError
 
@@ -62,6 +62,26 @@ class Ready:
 Verdict = Refused | Raw | Held | Ready
 
 
+class _Recipient(msgspec.Struct):
+    """What a raw entry's directory lookup needs (decoded without the job's full validation)."""
+
+    to: str = ""
+    kind: str = ""
+    recipient_unit: str = ""
+    taxpayer_id: str = ""
+
+
+_recipient = msgspec.json.Decoder(_Recipient)
+
+
+def normalised(phone: str) -> str:
+    """The phone as parse_job stores it (the directory's key), or as given if it is not a mobile number."""
+    try:
+        return normalise_mobile(phone)
+    except JobError:
+        return phone
+
+
 def settlement(entry: StreamEntry, job: Job, outcome: str, detail: str = "", **extra: Any) -> Settlement:
     """The outcome of `job`'s attempt, carrying what settle.lua needs to record it (and to release it again)."""
     return Settlement(
@@ -89,6 +109,24 @@ class Admission:
         self._intake = intake_stream
         self.gate = gate
         self._ref = 0
+
+    async def prepare(self, entries: Sequence[StreamEntry]) -> None:
+        """Before deciding a batch: the gate's snapshot, and the directory's units for the raw intake entries
+        that leave out their recipient's unit (one lookup per batch; entries of the lanes were admitted once
+        already, with their unit filled in, and need none)."""
+        await self.gate.registry()
+        if self.gate.directory is None:
+            return
+        wanted = []
+        for entry in entries:
+            if entry.stream == self._intake:
+                try:
+                    recipient = _recipient.decode(entry.payload)
+                except (msgspec.DecodeError, RecursionError):  # poison: invalid, or nested too deep
+                    continue  # decide() refuses it, naming the step
+                if not recipient.recipient_unit and recipient.kind != Kind.REPLY and recipient.to:
+                    wanted.append((normalised(recipient.to), recipient.taxpayer_id))
+        await self.gate.directory.prefetch(wanted)
 
     def decide(self, entry: StreamEntry, now: float) -> Verdict:
         """The verdict on one entry; never raises (an unexpected error refuses the entry, naming the step)."""

@@ -483,7 +483,7 @@ class Worker:
         fresh = [entry for entry in entries if (entry.stream, entry.entry_id) not in self._in_progress]
         if redelivered and fresh:
             fresh = await self._drop_worn(fresh)
-        await self._with_redis(self.gate.registry)  # the snapshot the policy reads (reloaded every HEARTBEAT_S)
+        await self._with_redis(partial(self.admission.prepare, fresh))  # the policy's snapshot, directory lookups
         verdicts = [self.admission.decide(entry, now) for entry in fresh]
         if self.gate.stale:  # a principal it does not know yet (a campaign approved since): look again, once
             await self._with_redis(partial(self.gate.registry, fresh=True))

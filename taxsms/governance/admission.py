@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
 from taxsms.governance.audit import Action, AuditLog
 from taxsms.governance.policy import (
-    DirectoryLookup,
     Principal,
     PrincipalKind,
     Refused,
@@ -29,6 +29,9 @@ from taxsms.governance.registry import load_registry
 from taxsms.queue.jobs import Job, JobError
 from taxsms.queue.keys import Keys
 from taxsms.templates.catalog import Signature
+
+if TYPE_CHECKING:
+    from taxsms.directory.recipients import RecipientUnits
 
 SHOWN = 10  # refusals named in one audit entry
 MIN_REFRESH_S = 0.05  # an unknown principal reloads the snapshot at most this often (a campaign just approved)
@@ -60,13 +63,17 @@ class Gate:
         *,
         audit: AuditLog | None = None,
         max_age: float = 1.0,
-        directory: DirectoryLookup | None = None,
+        directory: RecipientUnits | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self._audit = audit
         self.max_age = max_age
+        if directory is None and redis is not None:
+            from taxsms.directory.recipients import RecipientUnits  # the directory's records (it uses governance)
+
+            directory = RecipientUnits(redis, keys)
         self.directory = directory
         self._clock = clock
         self._registry: Registry | None = None
@@ -90,7 +97,8 @@ class Gate:
     async def registry(self, *, fresh: bool = False) -> Registry:
         """The snapshot in force (reloaded if `fresh` or older than max_age)."""
         if fresh or self._registry is None or self._clock() - self._loaded_at > self.max_age:
-            self._registry = await load_registry(self.redis, self.keys, directory=self.directory)
+            lookup = self.directory.units if self.directory is not None else None
+            self._registry = await load_registry(self.redis, self.keys, directory=lookup)
             self._loaded_at = self._clock()
             self.stale, self._refused = False, []  # what was decided on the old snapshot is decided again
         return self._registry
@@ -105,11 +113,21 @@ class Gate:
         assert self._registry is not None, "load the registry first"
         return admit(job, principal, self._registry)
 
+    async def prepare(self, jobs: Sequence[Job]) -> Registry:
+        """The snapshot in force, and the directory's answers for those of `jobs` that leave out their
+        recipient's unit (one lookup for the batch, see taxsms.directory.recipients): call it before admit()
+        on a batch."""
+        registry = await self.registry()
+        if self.directory is not None:
+            await self.directory.prefetch_jobs(jobs)
+        return registry
+
     async def admit_all(
         self, jobs: Iterable[Job], principal: Principal | None, path: str
     ) -> tuple[list[Job], list[Refusal]]:
         """Admit a batch for one principal; refusals are audited here (acceptance: call record_sent)."""
-        registry = await self.registry()
+        jobs = list(jobs)
+        registry = await self.prepare(jobs)
         admitted, refused = [], []
         for job in jobs:
             try:

@@ -27,9 +27,9 @@ from taxsms.channels.smpp.text import segment_info
 from taxsms.governance.accounting import Accounting
 from taxsms.governance.audit import Action, AuditLog
 from taxsms.governance.errors import NotFound, OutOfScope, PermissionDenied
-from taxsms.governance.operators import CONFIRMATION_PERIOD_S, Operator, OperatorBook, Role
-from taxsms.governance.policy import PrincipalKind
-from taxsms.governance.registry import grant_json, load_review
+from taxsms.governance.operators import CONFIRMATION_PERIOD_S, Operator, OperatorBook, Role, Status
+from taxsms.governance.policy import Principal, PrincipalKind
+from taxsms.governance.registry import PrincipalBook, PrincipalRecord, grant_json, load_review
 from taxsms.governance.scope import send_refusal
 from taxsms.governance.units import UnitTree
 from taxsms.privacy import mask_phone
@@ -40,6 +40,7 @@ from taxsms.templates.review import ContentRejected, ContentReview
 
 if TYPE_CHECKING:
     from taxsms.directory.audiences import Audience
+    from taxsms.directory.recipients import RecipientUnits
 
 CHUNK = 1000
 SHOWN = 10  # refused recipients named in an error message
@@ -234,13 +235,21 @@ class CampaignBook:
         review.ensure_clean(text)
 
         phones: dict[str, str] = {}
-        bad, outside = [], []
+        bad, outside, unknown = [], [], []
+        directory = await self._directory_units(recipients)
         for raw_phone, unit in recipients:
             try:
                 phone = normalise_mobile(raw_phone)
             except JobError:
                 bad.append(mask_phone(raw_phone))
                 continue
+            if not unit:  # taken from the directory: one of the recipient's units in the creator's scope
+                found = sorted(directory.units(phone)) if directory is not None else []
+                mine = [u for u in found if not send_refusal(self.tree, creator, kind, u)]
+                unit = (mine or found or [""])[0]
+                if not unit:
+                    unknown.append(mask_phone(phone))
+                    continue
             if send_refusal(self.tree, creator, kind, unit):
                 outside.append(f"{mask_phone(phone)} ({self.tree.describe(unit)})")
             phones.setdefault(phone, unit)
@@ -251,6 +260,10 @@ class CampaignBook:
             )
         if bad:
             raise ValueError(f"{len(bad)} recipients are not mainland mobile numbers: {_refused(bad)}")
+        if unknown:
+            raise ValueError(
+                f"{len(unknown)} recipients without a unit are not in the directory either: {_refused(unknown)}"
+            )
 
         now = self._now()
         campaign_id = f"cmp-{now:%Y%m%d}-{secrets.token_hex(4)}"
@@ -290,16 +303,163 @@ class CampaignBook:
             audience=str(audience or ""),
             sample="; ".join(sample or (f"{mask_phone(phone)} ({unit})" for phone, unit in list(phones.items())[:5])),
         )
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for start in range(0, len(jobs), CHUNK):
-                pipe.rpush(self.keys.campaign_jobs(campaign_id), *jobs[start : start + CHUNK])
-            pipe.hset(self.keys.campaign(campaign_id), mapping=_fields(campaign))
-            pipe.zadd(self.keys.campaigns, {campaign_id: now.timestamp()})
-            await pipe.execute()
+        await self._store(campaign, jobs)
         details = {"name": campaign.name, "kind": kind, "unit": creator.unit, "recipients": len(jobs), "text": signed}
         details["units"] = sorted(set(phones.values()))
         await self.audit.append(creator.id, Action.CAMPAIGN_CREATE, campaign_id, details)
         return campaign
+
+    async def propose(
+        self,
+        token: Principal,
+        text: str,
+        recipients: Sequence[tuple[str, str]],
+        *,
+        name: str,
+        kind: Kind | str = Kind.NOTICE,
+        not_before: datetime | None = None,
+        expires_at: datetime | None = None,
+    ) -> Campaign:
+        """A campaign proposed by an API token (POST /v1/campaigns), pending approval like any other: a token
+        may create one, never send one. The token must still be registered and granted `kind`; its recipients
+        (a unit left out is taken from the directory) lie in its unit's subtree and its recipient units. The
+        text is signed with the unit's registered signature; the approving operator's real name is added at
+        approval (the approver answers for it). Refusals are audited as for operators."""
+        record = await PrincipalBook(self.redis, self.keys).record(token.tag)
+        try:
+            if record is None or record.kind is not PrincipalKind.TOKEN:
+                raise PermissionDenied(f"{token.tag} is not a registered API token")
+            return await self._propose(record, text, recipients, name, Kind(kind), not_before, expires_at)
+        except (PermissionDenied, ContentRejected, ValueError) as error:
+            details = {"unit": token.unit, "name": name, "reason": str(error), "recipients": len(recipients)}
+            await self.audit.append(token.tag, Action.CAMPAIGN_REFUSED, name, details)
+            raise
+
+    async def _propose(
+        self,
+        record: PrincipalRecord,
+        text: str,
+        recipients: Sequence[tuple[str, str]],
+        name: str,
+        kind: Kind,
+        not_before: datetime | None,
+        expires_at: datetime | None,
+    ) -> Campaign:
+        tag = f"{record.kind}:{record.id}"
+        if kind not in CAMPAIGN_KINDS:
+            raise ValueError(f"a campaign is a notice or internal message, not {kind}")
+        if kind not in record.kinds:
+            raise PermissionDenied(f"{tag} was not granted {kind} (granted: {', '.join(sorted(record.kinds))})")
+        if not name.strip() or not text.strip():
+            raise ValueError("a campaign needs a name and a text")
+        if "【" in text or "】" in text:
+            raise ValueError("the text must not contain 【】: the signature is added from the token's unit")
+        if not recipients:
+            raise ValueError("a campaign needs recipients")
+        review = await load_review(self.redis, self.keys)
+        review.ensure_clean(text)
+        directory = await self._directory_units(recipients)
+        scope = set(record.recipient_units)
+        phones: dict[str, str] = {}
+        bad, outside, unknown = [], [], []
+        for raw_phone, unit in recipients:
+            try:
+                phone = normalise_mobile(raw_phone)
+            except JobError:
+                bad.append(mask_phone(raw_phone))
+                continue
+
+            def reaches(to: str) -> bool:
+                return to in self.tree and self.tree.contains(record.unit, to) and ("*" in scope or to in scope)
+
+            if not unit:
+                found = sorted(directory.units(phone)) if directory is not None else []
+                unit = ([u for u in found if reaches(u)] or found or [""])[0]
+                if not unit:
+                    unknown.append(mask_phone(phone))
+                    continue
+            if not reaches(unit):
+                where = self.tree.describe(unit) if unit in self.tree else repr(unit)
+                outside.append(f"{mask_phone(phone)} ({where})")
+            phones.setdefault(phone, unit)
+        if outside:
+            raise OutOfScope(
+                f"{tag} of {self.tree.describe(record.unit)} may not send {kind} to {len(outside)} recipients "
+                f"outside its jurisdiction: {_refused(outside)}"
+            )
+        if bad:
+            raise ValueError(f"{len(bad)} recipients are not mainland mobile numbers: {_refused(bad)}")
+        if unknown:
+            raise ValueError(
+                f"{len(unknown)} recipients without a unit are not in the directory either: {_refused(unknown)}"
+            )
+        now = self._now()
+        campaign_id = f"cmp-{now:%Y%m%d}-{secrets.token_hex(4)}"
+        signed = f"【{self.tree.get(record.unit).sms_signature}】{text.strip()}"  # + the approver's name
+        review.ensure_clean(signed)
+        jobs = [
+            encode_job(
+                validate_job(
+                    Job(
+                        id=f"{campaign_id}-{n:06d}", kind=kind, to=phone, text=signed, unit=record.unit,
+                        recipient_unit=unit, campaign=campaign_id, not_before=not_before, expires_at=expires_at,
+                        principal=f"{PrincipalKind.CAMPAIGN}:{campaign_id}",
+                    )
+                )
+            )
+            for n, (phone, unit) in enumerate(phones.items(), 1)
+        ]  # fmt: skip
+        sample = "; ".join(f"{mask_phone(phone)} ({unit})" for phone, unit in list(phones.items())[:5])
+        campaign = Campaign(
+            campaign_id, name.strip(), kind, record.unit, tag, signed, len(jobs), now,
+            duplicates=len(recipients) - len(jobs), not_before=not_before, expires_at=expires_at, sample=sample,
+        )  # fmt: skip
+        await self._store(campaign, jobs)
+        details = {"name": campaign.name, "kind": kind, "unit": record.unit, "recipients": len(jobs), "text": signed}
+        details["units"] = sorted(set(phones.values()))
+        await self.audit.append(tag, Action.CAMPAIGN_CREATE, campaign_id, details)
+        return campaign
+
+    async def _store(self, campaign: Campaign, jobs: list[bytes]) -> None:
+        """Store a new campaign (pending approval) and its jobs, outside every stream, in one transaction."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for start in range(0, len(jobs), CHUNK):
+                pipe.rpush(self.keys.campaign_jobs(campaign.id), *jobs[start : start + CHUNK])
+            pipe.hset(self.keys.campaign(campaign.id), mapping=_fields(campaign))
+            pipe.zadd(self.keys.campaigns, {campaign.id: campaign.created_at.timestamp()})
+            await pipe.execute()
+
+    async def _creator(self, campaign: Campaign) -> Operator:
+        """Who answers for the campaign as its creator: the operator, or for a token's proposal the token as
+        an account (issued by `created_by` at `created_at`; suspended once revoked), so the approval rules are
+        the same (no one approves what an account they created within the confirmation period proposed)."""
+        if not campaign.creator.startswith(f"{PrincipalKind.TOKEN}:"):
+            return await self.operators.get(campaign.creator)
+        record = await PrincipalBook(self.redis, self.keys).record(campaign.creator)
+        status = Status.ACTIVE if record is not None else Status.SUSPENDED
+        return Operator(
+            campaign.creator, record.name if record else "", campaign.unit, frozenset(), status=status,
+            suspended_reason="" if record else "the token was revoked",
+            created_by=record.created_by if record else "", created_at=record.created_at if record else 0.0,
+            confirmed_by="token",
+        )  # fmt: skip
+
+    async def _directory_units(self, recipients: Sequence[tuple[str, str]]) -> RecipientUnits | None:
+        """The directory's units for the recipients given without one (one lookup), or None if all have one."""
+        wanted = []
+        for raw_phone, unit in recipients:
+            if not unit:
+                try:
+                    wanted.append((normalise_mobile(raw_phone), ""))
+                except JobError:
+                    continue
+        if not wanted:
+            return None
+        from taxsms.directory.recipients import RecipientUnits  # the directory uses governance
+
+        directory = RecipientUnits(self.redis, self.keys)
+        await directory.prefetch(wanted)
+        return directory
 
     async def get(self, campaign_id: str) -> Campaign:
         raw = await self.redis.hgetall(self.keys.campaign(campaign_id))
@@ -317,7 +477,7 @@ class CampaignBook:
         campaign = await self.get(campaign_id)
         if campaign.state is not CampaignState.PENDING_APPROVAL:
             raise PermissionDenied(f"campaign {campaign_id} is {campaign.state}, not pending approval")
-        creator = await self.operators.get(campaign.creator)
+        creator = await self._creator(campaign)
         reason = approval_refusal(self.tree, creator, approver, campaign, self._clock() if approving else None)
         if reason:
             await self._refused(approver, campaign, reason)
@@ -344,6 +504,10 @@ class CampaignBook:
         campaign's job ids already exists (someone took them first).
         """
         approver, campaign = await self._decide(approver, campaign_id, approving=True)
+        proposed = campaign.creator.startswith(f"{PrincipalKind.TOKEN}:")  # a token's: the approver signs it
+        if proposed:
+            campaign = msgspec.structs.replace(campaign, text=sign(campaign.text[campaign.text.index("】") + 1 :],
+                                               self.tree.get(campaign.unit).sms_signature, approver.name))  # fmt: skip
         review = review or await load_review(self.redis, self.keys)
         try:
             review.ensure_clean(campaign.text)
@@ -367,14 +531,19 @@ class CampaignBook:
             await self._refused(
                 approver, campaign, f"{len(taken)} of campaign {campaign_id}'s job ids exist already (e.g. {taken[0]})"
             )
-        await self._move(campaign_id, CampaignState.APPROVED, {"approver": approver.id, "decided_at": now.isoformat()})
-        grant = grant_json(campaign.unit, campaign.kind, campaign.creator)
+        decided = {"approver": approver.id, "decided_at": now.isoformat()}
+        if proposed:
+            decided["text"] = campaign.text
+        await self._move(campaign_id, CampaignState.APPROVED, decided)
+        grant = grant_json(campaign.unit, campaign.kind, approver.id if proposed else campaign.creator)
         await self.redis.hset(self.keys.approved_campaigns, campaign_id, grant)
         added = 0
         jobs_key = self.keys.campaign_jobs(campaign_id)
         for start in range(0, campaign.recipients, CHUNK):
             payloads = await self.redis.lrange(jobs_key, start, start + CHUNK - 1)
             batch = [msgspec.json.decode(p, type=Job) for p in payloads]
+            if proposed:
+                batch = [msgspec.structs.replace(job, text=campaign.text, operator=approver.id) for job in batch]
             added += await self.store.enqueue(batch)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.campaign(campaign_id), "enqueued", added)
@@ -408,7 +577,7 @@ class CampaignBook:
         if campaign.state not in (CampaignState.PENDING_APPROVAL, CampaignState.APPROVED):
             raise PermissionDenied(f"campaign {campaign_id} is {campaign.state}")
         if actor.id != campaign.creator:
-            creator = await self.operators.get(campaign.creator)
+            creator = await self._creator(campaign)
             refusal = approval_refusal(self.tree, creator, actor, campaign)
             if refusal:
                 await self._refused(actor, campaign, refusal)

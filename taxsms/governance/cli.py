@@ -366,16 +366,17 @@ cmd_operator_list = _command("operator list", _operator_list)
 
 
 def _recipients(path: Path) -> list[tuple[str, str]]:
-    """(phone, unit) rows of a CSV file; a header row (phone,unit) is skipped."""
+    """(phone, unit) rows of a CSV file; a header row (phone,unit) is skipped; a row without a unit takes the
+    recipient's unit from the directory."""
     rows = []
     with path.open(encoding="utf-8-sig", newline="") as fh:
         for number, row in enumerate(csv.reader(fh), 1):
             cells = [cell.strip() for cell in row]
             if not any(cells) or (number == 1 and cells[0].lower() == "phone"):
                 continue
-            if len(cells) < 2 or not cells[1]:
-                raise ValueError(f"{path}:{number}: expected phone,unit")
-            rows.append((cells[0], cells[1]))
+            if len(cells) > 2:
+                raise ValueError(f"{path}:{number}: expected phone,unit (or phone alone: its unit from the directory)")
+            rows.append((cells[0], cells[1] if len(cells) == 2 else ""))
     return rows
 
 

@@ -70,15 +70,18 @@ async def enqueue_as(
     """Admit and enqueue JSON lines for `principal`; return (added, refused). Both are audited;
     `on_refused(line_number, error)` hears about each refused line."""
     gate = Gate(redis, keys)
-    await gate.registry()
     refusals: list[Refusal] = []
 
-    def admit(job: Job) -> Job:
-        try:
-            return gate.admit(job, principal)
-        except JobError as error:
-            refusals.append(Refusal(job.id, error))
-            raise
+    async def admit(jobs: list[Job]) -> list[Job | JobError]:
+        await gate.prepare(jobs)  # the snapshot, and the directory's units for jobs that leave them out
+        verdicts: list[Job | JobError] = []
+        for job in jobs:
+            try:
+                verdicts.append(gate.admit(job, principal))
+            except JobError as error:
+                refusals.append(Refusal(job.id, error))
+                verdicts.append(error)
+        return verdicts
 
     added, refused = await enqueue_lines(redis, keys, lines, on_refused, admit=admit)
     await gate.record_sent(principal.tag, principal.unit, "cli", added)

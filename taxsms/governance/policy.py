@@ -23,7 +23,7 @@ The store calls (loading a `Registry` snapshot) live in taxsms/governance/regist
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -45,8 +45,9 @@ OPERATOR_KINDS: dict[Role, frozenset[Kind]] = {
 }
 SIGNATURE = re.compile(r"【([^【】]*)】")
 NAME_SUFFIX = "（经办人：{}）"
-#: Finds a recipient's unit from the directory when a job leaves it out (None: unknown).
-DirectoryLookup = Callable[[str], str | None]
+#: A recipient's possible units from the directory, (phone, taxpayer id) -> units (empty: unknown), for a job
+#: that leaves `recipient_unit` out (taxsms.directory.recipients, fetched per batch before admission).
+DirectoryLookup = Callable[[str, str], Collection[str]]
 
 
 class PrincipalKind(StrEnum):
@@ -242,12 +243,19 @@ def _kind(principal: Principal, job: Job, registry: Registry) -> None:
 
 def _recipient_unit(principal: Principal, job: Job, registry: Registry) -> str:
     unit = job.recipient_unit
-    if not unit and registry.directory is not None:
-        unit = registry.directory(job.to) or ""
     if not unit:
         if job.kind is Kind.REPLY:
             return ""  # an answer to whoever wrote in
-        raise Refused("recipient_unit", "scope", "required: the recipient's unit, so the sender's scope can be checked")
+        found = registry.directory(job.to, job.taxpayer_id) if registry.directory is not None else ()
+        if not found:
+            raise Refused(
+                "recipient_unit",
+                "scope",
+                "required: the recipient's unit (the directory does not know this recipient), so the sender's "
+                "scope can be checked",
+            )
+        mine = sorted(u for u in found if principal.unit in registry._ancestors.get(u, ()))
+        unit = mine[0] if mine else sorted(found)[0]  # one in the sender's scope, else refused below
     above = registry._ancestors.get(unit)
     if above is None:
         raise Refused("recipient_unit", "scope", f"unknown unit {unit!r}")

@@ -34,6 +34,8 @@ class PrincipalRecord(msgspec.Struct, frozen=True):
     kinds: list[Kind]
     recipient_units: list[str] = msgspec.field(default_factory=lambda: [ANY_UNIT])
     name: str = ""
+    created_by: str = ""  # the operator who issued or registered it
+    created_at: float = 0.0
 
     def principal(self) -> Principal:
         return Principal(self.kind, self.id, self.unit, frozenset(self.kinds), frozenset(self.recipient_units))
@@ -70,7 +72,7 @@ class PrincipalBook:
         self.redis = redis
         self.keys = keys
 
-    async def register(self, principal: Principal, name: str = "") -> None:
+    async def register(self, principal: Principal, name: str = "", *, created_by: str = "", at: float = 0.0) -> None:
         record = PrincipalRecord(
             principal.kind,
             principal.id,
@@ -78,12 +80,18 @@ class PrincipalBook:
             sorted(principal.kinds),
             sorted(principal.recipient_units),
             name,
+            created_by,
+            at,
         )
         await self.redis.hset(self.keys.principals, principal.tag, msgspec.json.encode(record))
 
-    async def get(self, tag: str) -> Principal | None:
+    async def record(self, tag: str) -> PrincipalRecord | None:
         raw = await self.redis.hget(self.keys.principals, tag)
-        return None if raw is None else _principal.decode(raw).principal()
+        return None if raw is None else _principal.decode(raw)
+
+    async def get(self, tag: str) -> Principal | None:
+        found = await self.record(tag)
+        return None if found is None else found.principal()
 
     async def all(self) -> list[PrincipalRecord]:
         raw = await self.redis.hgetall(self.keys.principals)
