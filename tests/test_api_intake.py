@@ -113,3 +113,17 @@ async def test_job_record_is_masked_and_scoped_to_the_principal(api: RunningApi)
     assert hidden.status == 404
     missing = await api.client.get(f"{api.url}/v1/jobs/nope", headers=api.auth())
     assert missing.status == 404 and (await missing.json())["error"] == "not_found"
+
+
+async def test_a_token_cannot_take_another_tokens_job_ids(api: RunningApi) -> None:
+    """The hole: job ids were one global namespace, so a token could enqueue another unit's ids first (the real
+    job was then deduplicated away) or a pending campaign's `cmp-...-000001`. Now each token's ids are its own."""
+    squatter = await api.token_for("city-01")
+    assert (await api.post_jobs(job(9, text="抢先占用的编号。"), token=squatter)).status == 202
+    owner = await api.post_jobs(job(9))
+    assert owner.status == 202 and (await owner.json())["accepted"] == 1  # not a duplicate of the squatter's
+    store = JobStore(api.redis, api.keys)
+    assert (await store.job(api.stored("j9")) or {}).get("state") == "queued"
+    assert (await store.job(api.stored("j9", squatter)) or {}).get("state") == "queued"
+    taken = await api.post_jobs({**job(10), "id": "cmp-20261202-deadbeef-000001"}, token=squatter)
+    assert taken.status == 403 and "reserved for campaigns" in (await taken.json())["detail"]

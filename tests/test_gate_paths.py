@@ -553,3 +553,22 @@ async def test_the_quota_hard_stop_overshoots_by_less_than_one_batch(world: Worl
     assert sum("monthly quota of 7 segments reached for county-e1" in (r or {}).get("error", "") for r in states) == (
         10 - sent
     )
+
+
+async def test_a_raw_job_without_unit_is_counted_against_its_units_quota(world: World) -> None:
+    """The hole: a raw job without `unit` escaped its unit's quota. Admission fills the unit in from its
+    principal, so its segments count in its unit's usage, which the quota is checked against."""
+    from datetime import datetime
+
+    from taxsms.queue.jobs import CHINA
+
+    job = world.job("raw-no-unit", phone(10, 0))
+    assert "unit" not in job
+    payload = msgspec.json.encode({**job, "principal": "system:filing-e1"})
+    await world.redis.xadd(world.keys.intake, {"id": "raw-no-unit", "job": payload})
+    world.allowed.append(phone(10, 0))
+    await world.run_worker_until_final()
+    record = await JobStore(world.redis, world.keys).job("raw-no-unit") or {}
+    assert record.get("unit") == "county-e1" and record.get("state") == "delivered"
+    usage = await world.redis.hgetall(world.keys.usage(f"{datetime.now(CHINA):%Y-%m}"))
+    assert usage[b"county-e1|*"] == b"1" and b"-|*" not in usage
