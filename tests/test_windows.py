@@ -109,3 +109,14 @@ def test_overrides_and_errors() -> None:
         SendWindow.parse("18:00-08:00")
     with pytest.raises(ValueError, match="HH:MM-HH:MM"):
         SendWindow.parse("eight to six")
+
+
+def test_a_staff_answer_keeps_to_the_staff_window_an_automatic_reply_does_not() -> None:
+    """Issue 12 item 5: a reply written by an operator (a ticket answer, e.g. at 06:31 China time) waits for
+    08:00; only automatic replies (no operator) go at any hour."""
+    policy = WindowPolicy.build()
+    early = at("2026-11-24 06:31:00")
+    assert policy.may_send(job(Kind.REPLY, principal="service:12366"), early)
+    answer = job(Kind.REPLY, operator="op-12366-01", principal="operator:op-12366-01")
+    assert not policy.may_send(answer, early)
+    assert policy.release_time(answer, early) == at("2026-11-24 08:00:00")
