@@ -522,18 +522,23 @@ class JobStore:
         for shard_index, group in groups.items():
             shard = self._shards[shard_index]
             keys = [shard.counts, shard.events, shard.stats, shard.subscription_state, shard.usage(f"{moment:%Y-%m}")]
-            day = f"{moment:%Y%m%d}"
-            for _, _, job in group:
-                kind = job.kind.value
-                keys += (shard.job(job.id), shard.queued_index(job.id), shard.recipient_cap(kind, job.to, day))
-                keys += (shard.quota(job.unit), shard.filed(self._filing(job)), self.keys.consent(job.to))
+            day, unused = f"{moment:%Y%m%d}", shard.counts  # a key of the slot for checks that do not apply
             args: list[Any] = [
                 self._now(), CONSUMER_GROUP, _csv(rules.subscription_kinds), rules.unknown_subscription, caps,
                 _csv(rules.quota_kinds), _csv(self.exhausted_units), self._record_ttl,
             ]  # fmt: skip
             for _, entry, job in group:
-                tp, has_filing = self._directory_args(job)
-                args += (job.id, entry.stream, entry.entry_id, job.kind.value, job.to, job.unit, tp, has_filing)
+                kind, to, unit = job.kind.value, job.to, job.unit
+                tp, filing = job.taxpayer_id, self._filing(job) if job.taxpayer_id else ""
+                keys += (
+                    shard.job(job.id),
+                    shard.queued_index(job.id),
+                    shard.recipient_cap(kind, to, day) if kind in rules.daily_caps else unused,
+                    shard.quota(unit) if unit and kind in rules.quota_kinds else unused,
+                    shard.filed(filing) if filing else unused,
+                    self.keys.consent(to) if tp and kind in rules.subscription_kinds else unused,
+                )
+                args += (job.id, entry.stream, entry.entry_id, kind, to, unit, tp, "1" if filing else "")
             calls.append((self._begin, keys, args))
         flags = [False] * len(jobs)
         for group, result in zip(groups.values(), await run_scripts(self.redis, calls), strict=True):
@@ -545,13 +550,6 @@ class JobStore:
     def _filing(job: Job) -> str:
         filing = job.meta.get("filing", "")
         return filing if isinstance(filing, str) else ""
-
-    @classmethod
-    def _directory_args(cls, job: Job) -> tuple[str, str]:
-        """begin.lua's directory checks: the taxpayer id ('' for none) and whether the job names its return."""
-        if not job.taxpayer_id:
-            return "", ""
-        return job.taxpayer_id, "1" if cls._filing(job) else ""
 
     async def settle(self, settlements: Sequence[Settlement]) -> None:
         """Record outcomes, then ack their entries, atomically per shard (one script call per shard)."""

@@ -3,7 +3,8 @@
 -- per-recipient daily cap, the unit's monthly quota), recording why and acking (deleting) their entries.
 -- KEYS: counts hash, events stream, stats hash, subscription state hash, this month's usage hash, then per
 --   job: job hash key, queued-index bucket, its recipient-cap counter (kind, day, phone), its unit's quota,
---   the filed hash of its return (Keys.filed), its phone's consent bucket (Keys.consent).
+--   the filed hash of its return (Keys.filed), its phone's consent bucket (Keys.consent); for a check that
+--   does not apply to the job (no cap for its kind, no unit, ...) the shard's counts key, never read as such.
 -- ARGV: now, group, subscription kinds (',k1,k2,'), unknown-subscription policy ('send' | 'suppress'),
 --   caps (',kind=n,...,'), quota kinds (',k1,'), units whose quota is used up over every shard (',u1,'),
 --   record ttl (s), then per job: id, stream, entry id, kind, to, unit, taxpayer id ('' for none), whether
@@ -45,6 +46,7 @@ local function suppression(kind, to, unit, tp, has_filing, k)
   return nil
 end
 
+return run(function()
 local result = {}
 for k = 6, #KEYS, 6 do
   local a = 9 + (k - 6) / 6 * 8
@@ -55,19 +57,24 @@ for k = 6, #KEYS, 6 do
   local current = adopt(jobkey, KEYS[k + 1], id)
   local send = 0
   if current == nil or current == 'queued' or current == 'submitting' or current == 'delayed' then
-    redis.call('HSET', jobkey, 'kind', kind, 'to', to, 'unit', unit, 'entry', entry)
+    local fields = {'kind', kind, 'to', to, 'unit', unit, 'entry', entry}
     local why = suppression(kind, to, unit, tp, has_filing, k)
+    local moved
     if why then
-      if set_state(jobkey, id, current, 'suppressed', why) then
-        redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', why)
+      fields[#fields + 1], fields[#fields + 2], fields[#fields + 3], fields[#fields + 4] = 'done_at', CTX.now, 'error', why
+      moved = set_state(jobkey, id, current, 'suppressed', why, fields)
+    else
+      fields[#fields + 1], fields[#fields + 2] = 'submitting_at', CTX.now
+      moved = set_state(jobkey, id, current, 'submitting', nil, fields)
+      if moved then
+        redis.call('HINCRBY', jobkey, 'attempts', 1)
+        send = 1
       end
-    elseif set_state(jobkey, id, current, 'submitting') then
-      redis.call('HSET', jobkey, 'submitting_at', CTX.now)
-      redis.call('HINCRBY', jobkey, 'attempts', 1)
-      send = 1
     end
+    if not moved then redis.call('HSET', jobkey, 'kind', kind, 'to', to, 'unit', unit, 'entry', entry) end
   end
   if send == 0 then finish_entry(stream, group, entry) end
   result[#result + 1] = send
 end
 return result
+end)

@@ -2,14 +2,74 @@
 -- from taxsms/queue/states.py (FINAL, AWAITING_RECEIPT, TRANSITIONS).
 -- Every script that moves jobs gets, first in KEYS, its shard's counts hash, events stream and stats hash;
 -- ARGV[1] is now. Every other key it touches comes in KEYS too, named by taxsms/queue/keys.py.
+-- A script's body runs inside run(): counter increments and stream acks are gathered while it runs and
+-- written once per key at the end (one HINCRBY per state and batch, not two per job), also when the body
+-- fails half-way, so the counts always match the records that were written.
 local EVENTS_MAXLEN = 1000000
 
 -- Set by each script (header()) before it changes states: counts hash, events stream, stats hash, now, and
 -- how long a job's record is kept once it is submitted or final (s; nil: for ever).
 local CTX = {counts = nil, events = nil, stats = nil, now = nil, record_ttl = nil}
+local INCRS, INCR_KEYS = {}, {}  -- key -> field -> delta, and the keys in first-use order
+local ACKS, ACK_STREAMS = {}, {}  -- stream -> entry ids to ack and delete, and the streams in first-use order
+local ZREMS, ZREM_KEYS = {}, {}  -- sorted set -> members to remove
 
 local function header()
   CTX.counts, CTX.events, CTX.stats, CTX.now = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
+end
+
+-- Add `n` to `field` of hash `key`, written by flush() (at the end of run()).
+local function incr(key, field, n)
+  local fields = INCRS[key]
+  if not fields then
+    fields = {}
+    INCRS[key] = fields
+    INCR_KEYS[#INCR_KEYS + 1] = key
+  end
+  fields[field] = (fields[field] or 0) + n
+end
+
+-- Remove `member` from sorted set `key` at the end of run() (after anything the script adds to it).
+local function zrem_later(key, member)
+  local members = ZREMS[key]
+  if not members then
+    members = {}
+    ZREMS[key] = members
+    ZREM_KEYS[#ZREM_KEYS + 1] = key
+  end
+  members[#members + 1] = member
+end
+
+-- `command key` with `items` appended, at most 500 at a time (Lua's unpack has a stack limit).
+local function call_chunked(command, key, prefix, items)
+  for i = 1, #items, 500 do
+    local args = {}
+    for j = 1, #prefix do args[#args + 1] = prefix[j] end
+    for j = i, math.min(i + 499, #items) do args[#args + 1] = items[j] end
+    redis.call(command, key, unpack(args))
+  end
+end
+
+local function flush()
+  for _, key in ipairs(INCR_KEYS) do
+    for field, n in pairs(INCRS[key]) do
+      if n ~= 0 then redis.call('HINCRBY', key, field, n) end
+    end
+  end
+  for _, stream in ipairs(ACK_STREAMS) do
+    call_chunked('XACK', stream, {ACKS[stream].group}, ACKS[stream])
+    call_chunked('XDEL', stream, {}, ACKS[stream])
+  end
+  for _, key in ipairs(ZREM_KEYS) do call_chunked('ZREM', key, {}, ZREMS[key]) end
+  INCRS, INCR_KEYS, ACKS, ACK_STREAMS, ZREMS, ZREM_KEYS = {}, {}, {}, {}, {}, {}
+end
+
+-- Run the script's body; write what it gathered (flush) whether it returns or fails.
+local function run(body)
+  local ok, result = pcall(body)
+  flush()
+  if not ok then error(result, 0) end
+  return result
 end
 
 -- States upstream systems need no event for: they enqueued the job themselves, and 'submitting' is internal.
@@ -18,8 +78,12 @@ local QUIET = {queued = true, submitting = true}
 -- Move job `id` (record `jobkey`) from its current state to `to`: per-state counts, the time it entered the
 -- state (the job's short history: field 'at:<state>'), and an event on the events stream. A move the state
 -- table does not declare is refused (the job keeps its state), counted and logged; returns whether it moved.
-local function set_state(jobkey, id, current, to, detail)
-  if current == to then return true end
+-- `fields` (optional, {field, value, ...}) are written with the state, in the same HSET, unless it is refused.
+local function set_state(jobkey, id, current, to, detail, fields)
+  if current == to then
+    if fields then redis.call('HSET', jobkey, unpack(fields)) end
+    return true
+  end
   local from = current or ''
   local allowed = TRANSITIONS[from]
   if not (allowed and allowed[to]) then
@@ -29,12 +93,16 @@ local function set_state(jobkey, id, current, to, detail)
               .. ' to ' .. to)
     return false
   end
-  redis.call('HSET', jobkey, 'state', to, 'at:' .. to, CTX.now)
+  if fields then
+    redis.call('HSET', jobkey, 'state', to, 'at:' .. to, CTX.now, unpack(fields))
+  else
+    redis.call('HSET', jobkey, 'state', to, 'at:' .. to, CTX.now)
+  end
   -- Kept for the retention period from its last change once nothing waits on it: a submitted job's receipt
   -- comes within the message-id TTL, far shorter. Queued, delayed and submitting records never expire.
   if CTX.record_ttl and (FINAL[to] or to == 'submitted') then redis.call('EXPIRE', jobkey, CTX.record_ttl) end
-  if current then redis.call('HINCRBY', CTX.counts, current, -1) end
-  redis.call('HINCRBY', CTX.counts, to, 1)
+  if current then incr(CTX.counts, current, -1) end
+  incr(CTX.counts, to, 1)
   if not QUIET[to] then
     redis.call('XADD', CTX.events, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'job', id, 'state', to,
                'at', CTX.now, 'detail', detail or '')
@@ -55,21 +123,23 @@ local function apply_receipt(jobkey, id, part, outcome, stat, err, deadlines)
   if redis.call('HSETNX', jobkey, 'r' .. part, stat) == 0 then
     return 'duplicate'
   end
-  local current = redis.call('HGET', jobkey, 'state')
+  local record = redis.call('HMGET', jobkey, 'state', 'parts')
+  local current = record[1]
   if not AWAITING_RECEIPT[current] then return 'late' end
-  if current == 'unconfirmed' then redis.call('HINCRBY', CTX.stats, 'receipts_after_timeout', 1) end
+  if current == 'unconfirmed' then incr(CTX.stats, 'receipts_after_timeout', 1) end
   if outcome == 'undelivered' then
     local detail = 'part ' .. part .. ': ' .. stat .. ' err:' .. err
-    if not set_state(jobkey, id, current, 'undelivered', detail) then return 'refused' end
-    redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', detail)
-    redis.call('ZREM', deadlines, id)
+    if not set_state(jobkey, id, current, 'undelivered', detail, {'done_at', CTX.now, 'error', detail}) then
+      return 'refused'
+    end
+    zrem_later(deadlines, id)
     return 'undelivered'
   end
-  local done = redis.call('HINCRBY', jobkey, 'delivered_parts', 1)
-  if done >= tonumber(redis.call('HGET', jobkey, 'parts') or '1') then
-    if not set_state(jobkey, id, current, 'delivered') then return 'refused' end
-    redis.call('HSET', jobkey, 'done_at', CTX.now)
-    redis.call('ZREM', deadlines, id)
+  local parts = tonumber(record[2] or '1')
+  local done = parts > 1 and redis.call('HINCRBY', jobkey, 'delivered_parts', 1) or 1
+  if done >= parts then
+    if not set_state(jobkey, id, current, 'delivered', nil, {'done_at', CTX.now}) then return 'refused' end
+    zrem_later(deadlines, id)
     return 'delivered'
   end
   return 'partial'
@@ -103,9 +173,14 @@ local function adopt(jobkey, index, id)
   return 'queued'
 end
 
--- Ack a job stream entry and delete it: a handled entry is of no more use, and an acked one left in the
--- stream would hold its job's bytes in memory for ever.
+-- Ack a job stream entry and delete it (at the end of run(), with the script's other entries of `stream`): a
+-- handled entry is of no more use, and an acked one left in the stream would hold its job's bytes for ever.
 local function finish_entry(stream, group, entry)
-  redis.call('XACK', stream, group, entry)
-  redis.call('XDEL', stream, entry)
+  local entries = ACKS[stream]
+  if not entries then
+    entries = {group = group}
+    ACKS[stream] = entries
+    ACK_STREAMS[#ACK_STREAMS + 1] = stream
+  end
+  entries[#entries + 1] = entry
 end

@@ -9,6 +9,7 @@
 header()
 CTX.record_ttl = tonumber(ARGV[2])
 local deadlines = KEYS[4]
+return run(function()
 local result = {}
 for i = 5, #KEYS, 2 do
   local a = 3 + (i - 5) / 2 * 6
@@ -20,3 +21,4 @@ for i = 5, #KEYS, 2 do
   end
 end
 return result
+end)

@@ -6,6 +6,7 @@
 -- Returns the number of jobs released.
 header()
 local now = tonumber(CTX.now)
+return run(function()
 local released = 0
 for i = 12, #KEYS do
   local a = 2 + (i - 12) * 2
@@ -18,7 +19,8 @@ for i = 12, #KEYS do
       redis.call('XADD', KEYS[8 + lane], '*', 'job', fields[2])
       released = released + 1
     end
-    redis.call('ZREM', delayed, id)
+    zrem_later(delayed, id)
   end
 end
 return released
+end)

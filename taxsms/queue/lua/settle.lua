@@ -23,8 +23,8 @@ local now = tonumber(CTX.now)
 local segments, handled = 0, 0
 
 local function delay(jobkey, id, current, release, lane, json, detail)
-  if set_state(jobkey, id, current, 'delayed', detail) then
-    redis.call('HSET', jobkey, 'job', json, 'release_at', string.format('%.3f', release), 'lane', lane)
+  local fields = {'job', json, 'release_at', string.format('%.3f', release), 'lane', lane}
+  if set_state(jobkey, id, current, 'delayed', detail, fields) then
     redis.call('ZADD', KEYS[9 + tonumber(lane)], release, id)
   end
 end
@@ -39,13 +39,15 @@ local function adopt_orphan(jobkey, id, part, fields, to)
         apply_receipt(jobkey, id, part, outcome, stat, err, deadlines)
         redis.call('HDEL', orphans, field)
         redis.call('ZREM', orphan_index, field)
-        redis.call('HINCRBY', CTX.stats, 'orphan_receipts_matched', 1)
+        incr(CTX.stats, 'orphan_receipts_matched', 1)
         return
       end
     end
   end
 end
 
+return run(function()
+local check_orphans = redis.call('HLEN', orphans) > 0  -- orphans.lua adds them, never this script
 local a, k = 10, 13
 while k <= #KEYS do
   local jobkey, index = KEYS[k], KEYS[k + 1]
@@ -58,21 +60,21 @@ while k <= #KEYS do
   if outcome == 'skip' or (current and (current == outcome or FINAL[current])) then
     -- nothing to record: an earlier attempt (or a retried batch) already did
   elseif id == '' then
-    redis.call('HINCRBY', CTX.counts, outcome, 1)
+    incr(CTX.counts, outcome, 1)
   elseif outcome == 'submitted' then
-    if set_state(jobkey, id, current, 'submitted') then
-      redis.call('HSET', jobkey, 'submitted_at', CTX.now, 'parts', n)
+    local fields = {'submitted_at', CTX.now, 'parts', n}
+    for part = 1, n do
+      fields[#fields + 1], fields[#fields + 2] = 'm' .. part, ARGV[parts_at + 2 * (part - 1)]
+    end
+    if set_state(jobkey, id, current, 'submitted', nil, fields) then
       redis.call('ZADD', deadlines, deadline, id)
       segments = segments + n
       local meta = redis.call('HMGET', jobkey, 'unit', 'kind', 'to')
       local unit, to = meta[1] or '', meta[3] or ''
       if unit == '' then unit = '-' end
-      redis.call('HINCRBY', usage, unit .. '|' .. (meta[2] or '-'), n)
-      redis.call('HINCRBY', usage, unit .. '|*', n)
-      local check_orphans = redis.call('HLEN', orphans) > 0
+      incr(usage, unit .. '|' .. (meta[2] or '-'), n)
+      incr(usage, unit .. '|*', n)
       for part = 1, n do
-        local msgid = ARGV[parts_at + 2 * (part - 1)]
-        redis.call('HSET', jobkey, 'm' .. part, msgid)
         redis.call('SET', KEYS[msg_at + part - 1], id .. ' ' .. part .. ' ' .. to, 'EX', ttl)
         if check_orphans then adopt_orphan(jobkey, id, part, ARGV[parts_at + 2 * (part - 1) + 1], to) end
       end
@@ -84,20 +86,20 @@ while k <= #KEYS do
     redis.call('HSET', jobkey, 'error', detail, 'smpp_status', status)
     if tries > max_retries then
       local why = 'gave up after ' .. max_retries .. ' retries: ' .. detail
-      if set_state(jobkey, id, current, 'dead_lettered', why) then
+      if set_state(jobkey, id, current, 'dead_lettered', why, {'done_at', CTX.now, 'error', why}) then
         redis.call('XADD', dead, 'MAXLEN', '~', dead_maxlen, '*', 'id', id, 'entry', entry, 'field', 'smsc',
                    'reason', why, 'job', string.sub(json, 1, dead_payload), 'job_bytes', #json, 'at', CTX.now)
-        redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', why)
       end
     else
       local wait = math.min(retry_base * 2 ^ (tries - 1), retry_cap)
       delay(jobkey, id, current, now + wait, lane, json, 'retry ' .. tries .. ': ' .. detail)
     end
-  elseif set_state(jobkey, id, current, outcome, detail) then
-    redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', detail, 'smpp_status', status)
+  else
+    set_state(jobkey, id, current, outcome, detail, {'done_at', CTX.now, 'error', detail, 'smpp_status', status})
   end
   finish_entry(stream, group, entry)
   handled = handled + 1
 end
-if segments > 0 then redis.call('HINCRBY', CTX.stats, 'segments', segments) end
+if segments > 0 then incr(CTX.stats, 'segments', segments) end
 return handled
+end)

@@ -6,6 +6,7 @@
 header()
 CTX.record_ttl = tonumber(ARGV[2])
 local deadlines, now = KEYS[4], tonumber(CTX.now)
+return run(function()
 local ended = 0
 for i = 5, #KEYS do
   local a = 3 + (i - 5) * 2
@@ -13,13 +14,13 @@ for i = 5, #KEYS do
   local due = tonumber(redis.call('ZSCORE', deadlines, id) or '')
   if due and due <= now then
     if redis.call('HGET', jobkey, 'state') == 'submitted' then
-      if set_state(jobkey, id, 'submitted', 'unconfirmed', detail) then
-        redis.call('HSET', jobkey, 'done_at', CTX.now, 'error', detail)
+      if set_state(jobkey, id, 'submitted', 'unconfirmed', detail, {'done_at', CTX.now, 'error', detail}) then
         ended = ended + 1
       end
     end
-    redis.call('ZREM', deadlines, id)
+    zrem_later(deadlines, id)
   end
 end
 if ended > 0 then redis.call('HINCRBY', CTX.stats, 'receipt_timeouts', ended) end
 return ended
+end)
