@@ -46,6 +46,8 @@ class StorageCaps:
 
 ENQUEUE_CHUNK = 500
 COUNTED_STATES = tuple(State)
+#: Outcomes whose record (delayed, retried) or dead letter (a retry too many) keeps the job itself.
+KEEPS_PAYLOAD = frozenset({State.DELAYED, "retry"})
 T = TypeVar("T")
 
 
@@ -571,7 +573,8 @@ class JobStore:
                 keys += (shard.job(s.job_id), shard.queued_index(s.job_id), *map(shard.message, s.message_ids))
                 args += (s.job_id, s.stream, s.entry_id, s.outcome, s.detail, s.smpp_status, f"{s.release_at:.3f}")
                 deadline = self.receipt_deadline(s.expires_at) if s.outcome == State.SUBMITTED else 0.0
-                args += (int(s.lane), s.payload, f"{deadline:.3f}", len(s.message_ids))
+                payload = s.payload if s.outcome in KEEPS_PAYLOAD else b""  # the job, only where it is kept
+                args += (int(s.lane), payload, f"{deadline:.3f}", len(s.message_ids))
                 for message_id in s.message_ids:
                     args += (message_id, " ".join(candidates(message_id)))
             calls.append((self._settle, keys, args))
