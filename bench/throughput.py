@@ -1,14 +1,15 @@
 """End-to-end throughput: enqueued job -> accepted by the SMSC -> receipt recorded, vs SMSC latency and window.
 
-Each run uses three processes, as in production: a private redis-server, the SMSC simulator
-(`taxsms simulator`) and one worker (`taxsms worker`, one bind). Jobs are enqueued first; the clock runs
-from the worker's first claim (its process started and bound: interpreter start-up is not throughput) to
-the moment the last receipt is recorded in Redis, so it includes filling and draining the pipeline. CPU
-µs per message is the worker process's (and, separately, redis-server's) user+system time from its first
-claim to the last receipt (start-up and imports excluded) divided by the jobs it sent. Right after each taxsms run the same number of messages goes through a minimal raw windowed client
-(`rawclient.py`: no Redis, receipts answered) with the same window against the same simulator, so the share
-of the raw rate taxsms reaches is measured in the same sitting. The same latencies are then run with a
-synchronous smpplib client that waits for each submit_sm_resp before the next (stop-and-wait).
+Each run uses three processes, as in production: a private redis-server, the SMSC simulator (`taxsms
+simulator`) and one worker (`taxsms worker`, one bind). Jobs are enqueued first; the clock runs from the
+worker's first claim (its process started and bound: interpreter start-up is not throughput) to the moment the
+last receipt is recorded in Redis, so it includes filling and draining the pipeline. CPU µs per message is the
+worker process's (and, separately, redis-server's) user+system time from its first claim to the last receipt
+(start-up and imports excluded) divided by the jobs it sent. Right after each taxsms run the same number of
+messages goes through a minimal raw windowed client (`rawclient.py`: no Redis, receipts answered) with the
+same window against the same simulator, so the share of the raw rate taxsms reaches is measured in the same
+sitting. The same latencies are then run with a synchronous smpplib client that waits for each submit_sm_resp
+before the next (stop-and-wait).
 
     python bench/throughput.py [--quick] [--latencies 0,20] [--windows 64] [--json bench/results/throughput.json]
 """

@@ -43,9 +43,12 @@ class HiredisPacking:
             args = (*args[0].encode().split(), *args[1:])
         elif b" " in args[0]:
             args = (*args[0].split(), *args[1:])
-        args = tuple(bytes(arg) if isinstance(arg, bytearray | memoryview) else arg for arg in args)
         try:
             return [hiredis.pack_command(args)]
+        except TypeError:  # hiredis takes str, int, float and bytes (memoryview too), not bytearray
+            pass
+        try:
+            return [hiredis.pack_command(tuple(bytes(a) if isinstance(a, bytearray) else a for a in args))]
         except TypeError as exc:
             raise DataError(str(exc)) from exc
 

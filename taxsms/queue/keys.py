@@ -37,17 +37,18 @@ class Keys:
     prefix: str = DEFAULT_PREFIX
     shards: int = 1
     shard_index: int = 0
+    tag: str = dataclasses.field(init=False, repr=False, compare=False)
+    """This shard's hash tag; every job key of the shard starts with it (also inside the Lua scripts)."""
+    _queued_buckets: int = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.shard_index < self.shards:
             raise ValueError(f"shard {self.shard_index} out of range for {self.shards} shards")
+        # Computed once: the dispatcher names a few keys per message from them.
+        object.__setattr__(self, "tag", f"{{{self.prefix}:{self.shard_index}}}")
+        object.__setattr__(self, "_queued_buckets", max(1024, QUEUED_BUCKETS // self.shards))
 
     # -- shards ------------------------------------------------------------------------------------------
-
-    @property
-    def tag(self) -> str:
-        """This shard's hash tag; every job key of the shard starts with it (also inside the Lua scripts)."""
-        return f"{{{self.prefix}:{self.shard_index}}}"
 
     @property
     def control(self) -> str:
@@ -131,7 +132,7 @@ class Keys:
 
     def queued_index(self, job_id: str) -> str:
         """Hash bucket of the shard's queued index: job id -> its stream entry, for jobs not picked up yet."""
-        return f"{self.tag}:queued:{_bucket(job_id, max(1024, QUEUED_BUCKETS // self.shards))}"
+        return f"{self.tag}:queued:{_bucket(job_id, self._queued_buckets)}"
 
     def job(self, job_id: str) -> str:
         """Hash holding one job's record and status."""

@@ -479,13 +479,6 @@ class JobStore:
             calls.append((self._unconfirmed, keys, args))
         return sum(int(n) for n in await run_scripts(self.redis, calls))
 
-    def receipt_deadline(self, expires_at: float) -> float:
-        """When a job submitted now ends unconfirmed without a receipt: receipt_timeout_s from now, or at its
-        expiry (the end of its validity) if that comes first."""
-        now = self._clock()
-        deadline = now + self._receipt_timeout
-        return min(deadline, expires_at) if now < expires_at else deadline
-
     async def refresh_quotas(self) -> None:
         """Find the units whose quota this month's usage over every shard reached (only with several shards)."""
         if self.keys.shards == 1:
@@ -557,7 +550,8 @@ class JobStore:
         """Record outcomes, then ack their entries, atomically per shard (one script call per shard)."""
         if not settlements:
             return
-        rules, month = self.rules, f"{datetime.fromtimestamp(self._clock(), CHINA):%Y-%m}"
+        rules, now = self.rules, self._clock()
+        month, later = f"{datetime.fromtimestamp(now, CHINA):%Y-%m}", now + self._receipt_timeout
         calls: list[ScriptCall] = []
         for shard_index, group in _by_shard((self._shard_of_stream[s.stream], s) for s in settlements).items():
             shard = self._shards[shard_index]
@@ -571,10 +565,14 @@ class JobStore:
             ]  # fmt: skip
             for s in group:
                 keys += (shard.job(s.job_id), shard.queued_index(s.job_id), *map(shard.message, s.message_ids))
-                args += (s.job_id, s.stream, s.entry_id, s.outcome, s.detail, s.smpp_status, f"{s.release_at:.3f}")
-                deadline = self.receipt_deadline(s.expires_at) if s.outcome == State.SUBMITTED else 0.0
-                payload = s.payload if s.outcome in KEEPS_PAYLOAD else b""  # the job, only where it is kept
-                args += (int(s.lane), payload, f"{deadline:.3f}", len(s.message_ids))
+                if s.outcome == State.SUBMITTED:  # unconfirmed without a receipt by receipt_timeout_s, or its expiry
+                    expires = s.expires_at
+                    deadline, payload = f"{min(later, expires) if now < expires else later:.3f}", b""
+                else:  # the job itself goes only where it is kept
+                    deadline, payload = "0", s.payload if s.outcome in KEEPS_PAYLOAD else b""
+                release = f"{s.release_at:.3f}" if s.release_at else "0"
+                args += (s.job_id, s.stream, s.entry_id, s.outcome, s.detail, s.smpp_status, release)
+                args += (s.lane, payload, deadline, len(s.message_ids))
                 for message_id in s.message_ids:
                     args += (message_id, " ".join(candidates(message_id)))
             calls.append((self._settle, keys, args))
