@@ -34,10 +34,12 @@ from taxsms.channels.smpp import (
     Unbind,
     UnbindResp,
     decode,
+    deliver_sm_resp_frame,
     encode,
     error_response,
     response_for,
     status_name,
+    submit_sm_frame,
 )
 from taxsms.channels.smpp.codec import SHORT_MESSAGE_TAGS, SIZES
 
@@ -560,3 +562,45 @@ def test_throttling_and_transient_failures_are_two_disjoint_sets() -> None:
     assert {S.ESME_RSYSERR, S.ESME_RSUBMITFAIL} <= TRANSIENT_FAILURE_STATUSES
     assert not THROTTLING_STATUSES & TRANSIENT_FAILURE_STATUSES
     assert S.ESME_RINVDSTADR not in THROTTLING_STATUSES | TRANSIENT_FAILURE_STATUSES
+
+
+_addresses = st.text(alphabet="0123456789", max_size=20)
+
+
+@settings(max_examples=300)
+@given(
+    source_ton=st.integers(0, 6), source=_addresses, dest_ton=st.integers(0, 6), dest_npi=st.integers(0, 18),
+    destination=_addresses, esm_class=st.integers(0, 255), registered=st.integers(0, 3),
+    validity=st.sampled_from(["", "261202180000032+", "000001000000000R"]), data_coding=st.integers(0, 255),
+    short_message=st.binary(max_size=254),
+)  # fmt: skip
+def test_submit_sm_frame_is_what_encode_writes(
+    source_ton: int, source: str, dest_ton: int, dest_npi: int, destination: str, esm_class: int,
+    registered: int, validity: str, data_coding: int, short_message: bytes,
+) -> None:  # fmt: skip
+    pdu = SubmitSm(
+        sequence_number=0,
+        source_addr_ton=source_ton, source_addr=source, dest_addr_ton=dest_ton, dest_addr_npi=dest_npi,
+        destination_addr=destination, esm_class=esm_class, registered_delivery=registered,
+        validity_period=validity, data_coding=data_coding, short_message=short_message,
+    )  # fmt: skip
+    frame = submit_sm_frame(
+        source_ton, source, dest_ton, dest_npi, destination, esm_class, registered, validity, data_coding,
+        short_message,
+    )  # fmt: skip
+    assert frame == encode(pdu)
+    assert decode(frame) == pdu
+
+
+def test_submit_sm_frame_refuses_what_submit_sm_cannot_carry() -> None:
+    for fields in (("1" * 21, "8613900000001", ""), ("12366", "86139\0", ""), ("12366", "8613900000001", "x" * 17)):
+        source, destination, validity = fields
+        with pytest.raises(ValueError, match="submit_sm cannot carry"):
+            submit_sm_frame(0, source, 1, 1, destination, 0, 1, validity, 8, b"hi")
+    with pytest.raises(ValueError, match="255 octets of short_message"):
+        submit_sm_frame(0, "12366", 1, 1, "8613900000001", 0, 1, "", 8, b"x" * 255)
+
+
+@given(seq=st.integers(0, 2**32 - 1), status=st.sampled_from([0, int(CommandStatus.ESME_RX_T_APPN)]))
+def test_deliver_sm_resp_frame_is_what_encode_writes(seq: int, status: int) -> None:
+    assert deliver_sm_resp_frame(seq, status) == encode(DeliverSmResp(sequence_number=seq, command_status=status))

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from taxsms.channels.events import MoAssembler, MoMessage
 from taxsms.channels.link import SmppLink
-from taxsms.channels.smpp import CommandStatus, DeliverSm, DeliverSmResp, Receipt
+from taxsms.channels.smpp import CommandStatus, DeliverSm, Receipt, deliver_sm_resp_frame
 from taxsms.channels.submits import SessionConfig, SessionStats
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Inbound:
         stats.mo_parts_dropped = self._assembler.dropped_parts
         stored = None if event is None else self._sink(event)
         if stored is None:
-            link.send(DeliverSmResp(sequence_number=seq))
+            link.send(deliver_sm_resp_frame(seq))
         else:
             asyncio.ensure_future(stored).add_done_callback(lambda done: _acknowledge(link, seq, done))
 
@@ -49,4 +49,4 @@ def _acknowledge(link: SmppLink, seq: int, stored: asyncio.Future[None]) -> None
     """Answer a deliver_sm once its event is stored; if storing failed the SMSC retries later."""
     failed = stored.cancelled() or stored.exception() is not None
     if link.open:  # else the SMSC sends it again on the next bind
-        link.send(DeliverSmResp(sequence_number=seq, command_status=CommandStatus.ESME_RX_T_APPN if failed else 0))
+        link.send(deliver_sm_resp_frame(seq, CommandStatus.ESME_RX_T_APPN if failed else 0))

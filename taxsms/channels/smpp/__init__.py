@@ -7,8 +7,10 @@ from taxsms.channels.smpp.codec import (
     ProtocolError,
     RemoteProtocolError,
     decode,
+    deliver_sm_resp_frame,
     encode,
     error_response,
+    submit_sm_frame,
     validate,
 )
 from taxsms.channels.smpp.connection import NEED_DATA, Connection, Event, Refused, Response
@@ -77,8 +79,9 @@ __all__ = [
     "DeliverSmResp", "EncodedMessage", "EnquireLink", "EnquireLinkResp", "Event", "FramingError", "GenericNack",
     "InvalidPduError", "LocalProtocolError", "MessageState", "Pdu", "PduBase", "PduReader", "ProtocolError",
     "Receipt", "Refused", "RemoteProtocolError", "Response", "Role", "SegmentInfo", "SubmitSm", "SubmitSmResp",
-    "Tag", "Unbind", "UnbindResp", "decode", "decode_short_message", "encode", "encode_message",
+    "Tag", "Unbind", "UnbindResp", "decode", "decode_short_message", "deliver_sm_resp_frame", "encode",
+    "encode_message",
     "error_response", "fits_gsm7", "format_receipt_text", "gsm7_decode", "gsm7_encode",
     "parse_concat_udh", "parse_receipt", "parse_receipt_text",
-    "response_for", "segment_info", "status_name", "validate"
+    "response_for", "segment_info", "status_name", "submit_sm_frame", "validate"
 ]  # fmt: skip

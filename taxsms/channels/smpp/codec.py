@@ -362,6 +362,37 @@ def encode(pdu: PduBase) -> bytes:
         raise
 
 
+# Raw frames for the two PDUs sent once per message (no dataclass built): byte for byte what encode() writes
+# for the same fields (tests/test_smpp_codec.py checks), sequence number 0 (the Connection numbers requests).
+_SUBMIT_SM_ID, _DELIVER_SM_RESP_ID = int(CommandId.SUBMIT_SM), int(CommandId.DELIVER_SM_RESP)
+
+
+def submit_sm_frame(
+    source_addr_ton: int, source_addr: str, dest_addr_ton: int, dest_addr_npi: int, destination_addr: str,
+    esm_class: int, registered_delivery: int, validity_period: str, data_coding: int, short_message: bytes,
+) -> bytes:  # fmt: skip
+    """encode(SubmitSm(...)) for a submit_sm with these fields set and the others at their defaults."""
+    if (
+        len(short_message) > MAX_SHORT_MESSAGE or len(validity_period) > 16 or len(source_addr) > 20
+        or len(destination_addr) > 20 or "\0" in source_addr + destination_addr + validity_period
+    ):  # fmt: skip
+        raise ValueError(
+            f"submit_sm cannot carry source {source_addr!r}, destination {destination_addr!r}, validity "
+            f"{validity_period!r} or {len(short_message)} octets of short_message"
+        )
+    head = _SM_HEAD % (
+        "", source_addr_ton, 0, source_addr, dest_addr_ton, dest_addr_npi, destination_addr, esm_class, 0, 0, "",
+        validity_period, registered_delivery, 0, data_coding, 0, len(short_message),
+    )  # fmt: skip
+    body = head.encode("latin-1") + short_message
+    return HEADER.pack(HEADER_LENGTH + len(body), _SUBMIT_SM_ID, 0, 0) + body
+
+
+def deliver_sm_resp_frame(sequence_number: int, command_status: int = 0) -> bytes:
+    """encode(DeliverSmResp(sequence_number=..., command_status=...))."""
+    return HEADER.pack(HEADER_LENGTH + 1, _DELIVER_SM_RESP_ID, command_status, sequence_number) + b"\0"
+
+
 # -- decoding ------------------------------------------------------------------------------------------------
 
 # Mandatory parameters as (name, is_c_octet_string); the regexes below are built from them.
