@@ -26,8 +26,8 @@ from taxsms.channels.smpp import (
 LONG_MO = "您好，我想咨询一下小规模纳税人季度销售额未超过三十万元是否需要申报增值税，以及附加税费如何计算，谢谢！"
 
 
-def submit(to: str = "8613900000001", text: bytes = b"hello") -> SubmitSm:
-    return SubmitSm(sequence_number=0, destination_addr=to, registered_delivery=1, short_message=text)
+def submit(to: str = "8613900000001", text: bytes = b"hello") -> bytes:
+    return encode(SubmitSm(sequence_number=0, destination_addr=to, registered_delivery=1, short_message=text))
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from taxsms.channels.session import (
     SmppSession,
     SubmitResult,
 )
-from taxsms.channels.smpp import SubmitSm, encode
 
 
 class SmppPool:
@@ -57,14 +56,15 @@ class SmppPool:
             item.future.cancel()
         self._queue.clear()
 
-    def submit(self, pdu: SubmitSm) -> asyncio.Future[SubmitResult]:
-        """Queue one submit_sm; the future resolves with the SMSC's final answer.
+    def submit(self, frame: bytes) -> asyncio.Future[SubmitResult]:
+        """Queue one encoded submit_sm (smpp.submit_sm_frame, or encode(SubmitSm(...))); the future resolves
+        with the SMSC's final answer.
 
         Throttling and lost connections are retried inside the channel; the future only ever holds an
         accept or a permanent refusal.
         """
         future: asyncio.Future[SubmitResult] = self._loop.create_future()
-        self._queue.append(PendingSubmit(encode(pdu), future))
+        self._queue.append(PendingSubmit(frame, future))
         self._wake()
         return future
 

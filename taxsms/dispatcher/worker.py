@@ -30,7 +30,7 @@ from taxsms import commalist
 from taxsms.channels.events import MO_MAX_PENDING, MO_MAX_PENDING_BYTES
 from taxsms.channels.pool import SmppPool
 from taxsms.channels.session import SessionConfig, SubmitResult
-from taxsms.channels.smpp import TRANSIENT_FAILURE_STATUSES, EncodedMessage, SubmitSm
+from taxsms.channels.smpp import TRANSIENT_FAILURE_STATUSES, EncodedMessage, submit_sm_frame
 from taxsms.channels.submits import BIND_REFUSED_RETRY_MAX_S, BIND_REFUSED_RETRY_MIN_S
 from taxsms.dispatcher.admission import Admission, Held, Raw, Ready, Refused, settlement
 from taxsms.dispatcher.batcher import BatchWriter
@@ -598,19 +598,14 @@ class Worker:
         assert self.pool is not None
         cfg, message = self.config, claimed.message
         tracker = _InFlight(self, claimed)
+        source, source_ton = cfg.source_addr, 0 if cfg.source_addr.isdigit() else 5
+        destination, validity = (
+            "86" + claimed.job.to,
+            smpp_time(claimed.job.expires_ts) if claimed.job.expires_ts else "",
+        )
         for index, part in enumerate(message.parts):
-            pdu = SubmitSm(
-                sequence_number=0,
-                source_addr_ton=0 if cfg.source_addr.isdigit() else 5,
-                source_addr=cfg.source_addr,
-                dest_addr_ton=1,
-                dest_addr_npi=1,
-                destination_addr="86" + claimed.job.to,
-                esm_class=message.esm_class,
-                registered_delivery=1,
-                validity_period=smpp_time(claimed.job.expires_ts) if claimed.job.expires_ts else "",
-                data_coding=message.data_coding,
-                short_message=part,
+            pdu = submit_sm_frame(
+                source_ton, source, 1, 1, destination, message.esm_class, 1, validity, message.data_coding, part
             )
             future = self.pool.submit(pdu)
             future.add_done_callback(lambda f, i=index: tracker.part_done(i, f))
