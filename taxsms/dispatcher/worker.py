@@ -380,17 +380,21 @@ class Worker:
         Each read asks only for what the room has free (the reply reader may use the reply share too).
         """
         while not self._stopping.is_set():
-            room = await self.room.reserve(self.config.batch, replies=replies, minimum=len(streams))
+            # Replies are read as soon as there is room for one per stream; the other lanes wait for a quarter
+            # batch of room, so that a full window freeing its slots one by one is not read one entry at a time.
+            minimum = len(streams) if replies else max(len(streams), self.config.batch // 4)
+            room = await self.room.reserve(self.config.batch, replies=replies, minimum=minimum)
             if not room:
                 return  # stopping
-            entries = await self._read(streams, max(1, room // len(streams)))
+            entries = await self._read(streams, room)
             kept = await self._admit(entries, replies=replies) if entries and not self._stopping.is_set() else 0
             self.room.release(room - kept, replies=replies)
             await asyncio.sleep(0)  # let a reclaim pass waiting for room have what was given back
 
     async def _read(self, streams: list[str], count: int, *, pending: bool = False) -> list[StreamEntry]:
+        """Up to `count` new entries in all (pending: up to `count` of our own from each stream)."""
         cfg = self.config
-        read = partial(self.store.read, pending=pending)
+        read = partial(self.store.read, pending=True) if pending else self.store.read_new
         entries = await self._try("reading jobs", read, cfg.consumer, streams, count, cfg.block_ms)
         if entries is None:
             await self._pause(0.5)

@@ -253,6 +253,7 @@ class JobStore:
         self._receipts = redis.register_script(load_script("receipts"))
         self._orphans = redis.register_script(load_script("orphans"))
         self._unconfirmed = redis.register_script(load_script("unconfirmed"))
+        self._read = redis.register_script(load_script("read", common=False))
         self._shards = list(self.keys.every_shard())
         self._shard_of_stream = {stream: shard.shard_index for shard in self._shards for stream in self._lanes(shard)}
         self._shard_of_stream[self.keys.intake] = 0
@@ -371,6 +372,19 @@ class JobStore:
             raise RedisConnectionError(f"a failover ended the blocking read: {exc}") from exc
         by_stream = {self._text(name): items for name, items in reply or ()}
         return [entry for stream in streams for entry in self.parse_entries(stream, by_stream.get(stream, ()))]
+
+    async def read_new(self, consumer: str, streams: Sequence[str], count: int, block_ms: int) -> list[StreamEntry]:
+        """Read up to `count` new entries in all from `streams` (most urgent first; of one shard), the lanes
+        ahead taking what they hold first (one script call: read.lua); if none has any, block up to block_ms
+        for the first to arrive in any of them (then at most count // len(streams) from each)."""
+        (reply,) = await run_scripts(self.redis, [(self._read, streams, [CONSUMER_GROUP, consumer, count])])
+        if not reply:
+            return await self.read(consumer, streams, max(1, count // len(streams)), block_ms)
+        entries = []
+        for name, items in reply:
+            stream = self._text(name)
+            entries += self.parse_entries(stream, [(i, dict(zip(f[::2], f[1::2], strict=True))) for i, f in items])
+        return entries
 
     @staticmethod
     def _text(value: bytes | str) -> str:
