@@ -30,8 +30,10 @@ class SmppPool:
     ) -> None:
         self._queue: deque[PendingSubmit] = deque()
         self._loop = asyncio.get_running_loop()
+        self._room = asyncio.Event()  # set when a bind may have room again (answer, bind, end of a pause)
+        room = self._room.set
         self.sessions = [
-            SmppSession(config, self._queue, on_event, wake=self._wake, name=f"bind-{i + 1}", clock=clock)
+            SmppSession(config, self._queue, on_event, wake=self._wake, on_room=room, name=f"bind-{i + 1}", clock=clock)
             for i in range(binds)
         ]
 
@@ -67,6 +69,18 @@ class SmppPool:
         self._queue.append(PendingSubmit(frame, future))
         self._wake()
         return future
+
+    def writable_now(self, segments: int) -> bool:
+        """Whether `segments` submits would be written at once: nothing queued, and that much room in the binds
+        (bound, not paused, window slots free; a message longer than every window together needs all of it)."""
+        wanted = min(segments, sum(s.config.window for s in self.sessions))
+        return not self._queue and sum(s.room for s in self.sessions) >= wanted
+
+    async def writable(self, segments: int) -> None:
+        """Wait until writable_now(segments): a rate-limited sender spends its grant by a write, not in a queue."""
+        while not self.writable_now(segments):
+            self._room.clear()
+            await self._room.wait()
 
     @property
     def backlog(self) -> int:

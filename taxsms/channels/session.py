@@ -46,12 +46,14 @@ class SmppSession:
         on_event: EventSink,
         *,
         wake: Callable[[], None] | None = None,
+        on_room: Callable[[], None] | None = None,
         name: str = "bind",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         cfg = self.config = config
         self.name, self.stats, self.bound_event = name, SessionStats(), asyncio.Event()
-        self._wake, self._clock, self._resume = wake or self.pump, clock, self.pump  # _resume: after a pause
+        self._wake, self._clock = wake or self.pump, clock
+        self._on_room = on_room or (lambda: None)  # a window slot freed, a bind came up, a pause ended
         self._inbound = Inbound(config, on_event, self.stats, name)
         self._link: SmppLink | None = None
         self._lost, self._closing, self._task = asyncio.Event(), False, None
@@ -67,6 +69,14 @@ class SmppSession:
     @property
     def in_flight(self) -> int:
         return 0 if self._link is None else self._link.connection.in_flight
+
+    @property
+    def room(self) -> int:
+        """Submits this bind would write now (bound, not paused, window slots free)."""
+        link = self._link
+        if link is None or link.connection.state is not _BOUND_TRX or self._closing:
+            return 0
+        return self._window.room(link)
 
     def start(self) -> None:
         """Connect and keep connected in the background until close()."""
@@ -90,6 +100,11 @@ class SmppSession:
         link = self._link
         if link is not None and link.connection.state is _BOUND_TRX and not self._closing:
             self._window.pump(link, self._resume)
+
+    def _resume(self) -> None:
+        """A throttling pause is over: send again, and say there is room."""
+        self.pump()
+        self._on_room()
 
     async def _run(self) -> None:
         cfg = self.config
@@ -132,6 +147,7 @@ class SmppSession:
         log.info("%s: bound to %s:%s as %s%s", self.name, cfg.host, cfg.port, cfg.system_id, again)
         self._refusal = None
         self.pump()
+        self._on_room()
 
     async def _serve(self) -> None:
         """Watch timeouts and keep the link alive until the connection is lost."""
@@ -181,6 +197,7 @@ class SmppSession:
             if isinstance(context, PendingSubmit):
                 self._window.answered(context, event.pdu)
                 self.pump()
+                self._on_room()
             elif not context.done():  # a control request's future (bind, enquire_link, unbind)
                 context.set_result(event.pdu)
         elif isinstance(event, smpp.DeliverSm):

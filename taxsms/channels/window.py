@@ -51,6 +51,12 @@ class SubmitWindow:
             stats.submitted += 1
             send(item.frame, item)
 
+    def room(self, link: SmppLink) -> int:
+        """Submits `link` would write now: free window slots, 0 while paused by throttling."""
+        if self._clock() < self._paused_until:
+            return 0
+        return max(0, self._config.window - len(link.connection.outstanding))
+
     def answered(self, item: PendingSubmit, pdu: PduBase) -> None:
         """A submit_sm_resp (or generic_nack) for `item`."""
         stats = self._stats

@@ -71,3 +71,7 @@ class RateLimiter:
                     self.waits += 1
                     await self._sleep(wait)  # type: ignore[misc]
             self._balance -= segments
+
+    def forfeit(self) -> None:
+        """Give up the segments kept in hand (granted for earlier than now: spent late, they would bunch up)."""
+        self._balance = 0
