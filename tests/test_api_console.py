@@ -1,4 +1,5 @@
-"""The console's JSON endpoints: campaigns, inbox, usage, audit and consent, each scoped to the operator."""
+"""The console's JSON endpoints: campaigns (to audiences or uploads), inbox, usage, audit, consent and a phone's
+messages, each scoped to the operator."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from redis.asyncio import Redis
 from test_api_support import FAST_HASHER, RunningApi, operator_book, running_api
 
 from taxsms.api.sessions import CSRF_HEADER
+from taxsms.governance.admission import Gate
+from taxsms.governance.units import UnitTree
 from taxsms.queue.keys import Keys
-from taxsms.seed import DEMO_PASSWORD, seed_console
+from taxsms.replies.inbox import Inbox, TicketError, common_unit
+from taxsms.seed import DEMO_PASSWORD, SEEDED_AUDIENCE, TAXPAYERS, seed_console
 
+SEEDED_PHONES = [phone for *_, phones in TAXPAYERS for phone, _, _ in phones]
 RECIPIENTS = "phone,unit\n13910000001,county-e1\n13910000002\n"
 
 
@@ -125,3 +130,67 @@ async def test_a_campaign_is_cancelled_with_a_reason(login) -> None:  # type: ig
     assert (await publisher.post(f"campaigns/{created['id']}/cancel", {"reason": ""}))[0] == 422
     status, cancelled = await publisher.post(f"campaigns/{created['id']}/cancel", {"reason": "发错了"})
     assert status == 200 and cancelled["state"] == "cancelled" and cancelled["reason"] == "发错了"
+
+
+async def test_campaign_to_a_directory_audience_of_my_jurisdiction(login) -> None:  # type: ignore[no-untyped-def]
+    publisher, admin = await login("K002"), await login("K001")
+    status, listed = await publisher.get("audiences")
+    options = [(a["kind"], a["unit"]) for a in listed["audiences"]]  # type: ignore[index]
+    assert options == [
+        ("taxpayers", "county-e1"),
+        ("staff", "county-e1"),
+        ("taxpayers", "sub-e1-town"),
+        ("staff", "sub-e1-town"),
+    ]
+    status, size = await publisher.get("audiences/size?kind=taxpayers&unit=county-e1&subscribed=1")
+    assert status == 200 and (size["recipients"], size["taxpayers"]) == (SEEDED_AUDIENCE, 6)
+    assert len(size["sample"]) == 5 and all("****" in line for line in size["sample"])  # type: ignore[union-attr]
+    assert not any(phone in str(size) for phone in SEEDED_PHONES) and "甲县" not in str(size)
+    assert (await publisher.get("audiences/size?kind=taxpayers&unit=county-e2"))[0] == 404  # not mine
+    assert (await publisher.get("audiences/size?kind=staff&unit=county-e1"))[1]["recipients"] == 3
+    audience = {"kind": "taxpayers", "unit": "county-e1", "subscribed": True}
+    status, created = await publisher.post("campaigns", {"name": "征期", "text": "请按时申报。", "audience": audience})
+    assert status == 201 and created["recipients"] == SEEDED_AUDIENCE
+    assert created["audience"] == "taxpayers of county-e1, subscribed"
+    status, queue = await admin.get("campaigns?state=pending_approval")
+    (row,) = queue["campaigns"]  # type: ignore[index]
+    assert row["recipients"] == SEEDED_AUDIENCE and len(row["sample"]) == 5 and "13910000001" not in str(row)
+    elsewhere = {"kind": "taxpayers", "unit": "county-e2"}
+    status, refused = await publisher.post("campaigns", {"name": "x", "text": "请按时申报。", "audience": elsewhere})
+    assert status == 404 and "county-e2" in str(refused["detail"])
+    status, refused = await publisher.post("campaigns", {"name": "x", "text": "请按时申报。"})
+    assert status == 422 and "audience" in str(refused["detail"])
+
+
+async def test_a_ticket_is_its_taxpayers_units_and_staff_see_their_unit_and_below(api: RunningApi, login) -> None:  # type: ignore[no-untyped-def]
+    inbox = Inbox(api.redis, api.keys)
+    county, sub, other, unknown = [
+        (await inbox.create(phone, "请问怎么申报"))[0]
+        for phone in ("13910000001", "13910000007", "13920000001", "13800000000")
+    ]
+    assert (county.unit, sub.unit, other.unit, unknown.unit) == ("county-e1", "sub-e1-town", "county-e2", "prov")
+    book = await operator_book(api.redis, api.keys)
+    await book.add(await book.get("P001"), "P912", "省客服", "prov", ["staff12366"], DEMO_PASSWORD)
+    await book.add(await book.get("C001"), "K911", "吴乙", "county-e2", ["admin"], DEMO_PASSWORD)
+    await book.add(await book.get("K911"), "K912", "乙客服", "county-e2", ["staff12366"], DEMO_PASSWORD)
+    e1, e2, province = await login("K003"), await login("K912"), await login("P912")
+
+    def ids(body: dict[str, object]) -> set[str]:
+        return {t["id"] for t in body["tickets"]}  # type: ignore[index, union-attr]
+
+    assert ids((await e1.get("inbox"))[1]) == {county.id, sub.id}  # its county and the sub-bureau below
+    assert ids((await e2.get("inbox"))[1]) == {other.id}
+    assert ids((await province.get("inbox"))[1]) == {county.id, sub.id, other.id, unknown.id}
+    status, refused = await e1.post(f"inbox/{other.id}/answer", {"text": "您好。"})
+    assert status == 404 and other.id in str(refused["detail"])
+    with pytest.raises(TicketError, match="no ticket"):  # the CLI's path keeps to the unit too
+        await inbox.answer(unknown.id, await book.get("K003"), "您好。", Gate(api.redis, api.keys))
+    assert (await e1.get("inbox"))[1]["tickets"][0]["unit_name"] in ("东市甲县税务局", "东市甲县城关税务分局")  # type: ignore[index]
+
+
+def test_a_phone_of_taxpayers_of_two_counties_is_their_citys() -> None:
+    tree = UnitTree.from_file()
+    assert common_unit(tree, {"county-e1", "county-e2"}) == "city-east"
+    assert common_unit(tree, {"county-e1", "sub-e1-town"}) == "county-e1"
+    assert common_unit(tree, {"county-e1", "county-w1"}) == "prov"
+    assert common_unit(tree, {"gone"}) == "prov"

@@ -1,7 +1,7 @@
 """The console in a real browser (Playwright driving Debian's chromium) against the real pipeline: Redis, the
 SMSC simulator, a worker, the reply service and the API.
 
-A county publisher creates a campaign, the county admin approves it and watches it reach delivered; 12366
+A county publisher creates a campaign to a directory audience, the county admin approves it and watches it reach delivered; 12366
 staff answer a ticket; five wrong passwords back the account off; an MO text with HTML in it is shown as text.
 Every page is photographed into the test's tmp dir (and into $TAXSMS_SCREENSHOTS, e.g. docs/screenshots, to
 refresh the README's pictures).
@@ -23,16 +23,17 @@ from test_api_support import FAST_HASHER, RunningApi, running_api
 
 from taxsms.api import ApiConfig
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
-from taxsms.demo import demo_jobs
+from taxsms.demo import DEMO_SYSTEM, demo_jobs
 from taxsms.dispatcher.worker import Worker, WorkerConfig
-from taxsms.queue.intake import enqueue_lines
+from taxsms.governance.enqueue import enqueue_as
+from taxsms.governance.registry import PrincipalBook
 from taxsms.queue.jobs import Job
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
 from taxsms.queue.store import JobStore
 from taxsms.replies.providers import RedisProvider
 from taxsms.replies.service import ReplyConfig, ReplyService
-from taxsms.seed import DEMO_PASSWORD, seed_console
+from taxsms.seed import DEMO_PASSWORD, SEEDED_AUDIENCE, TAXPAYERS, seed_console
 
 CHROMIUM = os.environ.get("TAXSMS_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -51,6 +52,7 @@ pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason=f"no chromium at {CHROMIUM} (apt-get install chromium)"
 )
 expect = playwright_api.expect
+SEEDED_PHONES = [phone for *_, phones in TAXPAYERS for phone, _, _ in phones]
 
 
 @dataclass
@@ -128,11 +130,15 @@ async def test_publisher_creates_admin_approves_campaign_is_delivered(console: C
     await page.wait_for_url("**/console/campaigns")
     await page.fill("#c-name", "12月申报期提醒<script>")
     await page.fill("#c-text", "本月征期截至12月15日，请按时申报。")
-    phones = [f"1391000{n:04d}" for n in range(1, 6)]
-    await page.fill("#c-recipients", "\n".join(f"{phone},county-e1" for phone in phones))
+    audience = page.locator("#c-audience")  # recipients from the directory: my county's subscribed taxpayers
+    await expect(audience.locator("option").first).to_have_text("东市甲县税务局 · 已订阅的纳税人")
+    await expect(audience.locator("option")).to_have_count(4)  # county-e1 and its sub-bureau, taxpayers and staff
+    await expect(page.locator("#c-audience-size")).to_have_text(f"{SEEDED_AUDIENCE} 人（6 户纳税人）")
+    await expect(page.locator("#c-audience-sample li")).to_have_count(5)
+    assert "甲县明达商贸有限公司" not in await page.content()  # names masked, like the phones
     signed = "【东市甲县税务局】本月征期截至12月15日，请按时申报。（经办人：李发）"
     await expect(page.locator("#p-text")).to_have_text(signed)
-    await expect(page.locator("#p-segments")).to_contain_text("5 人")
+    await expect(page.locator("#p-segments")).to_contain_text(f"{SEEDED_AUDIENCE} 人")
     await expect(page.locator("#p-review")).to_have_text("未发现违禁内容")
     await shoot(page, tmp_path, "campaign-create")
     await page.click("#create button[type=submit]")
@@ -143,16 +149,21 @@ async def test_publisher_creates_admin_approves_campaign_is_delivered(console: C
 
     await log_in(page, url, "K001")  # the county admin
     await page.click("nav >> text=群发活动")
+    queued = page.locator("#queue tr").first
+    await expect(queued).to_contain_text(str(SEEDED_AUDIENCE))  # the recipient count and a masked sample
+    await expect(queued.locator("td.sample")).to_contain_text("139****000")
+    await shoot(page, tmp_path, "campaign-queue")
     await page.click("#queue a")
+    await expect(page.locator("#detail-record")).to_contain_text("taxpayers of county-e1, subscribed")
     await expect(page.locator("#detail-sample li")).to_have_count(5)
     sample = await page.locator("#detail-sample").inner_text()
-    assert "139****0001" in sample or "139****000" in sample
+    assert re.search(r"1[38]\d\*{4}\d{4} [甲城]\*+ \((county|sub)-e1", sample)  # masked phone and name, unit
     content = await page.content()
-    assert not any(phone in content for phone in phones)
+    assert not any(phone in content for phone in SEEDED_PHONES)
     await page.click("#approve")
-    await expect(page.locator("#detail-ok")).to_contain_text("5 条消息进入队列")
+    await expect(page.locator("#detail-ok")).to_contain_text(f"{SEEDED_AUDIENCE} 条消息进入队列")
     await expect(page.locator("#detail-counts")).to_contain_text("已送达", timeout=20_000)
-    await expect(page.locator("#detail-counts")).to_have_text("已送达5", timeout=20_000)
+    await expect(page.locator("#detail-counts")).to_have_text(f"已送达{SEEDED_AUDIENCE}", timeout=20_000)
     await shoot(page, tmp_path, "campaign-progress")
     await log_out(page, url)
 
@@ -160,9 +171,12 @@ async def test_publisher_creates_admin_approves_campaign_is_delivered(console: C
     await expect(page.locator("#platform")).to_be_visible()
     await expect(page.locator("#binds")).to_have_text("1 / 1", timeout=10_000)  # from the worker's heartbeat
     await expect(page.locator("#windows")).to_contain_text("开放")
-    await enqueue_lines(console.api.redis, console.api.keys, list(demo_jobs(3_000, invalid=0)))
+    redis, keys = console.api.redis, console.api.keys
+    await PrincipalBook(redis, keys).register(DEMO_SYSTEM, "the demo's upstream system")
+    await enqueue_as(redis, keys, list(demo_jobs(3_000, invalid=0)), DEMO_SYSTEM)  # admitted: they are sent
     await expect(page.locator("#rate-sent")).not_to_have_text(re.compile(r"^(0|—)$"), timeout=15_000)  # it moves
     await expect(page.locator("#rate-chart path")).to_have_count(3, timeout=10_000)
+    await expect(page.locator("#depth")).to_have_text("0", timeout=30_000)  # all sent: a chart of the whole run
     await shoot(page, tmp_path, "dashboard")
     await page.click("nav >> text=审计与用量")
     await expect(page.locator("#usage-rows")).to_contain_text("东市甲县税务局")
@@ -196,7 +210,8 @@ async def test_staff_see_an_mo_with_html_as_text_and_answer_it(console: Console,
     await page.click("nav >> text=号码与订阅")
     await page.fill("#dir-phone", "13812340005")
     await page.click("#dir-lookup button")
-    await expect(page.locator("#dir-error")).to_contain_text("138****0005")  # no consent recorded for it
+    await expect(page.locator("#dir-record")).to_contain_text("138****0005")  # the seeded taxpayer's consent
+    assert "13812340005" not in await page.content()
     await shoot(page, tmp_path, "directory")
 
 

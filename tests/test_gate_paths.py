@@ -326,7 +326,7 @@ async def test_staff_answer_path(world: World, redis: Redis, keys: Keys) -> None
     staff = world.ops["e1staff"]
 
     async def ticket(case: int, n: int = 0) -> str:
-        created, _ = await inbox.create(phone(p, case, n), "我要咨询", mo_id=f"{case}-{n}")
+        created, _ = await inbox.create(phone(p, case, n), "我要咨询", mo_id=f"{case}-{n}", unit="county-e1")
         return created.id
 
     ok = await inbox.answer(await ticket(0), staff, "已受理。", gate)

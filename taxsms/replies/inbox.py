@@ -2,30 +2,35 @@
 
 A ticket is created once per MO message (creating it again for the same MO returns the first ticket), numbered
 `T<China date>-<6-digit sequence>`. Phone numbers are masked, and control characters escaped, in every listing
-and str(). An answer comes from an authenticated operator with the staff12366 role and passes the admission
-policy: it is signed with the operator's unit and real name, reviewed, audited, and (written by a person) it
-keeps to the staff send window.
+and str(). A ticket belongs to a unit (ticket_unit: the taxpayers the directory has on the phone, else the unit
+of the last message sent to it, else the province); staff see and answer the tickets of their unit and the
+units below it. An answer comes from an authenticated operator with the staff12366 role and passes the
+admission policy: it is signed with the operator's unit and real name, reviewed, audited, and (written by a
+person) it keeps to the staff send window.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from redis.asyncio import Redis
 
+from taxsms.directory.records import Taxpayer
 from taxsms.errors import NotFound
 from taxsms.governance.admission import Gate
 from taxsms.governance.audit import Action
 from taxsms.governance.operators import Operator
 from taxsms.governance.policy import operator_principal
+from taxsms.governance.units import UnitTree, load_units
 from taxsms.privacy import mask_phone, mask_text
 from taxsms.queue.jobs import CHINA, Job, JobError, Kind, normalise_mobile
 from taxsms.queue.keys import Keys
+from taxsms.replies.subscriptions import EVERY_TAXPAYER, SubscriptionBook, SubscriptionError
 
 OPEN = "open"
 ANSWERED = "answered"
@@ -79,6 +84,7 @@ class Ticket:
     created_at: float
     status: str = OPEN
     mo_id: str = ""
+    unit: str = ""  # the unit whose staff answer it ('' for tickets older than units: the province's)
     operator: str = ""
     answer: str = ""
     answered_at: float = 0.0
@@ -104,6 +110,36 @@ def shown(text: str) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in masked)
 
 
+def common_unit(tree: UnitTree, units: Collection[str]) -> str:
+    """The lowest unit containing every one of `units` (the province when they have nothing else in common)."""
+    known = [unit for unit in units if unit in tree]
+    if not known:
+        return tree.root
+    chain = [known[0]]
+    while tree.parent_of(chain[-1]):
+        chain.append(tree.parent_of(chain[-1]))
+    return next(unit for unit in chain if all(tree.contains(unit, other) for other in known))
+
+
+async def ticket_unit(redis: Redis, keys: Keys, tree: UnitTree, phone: str) -> str:
+    """The unit a ticket from `phone` belongs to: that of the taxpayers the directory has on the phone (their
+    lowest common unit), else the unit of the newest message sent to the phone, else the province."""
+    try:
+        record = await SubscriptionBook(redis, keys).record(phone)
+    except SubscriptionError:  # not a mobile number: nobody's in the directory
+        record = None
+    ids = [tid for tid in (record.taxpayers if record else {}) if tid != EVERY_TAXPAYER]
+    if ids:
+        async with redis.pipeline(transaction=False) as pipe:
+            for tid in ids:
+                pipe.hget(keys.taxpayer_bucket(tid), tid)
+            packed = await pipe.execute()
+        units = {Taxpayer.unpack(tid, raw).unit for tid, raw in zip(ids, packed, strict=True) if raw}
+        if units:
+            return common_unit(tree, units)
+    return tree.root
+
+
 class Inbox:
     """Tickets under one key prefix; answers become reply jobs admitted for the answering operator."""
 
@@ -113,28 +149,35 @@ class Inbox:
         self._clock = clock
         self._create = redis.register_script(_CREATE_LUA)
 
-    async def create(self, phone: str, text: str, *, mo_id: str = "", at: float | None = None) -> tuple[Ticket, bool]:
-        """Open a ticket for an MO message; return it and whether it is new (False: this MO had one)."""
+    async def create(
+        self, phone: str, text: str, *, mo_id: str = "", at: float | None = None, unit: str | None = None
+    ) -> tuple[Ticket, bool]:
+        """Open a ticket for an MO message; return it and whether it is new (False: this MO had one).
+        `unit`: whose ticket it is (default: ticket_unit from the directory)."""
         at = self._clock() if at is None else at
+        if unit is None:
+            unit = await ticket_unit(self.redis, self.keys, await load_units(self.redis, self.keys), phone)
         kind = guess_kind(text)
         date = datetime.fromtimestamp(at, CHINA).strftime("%Y%m%d")
         new_id = f"T{date}-{await self.redis.incr(self.keys.ticket_seq):06d}"
         keys = [self.keys.ticket(new_id), self.keys.tickets, self.keys.tickets_by_mo]
-        args = [new_id, f"{at:.3f}", mo_id, "phone", phone, "text", text, "kind", kind.value]
+        args = [new_id, f"{at:.3f}", mo_id, "phone", phone, "text", text, "kind", kind.value, "unit", unit]
         ticket_id, new = await self._create(keys=keys, args=args)
         ticket_id = ticket_id.decode() if isinstance(ticket_id, bytes) else ticket_id
         if not new:
             existing = await self.get(ticket_id)
             if existing is not None:
                 return existing, False
-        return Ticket(ticket_id, phone, text, kind, float(f"{at:.3f}"), mo_id=mo_id), bool(new)
+        return Ticket(ticket_id, phone, text, kind, float(f"{at:.3f}"), mo_id=mo_id, unit=unit), bool(new)
 
     async def get(self, ticket_id: str) -> Ticket | None:
         raw = await self.redis.hgetall(self.keys.ticket(ticket_id))
         return _ticket(raw) if raw else None
 
-    async def list(self, status: str | None = None, *, limit: int = 50) -> list[Ticket]:
-        """Tickets newest first, optionally only those with `status` ('open' or 'answered')."""
+    async def list(
+        self, status: str | None = None, *, limit: int = 50, units: Collection[str] | None = None
+    ) -> list[Ticket]:
+        """Tickets newest first, optionally only those with `status` ('open' or 'answered') and of `units`."""
         found: list[Ticket] = []
         start, page = 0, max(limit, 100)
         while len(found) < limit:
@@ -145,7 +188,11 @@ class Inbox:
                 for ticket_id in ids:
                     pipe.hgetall(self.keys.ticket(ticket_id.decode()))
                 records = await pipe.execute()
-            found += [t for t in map(_ticket, filter(None, records)) if status is None or t.status == status]
+            found += [
+                t
+                for t in map(_ticket, filter(None, records))
+                if (status is None or t.status == status) and (units is None or t.unit in units)
+            ]
             start += page
         return found[:limit]
 
@@ -158,8 +205,8 @@ class Inbox:
         if not text.strip():
             raise TicketError("empty answer")
         ticket = await self.get(ticket_id)
-        if ticket is None:
-            raise TicketError(f"no ticket {ticket_id!r}")
+        if ticket is None or not sees_ticket(await load_units(self.redis, self.keys), operator.unit, ticket):
+            raise TicketError(f"no ticket {ticket_id!r} for {operator.id} of {operator.unit}")
         try:
             phone = normalise_mobile(ticket.phone)
         except JobError:
@@ -188,6 +235,11 @@ class Inbox:
         return job
 
 
+def sees_ticket(tree: UnitTree, unit: str, ticket: Ticket) -> bool:
+    """Whether staff of `unit` see (and answer) `ticket`: of their unit or below; the province sees every one."""
+    return unit == tree.root or tree.contains(unit, ticket.unit)
+
+
 def _ticket(raw: dict[bytes, bytes]) -> Ticket:
     data = {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items()}
     return Ticket(
@@ -198,6 +250,7 @@ def _ticket(raw: dict[bytes, bytes]) -> Ticket:
         created_at=float(data.get("created_at", 0)),
         status=data.get("status", OPEN),
         mo_id=data.get("mo_id", ""),
+        unit=data.get("unit", ""),
         operator=data.get("operator", ""),
         answer=data.get("answer", ""),
         answered_at=float(data.get("answered_at", 0)),

@@ -12,6 +12,7 @@ from importlib import resources
 
 from aiohttp import web
 
+from taxsms.api.console.audiences import register_audience_routes
 from taxsms.api.console.campaigns import register_campaign_routes
 from taxsms.api.console.dashboard import register_dashboard_routes
 from taxsms.api.console.inbox import register_inbox_routes
@@ -116,5 +117,6 @@ def register_console_routes(table: RouteTable) -> None:
     )
     register_dashboard_routes(table)
     register_campaign_routes(table)
+    register_audience_routes(table)
     register_inbox_routes(table)
     register_record_routes(table)

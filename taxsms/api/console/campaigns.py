@@ -1,8 +1,9 @@
 """/console/api/campaigns: preview, create, the approval queue, approve / reject, progress (thin over
 governance.campaigns; every rule is the campaign book's, the console only asks and shows).
 
-Recipients are an uploaded list (`phone,unit` lines; a bare phone is of the creator's unit). A campaign is
-shown to operators whose jurisdiction contains its unit; phones only masked, a sample of five.
+Recipients are a directory audience (audiences.py: the directory gives each its unit), an uploaded list
+(`phone,unit` lines; a bare phone is of the creator's unit), or both. A campaign is shown to operators whose
+jurisdiction contains its unit; phones and names only masked, a sample of five.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import msgspec
 from aiohttp import web
 
 from taxsms.api.books import Books, books
+from taxsms.api.console.audiences import AUDIENCE_SCHEMA, AudienceForm, audience_of
 from taxsms.api.console.common import content_review, read_form, refusals, require_role
 from taxsms.api.errors import ApiError, json_response
 from taxsms.api.routes import JSON, Param, Route, RouteTable, error_reply, json_reply
@@ -23,12 +25,10 @@ from taxsms.api.state import KEYS, REDIS
 from taxsms.channels.smpp.text import segment_info
 from taxsms.governance.campaigns import APPROVER_ROLES, Campaign, CampaignState, sign
 from taxsms.governance.operators import Role
-from taxsms.privacy import mask_phone
-from taxsms.queue.jobs import CHINA, FINAL_STATES, Job
+from taxsms.queue.jobs import CHINA, FINAL_STATES
 from taxsms.queue.store import job_shards
 from taxsms.templates import TemplateCatalog, TemplateError
 
-SAMPLE = 5
 MAX_RECIPIENTS = 200_000
 REASONS_READ = 500  # final jobs per campaign whose reason is read for the progress view
 LISTED = 200
@@ -44,6 +44,7 @@ class Draft(msgspec.Struct, forbid_unknown_fields=True):
     template: str = ""
     vars: dict[str, str] = {}
     recipients: str = ""  # CSV lines phone[,unit]
+    audience: AudienceForm | None = None
     not_before: datetime | None = None
 
 
@@ -121,6 +122,9 @@ async def create(request: web.Request) -> web.Response:
     found = await books(request)
     body = await _body_text(request, draft)
     recipients = parse_recipients(draft.recipients, session.operator.unit)
+    audience = audience_of(session, found.tree, draft.audience) if draft.audience else None
+    if not recipients and audience is None:
+        raise ApiError(422, "invalid", "choose an audience or upload recipients")
     review = await content_review(request)
     matches = review.check(body)
     if matches:
@@ -134,6 +138,7 @@ async def create(request: web.Request) -> web.Response:
             name=draft.name,
             kind=draft.kind,
             not_before=draft.not_before,
+            audience=audience,
         )
     return json_response(await _summary(request, found, session, campaign), 201)
 
@@ -162,6 +167,8 @@ async def _summary(request: web.Request, found: Books, session: Session, campaig
         "creator": campaign.creator,
         "text": campaign.text,
         "recipients": campaign.recipients,
+        "audience": campaign.audience,
+        "sample": campaign.sample.split("; ") if campaign.sample else [],
         "state": campaign.state.value,
         "created_at": campaign.created_at.timestamp(),
         "approver": campaign.approver,
@@ -199,45 +206,28 @@ async def get_campaign(request: web.Request) -> web.Response:
     session, found, campaign = await _visible(request)
     with refusals():
         status = await found.campaigns.status(campaign.id)
-    sample, reasons = await _sample_and_reasons(request, campaign)
-    return json_response(
-        {
-            **await _summary(request, found, session, status.campaign),
-            "counts": status.counts,
-            "sample": sample,
-            "reasons": reasons,
-        }
-    )
+    summary = await _summary(request, found, session, status.campaign)
+    return json_response({**summary, "counts": status.counts, "reasons": await _reasons(request, campaign)})
 
 
-async def _sample_and_reasons(request: web.Request, campaign: Campaign) -> tuple[list[str], dict[str, int]]:
-    """Five masked recipients, and reason -> jobs for the first REASONS_READ jobs that were not sent."""
+async def _reasons(request: web.Request, campaign: Campaign) -> dict[str, int]:
+    """reason -> jobs, for the first REASONS_READ jobs of an approved campaign that were not sent."""
     redis, keys = request.app[REDIS], request.app[KEYS]
-    if campaign.state is CampaignState.PENDING_APPROVAL:
-        payloads = await redis.lrange(keys.campaign_jobs(campaign.id), 0, SAMPLE - 1)
-        jobs = [msgspec.json.decode(p, type=Job) for p in payloads]
-        return [_masked(j.to, j.recipient_unit) for j in jobs], {}
     if campaign.state is not CampaignState.APPROVED:
-        return [], {}
+        return {}
     ids = [f"{campaign.id}-{n:06d}" for n in range(1, min(campaign.recipients, REASONS_READ) + 1)]
     shards = await job_shards(redis, keys, ids)
     async with redis.pipeline(transaction=False) as pipe:
         for job_id, shard in zip(ids, shards, strict=True):
-            pipe.hmget((shard or keys).job(job_id), "state", "error", "to", "recipient_unit")
+            pipe.hmget((shard or keys).job(job_id), "state", "error")
         replies = await pipe.execute()
-    sample, reasons = [], {}
-    for state, error, phone, unit in replies:
-        if phone and len(sample) < SAMPLE:
-            sample.append(_masked(phone.decode(), (unit or b"").decode()))
+    reasons: dict[str, int] = {}
+    for state, error in replies:
         name = state.decode() if state else ""
         if name in NOT_SENT and name in FINAL_STATES:
             why = f"{name}: {(error or b'').decode() or '-'}"
             reasons[why] = reasons.get(why, 0) + 1
-    return sample, reasons
-
-
-def _masked(phone: str, unit: str) -> str:
-    return f"{mask_phone(phone)} ({unit})" if unit else mask_phone(phone)
+    return reasons
 
 
 async def approve(request: web.Request) -> web.Response:
@@ -293,6 +283,7 @@ DRAFT_SCHEMA = {
         "template": {"type": "string"},
         "vars": {"type": "object", "additionalProperties": {"type": "string"}},
         "recipients": {"type": "string", "description": "CSV lines: phone[,unit]"},
+        "audience": AUDIENCE_SCHEMA,
         "not_before": {"type": "string", "format": "date-time"},
     },
 }

@@ -1,5 +1,6 @@
 // Campaigns: the approval queue, every campaign of my jurisdiction, one campaign's progress (polled), and the
-// create form with a live preview (signature, segments, cost, forbidden terms).
+// create form with a live preview (signature, segments, cost, forbidden terms) and its recipients: a directory
+// audience of my jurisdiction (its size and a masked sample asked for when chosen) or an uploaded list.
 "use strict";
 
 const PROGRESS = [
@@ -11,6 +12,8 @@ const PROGRESS = [
 let shown = null;
 let templates = [];
 let detailTimer = null;
+let audiences = [];
+let audienceSize = null; // recipients of the chosen audience, once counted
 
 function link(campaign) {
   return el("a", { href: `/console/campaigns?id=${encodeURIComponent(campaign.id)}`, onclick: (event) => {
@@ -24,7 +27,8 @@ async function loadLists() {
   const { campaigns } = await api("/console/api/campaigns");
   const queue = campaigns.filter((c) => c.may_decide);
   document.getElementById("queue").replaceChildren(...queue.map((c) => el("tr", {},
-    el("td", {}, link(c)), el("td", {}, c.unit_name), el("td", {}, fmt(c.recipients)), el("td", {}, chinaTime(c.created_at)))));
+    el("td", {}, link(c)), el("td", {}, c.unit_name), el("td", {}, fmt(c.recipients)),
+    el("td", { class: "sample" }, c.sample.slice(0, 2).join("；")), el("td", {}, chinaTime(c.created_at)))));
   showEmpty("queue-empty", !queue.length);
   document.getElementById("campaigns").replaceChildren(...campaigns.map((c) => el("tr", {},
     el("td", {}, link(c)), el("td", {}, c.unit_name), el("td", {}, stateName(c.state)), el("td", {}, fmt(c.recipients)),
@@ -52,7 +56,8 @@ async function showCampaign(id) {
     [t("camp.creator"), c.creator], [t("camp.created"), chinaTime(c.created_at)],
     [t("camp.approver"), c.approver ? `${c.approver} · ${chinaTime(c.decided_at)}` : t("none")],
     ...(c.reason ? [[t("camp.reason"), c.reason]] : []),
-    [t("camp.recipients"), fmt(c.recipients)], [t("camp.text_final"), c.text],
+    [t("camp.recipients"), fmt(c.recipients)], ...(c.audience ? [[t("camp.audience"), c.audience]] : []),
+    [t("camp.text_final"), c.text],
   ]);
   const counts = Object.entries(c.counts).filter(([, n]) => n > 0);
   stackedBar(document.getElementById("progress-chart"),
@@ -91,18 +96,80 @@ async function decide(action) {
   await showCampaign(shown.id);
 }
 
+function byAudience() {
+  return document.querySelector("input[name=c-by]:checked").value === "audience";
+}
+
+function chosenAudience() {
+  const index = document.getElementById("c-audience").value;
+  return index === "" ? null : audiences[Number(index)];
+}
+
 function draft() {
   const vars = {};
   for (const input of document.querySelectorAll("#c-vars input")) vars[input.name] = input.value;
   const template = document.getElementById("c-template").value;
-  return {
+  const audience = byAudience() ? chosenAudience() : null;
+  const body = {
     name: document.getElementById("c-name").value,
     kind: document.getElementById("c-kind").value,
     text: template ? "" : document.getElementById("c-text").value,
     template,
     vars: template ? vars : {},
-    recipients: document.getElementById("c-recipients").value,
+    recipients: byAudience() ? "" : document.getElementById("c-recipients").value,
   };
+  if (audience) body.audience = { kind: audience.kind, unit: audience.unit, subscribed: audience.subscribed };
+  return body;
+}
+
+function audienceLabel(a) {
+  return t(a.kind === "staff" ? "camp.aud_staff" : "camp.aud_taxpayers", { unit: a.unit_name });
+}
+
+async function showAudiences() {
+  try {
+    audiences = (await api("/console/api/audiences")).audiences;
+  } catch (exc) {
+    audiences = [];
+    say(document.getElementById("c-audience-size"), exc);
+  }
+  document.getElementById("c-audience").replaceChildren(...audiences.map((a, i) => el("option", { value: String(i) },
+    audienceLabel(a))));
+  showEmpty("c-audience-none", !audiences.length);
+  await countAudience();
+}
+
+async function countAudience() {
+  // The chosen audience's size and a masked sample, read from the directory now; its kind preselected.
+  const size = document.getElementById("c-audience-size");
+  const sample = document.getElementById("c-audience-sample");
+  const audience = chosenAudience();
+  audienceSize = null;
+  sample.replaceChildren();
+  size.className = "";
+  size.textContent = audience ? t("camp.aud_counting") : "";
+  schedulePreview();
+  if (!audience) return;
+  document.getElementById("c-kind").value = audience.campaign_kind;
+  const query = new URLSearchParams({ kind: audience.kind, unit: audience.unit, subscribed: audience.subscribed ? "1" : "0" });
+  try {
+    const r = await api(`/console/api/audiences/size?${query}`);
+    if (chosenAudience() !== audience) return; // chosen another meanwhile
+    audienceSize = r.recipients;
+    size.textContent = !r.recipients ? t("camp.aud_empty")
+      : t(audience.kind === "staff" ? "camp.aud_staffsize" : "camp.aud_size", { r: fmt(r.recipients), tp: fmt(r.taxpayers) });
+    sample.replaceChildren(...r.sample.map((line) => el("li", {}, line)));
+  } catch (exc) {
+    size.className = "error";
+    say(size, exc);
+  }
+  schedulePreview();
+}
+
+function showRecipientChoice() {
+  document.getElementById("c-by-audience").hidden = !byAudience();
+  document.getElementById("c-by-upload").hidden = byAudience();
+  schedulePreview();
 }
 
 let previewTimer = null;
@@ -114,10 +181,14 @@ function schedulePreview() {
 async function preview() {
   const review = document.getElementById("p-review");
   try {
-    const p = await api("/console/api/campaigns/preview", { method: "POST", body: draft() });
+    const body = draft();
+    delete body.audience; // the preview counts the uploaded list; the audience was counted when chosen
+    const p = await api("/console/api/campaigns/preview", { method: "POST", body });
+    const recipients = byAudience() ? audienceSize : p.recipients;
+    const cost = recipients === null ? null : recipients * p.segments;
     document.getElementById("p-text").textContent = p.text;
     document.getElementById("p-segments").textContent =
-      t("camp.segments", { n: p.segments, chars: p.characters, r: fmt(p.recipients), cost: fmt(p.cost_segments) }) +
+      t("camp.segments", { n: p.segments, chars: p.characters, r: fmt(recipients), cost: fmt(cost) }) +
       (p.quota !== null ? ` · ${t("camp.quota", { used: fmt(p.used_this_month), quota: fmt(p.quota) })}` : "");
     review.className = p.clean ? "ok" : "error";
     review.textContent = p.clean ? t("camp.clean")
@@ -143,11 +214,18 @@ async function create(event) {
   const error = document.getElementById("create-error");
   const ok = document.getElementById("create-ok");
   error.textContent = ok.textContent = "";
+  const body = draft();
+  if (!body.audience && !body.recipients.trim()) {
+    error.textContent = t("camp.needrecipients");
+    return;
+  }
   try {
-    const c = await api("/console/api/campaigns", { method: "POST", body: draft() });
+    const c = await api("/console/api/campaigns", { method: "POST", body });
     ok.textContent = t("camp.created_ok", { id: c.id });
     event.target.reset();
     showVariables();
+    showRecipientChoice();
+    await countAudience();
     await loadLists();
   } catch (exc) {
     say(error, exc);
@@ -171,6 +249,8 @@ window.pageMain = async () => {
     if (file) document.getElementById("c-recipients").value = await file.text();
     schedulePreview();
   });
+  for (const radio of document.querySelectorAll("input[name=c-by]")) radio.addEventListener("change", showRecipientChoice);
+  document.getElementById("c-audience").addEventListener("change", countAudience);
   document.getElementById("create").addEventListener("submit", create);
   document.getElementById("approve").addEventListener("click", () => decide("approve"));
   document.getElementById("reject").addEventListener("click", () => decide("reject"));
@@ -186,5 +266,5 @@ window.pageMain = async () => {
   }
   const id = new URLSearchParams(window.location.search).get("id");
   if (id) await showCampaign(id);
-  schedulePreview();
+  await showAudiences();
 };

@@ -1,4 +1,5 @@
-// The inbox: taxpayers' tickets (phones masked, texts shown as text), and answering one through the gate.
+// The inbox: taxpayers' tickets of my unit and below (phones masked, texts shown as text), and answering one
+// through the gate.
 "use strict";
 
 let chosen = null;
@@ -16,7 +17,8 @@ async function loadTickets() {
   document.getElementById("tickets").replaceChildren(...tickets.map((ticket) => el("tr", {
     class: "clickable", onclick: () => choose(ticket), "data-ticket": ticket.id,
   }, el("td", {}, ticket.id), el("td", {}, chinaTime(ticket.created_at)), el("td", {}, t(`ticket.${ticket.kind}`)),
-    el("td", {}, ticket.phone), el("td", { class: "text" }, ticket.text), el("td", {}, t(`status.${ticket.status}`)))));
+    el("td", {}, ticket.phone), el("td", {}, ticket.unit_name), el("td", { class: "text" }, ticket.text),
+    el("td", {}, t(`status.${ticket.status}`)))));
   showEmpty("tickets-empty", !tickets.length);
 }
 
