@@ -1,10 +1,10 @@
 """The console in a real browser (Playwright driving Debian's chromium) against the real pipeline: Redis, the
 SMSC simulator, a worker, the reply service and the API.
 
-A county publisher creates a campaign to a directory audience, the county admin approves it and watches it reach delivered; 12366
-staff answer a ticket; five wrong passwords back the account off; an MO text with HTML in it is shown as text.
-Every page is photographed into the test's tmp dir (and into $TAXSMS_SCREENSHOTS, e.g. docs/screenshots, to
-refresh the README's pictures).
+A county publisher creates a campaign to a directory audience, the county admin approves it and watches it
+reach delivered; 12366 staff answer a ticket; five wrong passwords back the account off; an MO text with HTML
+in it is shown as text. Every page is photographed into the test's tmp dir (and into $TAXSMS_SCREENSHOTS,
+e.g. docs/screenshots, to refresh the README's pictures).
 """
 
 from __future__ import annotations
