@@ -13,7 +13,9 @@ from test_api_support import FAST_HASHER, RunningApi, operator_book, running_api
 from taxsms.api.sessions import CSRF_HEADER
 from taxsms.governance.admission import Gate
 from taxsms.governance.units import UnitTree
+from taxsms.queue.jobs import Job, parse_job
 from taxsms.queue.keys import Keys
+from taxsms.queue.store import JobStore
 from taxsms.replies.inbox import Inbox, TicketError, common_unit
 from taxsms.seed import DEMO_PASSWORD, SEEDED_AUDIENCE, TAXPAYERS, seed_console
 
@@ -194,3 +196,32 @@ def test_a_phone_of_taxpayers_of_two_counties_is_their_citys() -> None:
     assert common_unit(tree, {"county-e1", "sub-e1-town"}) == "county-e1"
     assert common_unit(tree, {"county-e1", "county-w1"}) == "prov"
     assert common_unit(tree, {"gone"}) == "prov"
+
+
+async def test_a_phone_or_taxpayer_is_looked_up_masked_with_my_units_messages(api: RunningApi, login) -> None:  # type: ignore[no-untyped-def]
+    store = JobStore(api.redis, api.keys)
+    await store.ensure_group()
+    await store.enqueue(
+        [
+            Job("e1-notice", "notice", "13910000001", "【东市甲县税务局】通知", unit="county-e1"),
+            Job("e2-notice", "notice", "13910000001", "【东市乙县税务局】通知", unit="county-e2"),
+        ]
+    )
+    entries = await store.read("c", store.streams, 10, None)
+    await store.begin([(e, parse_job(e.payload)) for e in entries])
+    county = await login("K002")
+    status, body = await county.get("phones/13910000001/messages")
+    assert status == 200 and body["phone"] == "139****0001" and body["other_units"] == 1
+    (message,) = body["messages"]  # type: ignore[misc]
+    assert (message["id"], message["unit_name"], message["state"]) == ("e1-notice", "东市甲县税务局", "submitting")
+    assert (await county.get("phones/12345/messages"))[0] == 422
+    status, taxpayer = await county.get("taxpayers/330102000000001")
+    assert status == 200 and taxpayer["name"] == "甲*********" and taxpayer["id"] != "330102000000001"
+    assert [(p["phone"], p["consent"]) for p in taxpayer["phones"]] == [("139****0001", "1"), ("139****0002", "1")]  # type: ignore[index, union-attr]
+    assert taxpayer["phones"][0]["messages"][0]["id"] == "e1-notice"  # type: ignore[index]
+    assert "13910000001" not in str(taxpayer) and "明达" not in str(taxpayer)
+    status, refused = await county.get("taxpayers/330103000000001")  # 东市乙县's: not mine
+    assert status == 404 and "330103000000001" not in str(refused)
+    assert (await county.get("taxpayers/not-an-id"))[0] == 422
+    province = await login("P001")
+    assert (await province.get("phones/13910000001/messages"))[1]["other_units"] == 0

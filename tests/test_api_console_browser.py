@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 from redis.asyncio import Redis
 from test_api_support import FAST_HASHER, RunningApi, running_api
 
@@ -52,6 +53,7 @@ pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM), reason=f"no chromium at {CHROMIUM} (apt-get install chromium)"
 )
 expect = playwright_api.expect
+PHONE = "13812340005"  # a seeded taxpayer of county-e1: its ticket is the county's
 SEEDED_PHONES = [phone for *_, phones in TAXPAYERS for phone, _, _ in phones]
 
 
@@ -187,7 +189,7 @@ async def test_publisher_creates_admin_approves_campaign_is_delivered(console: C
 
 async def test_staff_see_an_mo_with_html_as_text_and_answer_it(console: Console, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     url = console.api.url
-    await console.text_in("13812340005", XSS)
+    await console.text_in(PHONE, XSS)
     await log_in(page, url, "K003")  # county 12366 staff
     await page.click("nav >> text=纳税人来信")
     row = page.locator("#tickets tr").first
@@ -195,7 +197,7 @@ async def test_staff_see_an_mo_with_html_as_text_and_answer_it(console: Console,
     assert await page.locator("#tickets img, #tickets b").count() == 0
     assert await page.evaluate("window.__xss") is None
     await expect(row).to_contain_text("138****0005")
-    assert "13812340005" not in await page.content()
+    assert PHONE not in await page.content()
     await row.click()
     await expect(page.locator("#answer-quote")).to_have_text(XSS)
     await page.fill("#answer-text", "您好，请登录电子税务局办理申报。")
@@ -207,12 +209,33 @@ async def test_staff_see_an_mo_with_html_as_text_and_answer_it(console: Console,
     await expect(page.locator("#tickets")).to_contain_text("已答复")
     assert await page.evaluate("window.__xss") is None
 
+    store = JobStore(console.api.redis, console.api.keys)
+
+    async def answer_delivered() -> bool:
+        return any(r["id"].startswith("answer-") and r["state"] == "delivered" for r in await store.recent_to(PHONE))
+
+    await wait_until(answer_delivered)
     await page.click("nav >> text=号码与订阅")
-    await page.fill("#dir-phone", "13812340005")
+    await page.fill("#dir-phone", PHONE)
     await page.click("#dir-lookup button")
     await expect(page.locator("#dir-record")).to_contain_text("138****0005")  # the seeded taxpayer's consent
-    assert "13812340005" not in await page.content()
+    answer = page.locator("#dir-messages tr", has_text="answer-")  # my answer, with its state and receipt
+    await expect(answer).to_contain_text("已送达")
+    await expect(answer).to_contain_text("1:DELIVRD")
+    await expect(answer).to_contain_text("东市甲县税务局")
+    assert PHONE not in await page.content()
     await shoot(page, tmp_path, "directory")
+
+    await page.fill("#dir-phone", "330102000000006")  # the taxpayer: its phone, consent and the same messages
+    await page.click("#dir-lookup button")
+    await expect(page.locator("#dir-taxpayer-record")).to_contain_text("甲******")
+    await expect(page.locator("#dir-taxpayer-phones")).to_contain_text("138****0005 · 法定代表人 · 订阅: 是")
+    await expect(page.locator("#dir-taxpayer-phones")).to_contain_text("1:DELIVRD")
+    assert (
+        "甲县王记便利店" not in await page.content()
+        and "330102000000006" not in await page.locator("main").inner_text()
+    )
+    await shoot(page, tmp_path, "directory-taxpayer")
 
 
 async def test_five_wrong_passwords_back_the_account_off(console: Console, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

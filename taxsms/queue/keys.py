@@ -138,6 +138,11 @@ class Keys:
         """Hash holding one job's record and status."""
         return f"{self.tag}:job:{job_id}"
 
+    def phone_messages(self, phone: str) -> str:
+        """List of this shard: the ids of the newest messages to one phone, newest first (begin.lua writes it,
+        capped at RECENT_PER_PHONE and kept as long as the job records)."""
+        return f"{self.tag}:sent:{phone}"
+
     def message(self, message_id: str) -> str:
         """SMSC message id -> 'job_id part' (with a TTL) so receipts find their job."""
         return f"{self.tag}:msg:{message_id}"

@@ -25,6 +25,7 @@ from taxsms.queue.states import lua_table
 
 MESSAGE_ID_TTL_S = 3 * 24 * 3600  # receipts can take days (a phone switched off); keep the mapping 3 days
 RECORD_TTL_S = 90 * 24 * 3600  # a submitted or final job's record (and its dedupe by id) is kept 90 days
+RECENT_PER_PHONE = 30  # message ids kept per phone (Keys.phone_messages), for looking a phone up
 RECEIPT_TIMEOUT_S = 48 * 3600  # a submitted job without a receipt this long (or past its expiry) is unconfirmed
 
 
@@ -534,7 +535,7 @@ class JobStore:
             day, unused = f"{moment:%Y%m%d}", shard.counts  # a key of the slot for checks that do not apply
             args: list[Any] = [
                 self._now(), CONSUMER_GROUP, _csv(rules.subscription_kinds), rules.unknown_subscription, caps,
-                _csv(rules.quota_kinds), _csv(self.exhausted_units), self._record_ttl,
+                _csv(rules.quota_kinds), _csv(self.exhausted_units), self._record_ttl, RECENT_PER_PHONE,
             ]  # fmt: skip
             for _, entry, job in group:
                 kind, to, unit = job.kind.value, job.to, job.unit
@@ -546,6 +547,7 @@ class JobStore:
                     shard.quota(unit) if unit and kind in rules.quota_kinds else unused,
                     shard.filed(filing) if filing else unused,
                     self.keys.consent(to) if tp and kind in rules.subscription_kinds else unused,
+                    shard.phone_messages(to),
                 )
                 args += (job.id, entry.stream, entry.entry_id, kind, to, unit, tp, "1" if filing else "")
             calls.append((self._begin, keys, args))
@@ -724,6 +726,27 @@ class JobStore:
         if ref is not None and "state" not in record:
             record.update(await self._queued_record(shard, _entry_id(ref.decode())))
         return record or None
+
+    async def recent_to(self, phone: str) -> list[dict[str, str]]:
+        """The records of the newest messages to `phone` (begin.lua's Keys.phone_messages of every shard; at
+        most RECENT_PER_PHONE a shard), each with its `id`, newest first; two round trips."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in self._shards:
+                pipe.lrange(shard.phone_messages(phone), 0, RECENT_PER_PHONE - 1)
+            lists = await pipe.execute()
+        ids = [(shard, job_id.decode()) for shard, found in zip(self._shards, lists, strict=True) for job_id in found]
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard, job_id in ids:
+                pipe.hgetall(shard.job(job_id))
+            raws = await pipe.execute()
+        records = []
+        for (_, job_id), raw in zip(ids, raws, strict=True):
+            if raw:  # a record that expired before the list did is left out
+                record = {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items() if k != b"job"}
+                records.append({"id": job_id, **record})
+        return sorted(records, key=lambda r: -float(r.get("submitting_at") or r.get("done_at") or 0))
 
     async def _queued_record(self, shard: Keys, entry_id: str) -> dict[str, str]:
         """The record of a job still waiting in its lane: state, enqueue time, and its fields from the entry."""

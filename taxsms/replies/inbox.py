@@ -30,6 +30,7 @@ from taxsms.governance.units import UnitTree, load_units
 from taxsms.privacy import mask_phone, mask_text
 from taxsms.queue.jobs import CHINA, Job, JobError, Kind, normalise_mobile
 from taxsms.queue.keys import Keys
+from taxsms.queue.store import JobStore
 from taxsms.replies.subscriptions import EVERY_TAXPAYER, SubscriptionBook, SubscriptionError
 
 OPEN = "open"
@@ -137,6 +138,9 @@ async def ticket_unit(redis: Redis, keys: Keys, tree: UnitTree, phone: str) -> s
         units = {Taxpayer.unpack(tid, raw).unit for tid, raw in zip(ids, packed, strict=True) if raw}
         if units:
             return common_unit(tree, units)
+    for record in await JobStore(redis, keys).recent_to(phone):
+        if record.get("unit") in tree:
+            return record["unit"]
     return tree.root
 
 

@@ -1,7 +1,9 @@
-"""/console/api/usage, /audit, /audit/verify and /consent/{phone}: what was sent and done, and a phone's consent.
+"""/console/api/usage, /audit, /audit/verify, /consent/{phone}, /phones/{phone}/messages and /taxpayers/{id}:
+what was sent and done, a phone's consent and recent messages, a taxpayer and its phones.
 
-Usage and audit are scoped to the operator's jurisdiction (the province sees every unit; a county its own
-subtree and the audit entries that name its unit). Consent shows the phone and taxpayer ids masked.
+Usage, audit, messages and taxpayers are scoped to the operator's jurisdiction (the province sees every unit; a
+county its own subtree and the audit entries that name its unit). Phones, names and taxpayer ids are masked
+(operators have no right to read them whole); a message shows its kind, unit, state and receipt, not its text.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ from taxsms.api.books import books
 from taxsms.api.console.common import require_role
 from taxsms.api.errors import ApiError, json_response
 from taxsms.api.routes import Param, Route, RouteTable, error_reply, json_reply
-from taxsms.api.sessions import request_session
-from taxsms.api.state import AUDIT, KEYS, REDIS
+from taxsms.api.sessions import Session, request_session
+from taxsms.api.state import AUDIT, KEYS, REDIS, STORE
+from taxsms.directory.directory import Directory
+from taxsms.directory.ids import TaxpayerIdError, validate_taxpayer_id
 from taxsms.governance.accounting import check_month
 from taxsms.governance.operators import Role
-from taxsms.privacy import mask_phone, mask_taxpayer_id, mask_text
-from taxsms.queue.jobs import CHINA
+from taxsms.governance.units import UnitTree
+from taxsms.privacy import mask_name, mask_phone, mask_taxpayer_id, mask_text
+from taxsms.queue.jobs import CHINA, JobError, normalise_mobile
+from taxsms.queue.store import JobStore
 from taxsms.replies.subscriptions import EVERY_TAXPAYER, SubscriptionBook, SubscriptionError
 
 AUDIT_SHOWN = 200
@@ -114,6 +120,72 @@ async def consent(request: web.Request) -> web.Response:
     )
 
 
+def _phone(raw: str) -> str:
+    try:
+        return normalise_mobile(raw)
+    except JobError:
+        raise ApiError(422, "invalid", f"not a mainland China mobile number: {mask_phone(raw)}") from None
+
+
+def _message(tree: UnitTree, record: dict[str, str]) -> dict[str, object]:
+    """One message to a phone: what, from whom, where it got, the SMSC's receipt per part."""
+    unit = record.get("unit", "")
+    at = record.get("done_at") or record.get("submitted_at") or record.get("submitting_at") or "0"
+    parts = sorted((name, value) for name, value in record.items() if name[:1] == "r" and name[1:].isdigit())
+    receipts = [f"{name[1:]}:{value}" for name, value in parts]
+    return {
+        "id": mask_text(record["id"]),
+        "kind": record.get("kind", ""),
+        "unit": unit,
+        "unit_name": tree.name_of(unit) if unit in tree else unit,
+        "state": record.get("state", ""),
+        "at": float(at),
+        "receipt": " ".join(receipts),
+        "error": mask_text(record.get("error", "")),
+    }
+
+
+async def _messages(store: JobStore, session: Session, tree: UnitTree, phone: str) -> dict[str, object]:
+    records = await store.recent_to(phone)
+    shown = [_message(tree, r) for r in records if session.sees(r.get("unit", ""))]
+    return {"phone": mask_phone(phone), "messages": shown, "other_units": len(records) - len(shown)}
+
+
+async def phone_messages(request: web.Request) -> web.Response:
+    """The newest messages to a phone that the operator's jurisdiction sent (and how many others did)."""
+    session, found = request_session(request), await books(request)
+    phone = _phone(request.match_info["phone"])
+    return json_response(await _messages(request.app[STORE], session, found.tree, phone))
+
+
+async def taxpayer_record(request: web.Request) -> web.Response:
+    """A taxpayer of the jurisdiction, masked: its unit, its phones with their role, consent and messages."""
+    session, found = request_session(request), await books(request)
+    try:
+        taxpayer_id = validate_taxpayer_id(request.match_info["id"])
+    except TaxpayerIdError as exc:
+        raise ApiError(422, "invalid", str(exc)) from None
+    record = await Directory(request.app[REDIS], request.app[KEYS]).get(taxpayer_id)
+    if record is None or not session.sees(record.unit):
+        raise ApiError(404, "not_found", f"no taxpayer {mask_taxpayer_id(taxpayer_id)} in your jurisdiction")
+    consent = await SubscriptionBook(request.app[REDIS], request.app[KEYS]).records(list(record.phones))
+    phones = []
+    for contact in record.contacts:
+        state = consent[contact.phone].taxpayers.get(taxpayer_id, "") if contact.phone in consent else ""
+        messages = await _messages(request.app[STORE], session, found.tree, contact.phone)
+        phones.append({"role": contact.role.value, "consent": state, **messages})
+    unit_name = found.tree.name_of(record.unit) if record.unit in found.tree else record.unit
+    return json_response(
+        {
+            "id": mask_taxpayer_id(record.id),
+            "name": mask_name(record.name),
+            "unit": record.unit,
+            "unit_name": unit_name,
+            "phones": phones,
+        }
+    )
+
+
 OBJECT = {"type": "object"}
 
 
@@ -166,6 +238,34 @@ def register_record_routes(table: RouteTable) -> None:
                 200: json_reply("Consent", OBJECT),
                 404: error_reply("No record"),
                 422: error_reply("Not a mobile"),
+            },
+        )
+    )
+    table.add(
+        Route(
+            "GET",
+            "/console/api/phones/{phone}/messages",
+            phone_messages,
+            "The newest messages to a phone sent by the operator's jurisdiction (masked, with receipts)",
+            "console",
+            auth="session",
+            params=(Param("phone", "path", {"type": "string", "minLength": 1, "maxLength": 32}, required=True),),
+            responses={200: json_reply("Messages", OBJECT), 422: error_reply("Not a mobile")},
+        )
+    )
+    table.add(
+        Route(
+            "GET",
+            "/console/api/taxpayers/{id}",
+            taxpayer_record,
+            "A taxpayer of the jurisdiction (masked) with its phones' consent and messages",
+            "console",
+            auth="session",
+            params=(Param("id", "path", {"type": "string", "minLength": 1, "maxLength": 32}, required=True),),
+            responses={
+                200: json_reply("The taxpayer", OBJECT),
+                404: error_reply("No such taxpayer here"),
+                422: error_reply("Not a taxpayer id"),
             },
         )
     )
