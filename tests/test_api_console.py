@@ -188,6 +188,9 @@ async def test_a_ticket_is_its_taxpayers_units_and_staff_see_their_unit_and_belo
     with pytest.raises(TicketError, match="no ticket"):  # the CLI's path keeps to the unit too
         await inbox.answer(unknown.id, await book.get("K003"), "您好。", Gate(api.redis, api.keys))
     assert (await e1.get("inbox"))[1]["tickets"][0]["unit_name"] in ("东市甲县税务局", "东市甲县城关税务分局")  # type: ignore[index]
+    said, _ = await inbox.create("13910000002", "身份证110101199003074518，手机13910000002")
+    (row,) = [t for t in (await e1.get("inbox"))[1]["tickets"] if t["id"] == said.id]  # type: ignore[union-attr]
+    assert row["text"] == "身份证110101********4518，手机139****0002"  # ID card and mobile numbers masked
 
 
 def test_a_phone_of_taxpayers_of_two_counties_is_their_citys() -> None:

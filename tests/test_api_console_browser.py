@@ -156,7 +156,7 @@ async def test_publisher_creates_admin_approves_campaign_is_delivered(console: C
     await expect(queued.locator("td.sample")).to_contain_text("139****000")
     await shoot(page, tmp_path, "campaign-queue")
     await page.click("#queue a")
-    await expect(page.locator("#detail-record")).to_contain_text("taxpayers of county-e1, subscribed")
+    await expect(page.locator("#detail-record")).to_contain_text("东市甲县税务局 · 已订阅的纳税人")  # the audience
     await expect(page.locator("#detail-sample li")).to_have_count(5)
     sample = await page.locator("#detail-sample").inner_text()
     assert re.search(r"1[38]\d\*{4}\d{4} [甲城]\*+ \((county|sub)-e1", sample)  # masked phone and name, unit

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime
 
 import msgspec
@@ -168,6 +169,7 @@ async def _summary(request: web.Request, found: Books, session: Session, campaig
         "text": campaign.text,
         "recipients": campaign.recipients,
         "audience": campaign.audience,
+        "audience_unit_name": _audience_unit_name(found, campaign.audience),
         "sample": campaign.sample.split("; ") if campaign.sample else [],
         "state": campaign.state.value,
         "created_at": campaign.created_at.timestamp(),
@@ -179,6 +181,13 @@ async def _summary(request: web.Request, found: Books, session: Session, campaig
         "may_cancel": campaign.state in (CampaignState.PENDING_APPROVAL, CampaignState.APPROVED)
         and (campaign.creator == session.operator.id or _may_oversee(session, campaign)),
     }
+
+
+def _audience_unit_name(found: Books, audience: str) -> str:
+    """The name of the unit an audience ('taxpayers of county-e1, subscribed') is of ('' for none)."""
+    match = re.match(r"\w+ of ([^,]+)", audience)
+    unit = match[1] if match else ""
+    return found.tree.name_of(unit) if unit in found.tree else unit
 
 
 async def list_campaigns(request: web.Request) -> web.Response:

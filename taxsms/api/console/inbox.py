@@ -19,8 +19,7 @@ from taxsms.api.sessions import request_session
 from taxsms.api.state import GATE, KEYS, REDIS, STORE
 from taxsms.governance.operators import Role
 from taxsms.governance.units import UnitTree
-from taxsms.privacy import mask_text
-from taxsms.replies.inbox import ANSWERED, OPEN, Inbox, Ticket, TicketError, sees_ticket
+from taxsms.replies.inbox import ANSWERED, OPEN, Inbox, Ticket, TicketError, sees_ticket, shown
 
 LISTED = 200
 
@@ -35,7 +34,7 @@ def _row(tree: UnitTree, ticket: Ticket) -> dict[str, object]:
         "unit": ticket.unit,
         "unit_name": tree.name_of(ticket.unit) if ticket.unit in tree else ticket.unit,
         "phone": ticket.masked_phone,
-        "text": mask_text(ticket.text),
+        "text": shown(ticket.text),
         "kind": ticket.kind.value,
         "created_at": ticket.created_at,
         "status": ticket.status,

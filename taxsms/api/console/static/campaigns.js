@@ -56,7 +56,7 @@ async function showCampaign(id) {
     [t("camp.creator"), c.creator], [t("camp.created"), chinaTime(c.created_at)],
     [t("camp.approver"), c.approver ? `${c.approver} · ${chinaTime(c.decided_at)}` : t("none")],
     ...(c.reason ? [[t("camp.reason"), c.reason]] : []),
-    [t("camp.recipients"), fmt(c.recipients)], ...(c.audience ? [[t("camp.audience"), c.audience]] : []),
+    [t("camp.recipients"), fmt(c.recipients)], ...(c.audience ? [[t("camp.audience"), audienceText(c.audience, c.audience_unit_name)]] : []),
     [t("camp.text_final"), c.text],
   ]);
   const counts = Object.entries(c.counts).filter(([, n]) => n > 0);
@@ -120,6 +120,15 @@ function draft() {
   };
   if (audience) body.audience = { kind: audience.kind, unit: audience.unit, subscribed: audience.subscribed };
   return body;
+}
+
+function audienceText(text, unitName) {
+  // A campaign's audience as the campaign book words it ("taxpayers of county-e1, subscribed"), in my language.
+  const m = /^(taxpayers|staff) of ([^,]+)(, subscribed)?(, not filed (.+))?$/.exec(text);
+  if (!m) return text;
+  const unit = unitName || m[2];
+  return t(m[1] === "staff" ? "camp.aud_staff" : m[3] ? "camp.aud_taxpayers" : "camp.aud_all", { unit }) +
+    (m[5] ? t("camp.aud_unfiled", { filing: m[5] }) : "");
 }
 
 function audienceLabel(a) {
