@@ -178,7 +178,6 @@ async def test_a_master_fails_over_during_a_campaign_and_nothing_is_lost(
     assert victim not in cluster.primaries()
 
 
-
 async def test_the_control_plane_works_on_a_cluster(cluster: LocalCluster, client: AnyRedis) -> None:
     """Operators, four-eyes approval, the staff inbox, the audit chain and templates: their transactions and
     scripts span several keys, all under the `{prefix}` tag, so they run on a cluster as on one Redis."""
@@ -201,7 +200,9 @@ async def test_the_control_plane_works_on_a_cluster(cluster: LocalCluster, clien
     assert status.counts == {"queued": 40}  # the jobs landed in several shards, each found by its id
 
     inbox = Inbox(client, keys)
-    ticket, new = await inbox.create("13800138000", "请问个体户季度销售额多少以内免征增值税？", mo_id="mo-1")
+    ticket, new = await inbox.create(
+        "13800138000", "请问个体户季度销售额多少以内免征增值税？", mo_id="mo-1", unit="city-east"
+    )
     assert new and not (await inbox.create("13800138000", "同一条", mo_id="mo-1"))[1]
     staff = await book.add(admin, "C020", "周客服", "city-east", ["staff12366"], "correct horse")
     answer = await inbox.answer(ticket.id, staff, "季度销售额30万元以下免征增值税。", Gate(client, keys))
