@@ -189,7 +189,7 @@ class Settings(_Table):
 
     def worker_config(self) -> Any:
         """The dispatcher's WorkerConfig."""
-        from taxsms.dispatcher.worker import WorkerConfig
+        from taxsms.dispatcher.config import WorkerConfig
 
         s, w = self.smpp, msgspec.structs.asdict(self.worker)
         for name in ("metrics_host", "metrics_port", "processes"):

@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from conftest import wait_until
 from redis.asyncio import Redis
 
+from taxsms.channels.addressing import smpp_time
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.channels.smpp import SubmitSm, parse_concat_udh
 from taxsms.directory.audiences import Audience, AudienceKind
@@ -26,7 +27,7 @@ from taxsms.directory.filings import FilingBook
 from taxsms.directory.ids import uscc_check_character
 from taxsms.directory.imports import import_file
 from taxsms.directory.reminders import plan_reminders
-from taxsms.dispatcher.worker import Worker, WorkerConfig, smpp_time
+from taxsms.dispatcher.worker import Worker, WorkerConfig
 from taxsms.governance.campaigns import CampaignBook
 from taxsms.governance.operators import OperatorBook
 from taxsms.governance.units import UnitTree, save_units

@@ -117,7 +117,7 @@ async def test_a_redis_that_comes_back_empty_gets_its_groups_recreated(
             task = asyncio.create_task(worker.run())
             await enqueue_lines(redis, keys, jobs(50))
             await wait_until(lambda: sim.stats.accepted >= 50)
-            with caplog.at_level(logging.ERROR, logger="taxsms.dispatcher.worker"):
+            with caplog.at_level(logging.ERROR, logger="taxsms.dispatcher.redis_calls"):
                 server.kill()
                 (tmp_path / "redis" / "dump.rdb").unlink(missing_ok=True)
                 server.start()

@@ -18,6 +18,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 
+from taxsms.queue.connect import uptime_s
 from taxsms.queue.correlation import Found, IdConvention, Verdict, candidates, choose, normalise_message_id
 from taxsms.queue.jobs import CHINA, Job, JobError, Lane, State, job_id_of, job_json, pack_job, parse_job
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
@@ -415,6 +416,10 @@ class JobStore:
             for stream, ids in by_stream.items():
                 pipe.xclaim(stream, CONSUMER_GROUP, consumer, 0, ids, justid=True)
             await pipe.execute()
+
+    async def uptime_s(self) -> int:
+        """Seconds since Redis started (on a cluster, its youngest master): idle times count only since then."""
+        return await uptime_s(self.redis)
 
     async def reclaim(self, consumer: str, idle_ms: int, limit: int) -> tuple[list[StreamEntry], bool]:
         """Take over up to `limit` entries idle for `idle_ms` or more (a dead consumer's) from every stream.
