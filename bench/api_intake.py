@@ -107,7 +107,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp) / "redis") as server:
         prefix = f"api-{time.time_ns()}"
         redis = Redis.from_url(server.url)
-        token, _ = await TokenStore(redis, ApiKeys(Keys(prefix))).create("city-01", set(KINDS), {"*"})
+        token, _ = await TokenStore(redis, ApiKeys(Keys(prefix, 1))).create("city-01", set(KINDS), {"*"})
         port = free_port()
         api = subprocess.Popen([sys.executable, "-c", SERVE, str(port), server.url, prefix])
         try:

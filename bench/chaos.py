@@ -309,7 +309,7 @@ async def run_scenario(scenario: str, server: RedisServer, cfg: ChaosConfig, *, 
     if scenario == "replies":  # the reply-heavy campaign: two workers, and one of them killed
         cfg = replace(cfg, kind="reply", workers=2, max_faults=1)
     prefix = f"chaos-{scenario}-{time.time_ns()}"
-    keys = Keys(prefix)
+    keys = Keys(prefix, 1)
     redis = Redis.from_url(server.url)
     store = JobStore(redis, keys)
     lines = job_lines(cfg.jobs, prefix, kind=cfg.kind)

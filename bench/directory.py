@@ -38,9 +38,8 @@ from taxsms.directory.reminders import plan_reminders
 from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.governance.units import UnitTree, save_units
 from taxsms.holidays import PACKAGE
-from taxsms.queue.connect import connect
+from taxsms.queue.connect import connect, keys_for
 from taxsms.queue.jobs import CHINA
-from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
 from taxsms.templates.catalog import TemplateCatalog
 
@@ -93,7 +92,7 @@ async def measure(n: int, tps: float) -> dict[str, object]:
         write_csv(csv_path, n)
         write_filings(filings_path, n)
         redis = connect(server.url)  # as `taxsms directory import` connects (hiredis command packing)
-        keys = Keys()
+        keys = keys_for(redis)
         await save_units(redis, keys, tree)
         directory = Directory(redis, keys)
         before, cpu_before, redis_before = await used_memory(redis), time.process_time(), await redis_cpu(redis)

@@ -61,7 +61,7 @@ async def measure(run: str, n: int) -> dict[str, float]:
         redis = Redis.from_url(server.url)
         before = int((await redis.info("memory"))["used_memory"])
         started = time.perf_counter()
-        added, refused = await enqueue_lines(redis, Keys(), lines)
+        added, refused = await enqueue_lines(redis, Keys("taxsms", 1), lines)
         seconds = time.perf_counter() - started
         after = int((await redis.info("memory"))["used_memory"])
         await redis.aclose()

@@ -56,7 +56,7 @@ async def run_once(server: RedisServer, tps: float, workers: int, seconds: float
     lines = job_lines(singles, prefix, kind="notice") + job_lines(
         doubles, prefix + "L", kind="notice", text=LONG_TEXT, phone_base=singles
     )
-    await enqueue_lines(redis, Keys(prefix), lines)
+    await enqueue_lines(redis, Keys(prefix, 1), lines)
     sim = SmscSimulator(SimulatorConfig(latency_ms=2, dlr_ms=50, keep_accepted=True))
     await sim.start()
     procs = [

@@ -49,7 +49,7 @@ async def main() -> None:
         await sim.start()
         redis = Redis.from_url(server.url)
         prefix = f"replies-{time.time_ns()}"
-        await enqueue_lines(redis, Keys(prefix), job_lines(campaign, prefix, kind="notice"))
+        await enqueue_lines(redis, Keys(prefix, 1), job_lines(campaign, prefix, kind="notice"))
         worker = start_worker(server.url, prefix, sim.port, "--tps", str(args.tps), "--window", "64")
         replies = subprocess.Popen(
             [sys.executable, "-m", "taxsms", "replies", "run", "--redis-url", server.url, "--prefix", prefix],

@@ -101,7 +101,7 @@ async def taxsms_run(redis_url: str, redis_pid: int, sim_port: int, latency_ms: 
     n = jobs_for(latency_ms, window)
     prefix = f"bench-{latency_ms}-{window}-{time.time_ns()}"
     redis = Redis.from_url(redis_url)
-    keys = Keys(prefix)
+    keys = Keys(prefix, 1)
     await enqueue_lines(redis, keys, job_lines(n, prefix))
     worker = start_worker(redis_url, prefix, sim_port, "--window", str(window))
     proc = psutil.Process(worker.pid)

@@ -46,7 +46,7 @@ def negative_data_rejected(
 API_CHECKS = [*CHECKS, negative_data_rejected]
 SCHEMA = schemathesis.openapi.from_dict(build_openapi(build_routes(ApiConfig())))
 OPERATIONS = {op.label: op for op in (result.ok() for result in SCHEMA.get_all_operations())}
-KEYS = Keys("schemathesis")
+KEYS = Keys("schemathesis", 1)
 CASES = [(label, GenerationMode.POSITIVE) for label in sorted(OPERATIONS)] + [
     (label, GenerationMode.NEGATIVE)  # only operations with inputs to get wrong
     for label, op in sorted(OPERATIONS.items())

@@ -18,8 +18,8 @@ def _token(redis_url: str, prefix: str) -> str:
     async def go() -> str:
         redis = Redis.from_url(redis_url)
         try:
-            await seed_units(redis, Keys(prefix))
-            return await county_token(redis, Keys(prefix))
+            await seed_units(redis, Keys(prefix, 1))
+            return await county_token(redis, Keys(prefix, 1))
         finally:
             await redis.aclose()
 

@@ -131,7 +131,7 @@ STARTS: list[State | None] = [
 async def test_every_script_path_moves_only_as_the_table_says(redis: Redis, keys: Keys) -> None:
     made: set[tuple[State | None, State]] = set()
     for n, (start, (name, action)) in enumerate(itertools.product(STARTS, ACTIONS.items())):
-        case = Case(redis, Keys(f"{keys.prefix}-{n}"))
+        case = Case(redis, Keys(f"{keys.prefix}-{n}", 1))
         await case.put_in(start)
         await action(case)
         end = await case.state()
@@ -139,7 +139,7 @@ async def test_every_script_path_moves_only_as_the_table_says(redis: Redis, keys
         if end != start and end is not None:
             made.add((start, end))
     # A retried job past its last retry is dead-lettered: from submitting only.
-    case = Case(redis, Keys(f"{keys.prefix}-exhausted"), max_retries=0)
+    case = Case(redis, Keys(f"{keys.prefix}-exhausted", 1), max_retries=0)
     await case.put_in(State.SUBMITTING)
     await case.settle("retry")
     assert await case.state() is State.DEAD_LETTERED

@@ -87,7 +87,7 @@ async def test_a_worker_stops_on_a_signal_mid_run_while_redis_is_down(
     own_redis: RedisServer, keys: Keys, sig: signal.Signals
 ) -> None:
     redis = Redis.from_url(own_redis.url)
-    await enqueue_lines(redis, Keys(), jobs(3000))
+    await enqueue_lines(redis, Keys("taxsms", 1), jobs(3000))
     async with SmscSimulator(SimulatorConfig(tps=300, dlr_ms=20)) as sim:
         process = start_worker(own_redis.url, sim.port)
         try:

@@ -27,7 +27,7 @@ from taxsms.governance.policy import (
 )
 from taxsms.governance.registry import load_registry
 from taxsms.queue.jobs import Job, JobError
-from taxsms.queue.keys import Keys
+from taxsms.queue.keys import DEFAULT_PREFIX, Keys
 from taxsms.templates.catalog import Signature
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class Gate:
     @classmethod
     def fixed(cls, registry: Registry) -> Gate:
         """A gate over one snapshot that never reloads (no store): for pure uses and tests."""
-        gate = cls(None, Keys(), max_age=float("inf"))  # type: ignore[arg-type]
+        gate = cls(None, Keys(DEFAULT_PREFIX, 1), max_age=float("inf"))  # type: ignore[arg-type]
         gate._registry, gate._loaded_at = registry, time.monotonic()
         return gate
 

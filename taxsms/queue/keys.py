@@ -4,7 +4,8 @@ The job keyspace is split into `shards` shards, each under its own hash tag `{<p
 every Lua script and every multi-stream read touches one cluster slot. A job lives in the shard of its
 recipient's phone (with that phone's subscription state and daily caps). A single Redis has one shard;
 a Redis Cluster several, spread over its masters (see README "Redis Cluster"). A `Keys` object names the
-keys of one shard (`shard`, 0 by default); `keys.shard(n)` and `keys.for_phone(phone)` give the others.
+keys of one shard (`shard`, 0 by default) of an explicit count (`queue.connect.keys_for` picks it for a client);
+`keys.shard(n)` and `keys.for_phone(phone)` give the others.
 Keys outside the job keyspace (templates, units, operators, campaigns, the MO stream, the rate limiter...)
 share one other tag, `{<prefix>}` (`keys.control`).
 """
@@ -34,8 +35,8 @@ def _bucket(text: str, shards: int) -> int:
 class Keys:
     """Key names under one prefix (one deployment of taxsms per prefix), for shard `shard` of `shards`."""
 
-    prefix: str = DEFAULT_PREFIX
-    shards: int = 1
+    prefix: str
+    shards: int  # always given: 1 on a single Redis, CLUSTER_SHARDS on a cluster (queue.connect.keys_for)
     shard_index: int = 0
     tag: str = dataclasses.field(init=False, repr=False, compare=False)
     """This shard's hash tag; every job key of the shard starts with it (also inside the Lua scripts)."""
