@@ -1,4 +1,5 @@
-"""Shared fixtures: a real redis-server started for the test session on a free port."""
+"""Shared fixtures and helpers: a real redis-server for the session, a local Redis Cluster per module, waits,
+what the SMSC simulator accepted."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import pytest
 import uvloop
 from redis.asyncio import Redis
 
-from taxsms.queue.connect import RETRYABLE
+from taxsms.channels.simulator import SmscSimulator
+from taxsms.channels.smpp import decode_short_message, parse_concat_udh
+from taxsms.queue.cluster import LocalCluster
+from taxsms.queue.connect import RETRYABLE, AnyRedis, connect
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
 
@@ -43,7 +47,7 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
 @pytest.fixture
 def keys() -> Keys:
     """A fresh key prefix per test, so tests never see each other's data."""
-    return Keys(f"t{next(_prefixes)}")
+    return Keys(f"t{next(_prefixes)}", 1)
 
 
 @pytest.fixture
@@ -55,8 +59,40 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.kill()
 
 
-async def wait_until(predicate: Callable[[], object], timeout: float = 30.0) -> None:
-    """Poll `predicate` (sync or async) until it is true; fail after `timeout` seconds."""
+@pytest.fixture(scope="module")
+def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A Redis Cluster of the module's own (3 masters + 3 replicas of local redis-server)."""
+    with LocalCluster(tmp_path_factory.mktemp(f"cluster-{request.module.__name__}")) as local:
+        yield local
+
+
+@pytest.fixture
+async def cluster_client(cluster: LocalCluster) -> AsyncIterator[AnyRedis]:
+    redis = connect(cluster.url)
+    yield redis
+    await redis.aclose()
+
+
+def texts_to(sim: SmscSimulator, phone: str) -> list[str]:
+    """The UCS2 messages the simulator accepted for the national number `phone` (kept with keep_accepted), each
+    message's parts joined."""
+    out, parts = [], []
+    for _, destination, data in sim.accepted_log:
+        if destination != "86" + phone:
+            continue
+        concat, payload = parse_concat_udh(data) if data[:3] == b"\x05\x00\x03" else (None, data)
+        parts.append(decode_short_message(payload, 8))
+        if concat is None or concat.seqnum == concat.total:
+            out.append("".join(parts))
+            parts = []
+    return out
+
+
+async def wait_until(predicate: Callable[[], object], timeout: float = 30.0, *, every: float = 0.05) -> float:
+    """Poll `predicate` (sync or async) every `every` s until it is true; fail after `timeout` seconds.
+
+    Returns the time.monotonic() at which it held (for tests that measure the time between two events).
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -66,10 +102,10 @@ async def wait_until(predicate: Callable[[], object], timeout: float = 30.0) -> 
         except RETRYABLE:  # the test's own reads while Redis restarts
             result = False
         if result:
-            return
+            return time.monotonic()
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(every)
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:

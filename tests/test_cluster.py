@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 import msgspec
@@ -20,7 +20,7 @@ from taxsms.governance.campaigns import CampaignBook
 from taxsms.governance.operators import OperatorBook
 from taxsms.governance.units import UnitTree, load_units, save_units
 from taxsms.queue.cluster import LocalCluster
-from taxsms.queue.connect import AnyRedis, connect, keys_for
+from taxsms.queue.connect import AnyRedis, keys_for
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import CHINA, FINAL_STATES
 from taxsms.queue.keys import Keys
@@ -32,19 +32,6 @@ from taxsms.templates.catalog import TemplateCatalog
 FINAL = tuple(FINAL_STATES)
 SHORT = "【某市税务局】您本月增值税申报期限为15日，请及时申报。"
 LONG = "【某市税务局】" + "根据国家税务总局公告，请纳税人按期办理申报并缴纳税款，逾期将依法加收滞纳金。" * 4
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with LocalCluster(tmp_path_factory.mktemp("cluster")) as local:
-        yield local
-
-
-@pytest.fixture
-async def client(cluster: LocalCluster) -> AsyncIterator[AnyRedis]:
-    redis = connect(cluster.url)
-    yield redis
-    await redis.aclose()
 
 
 @pytest.fixture
@@ -121,24 +108,25 @@ def primaries_holding_keys(cluster: LocalCluster, prefix: str) -> int:
 
 
 async def test_a_campaign_runs_through_a_cluster(
-    cluster: LocalCluster, client: AnyRedis, simulator: SmscSimulator
+    cluster: LocalCluster, cluster_client: AnyRedis, simulator: SmscSimulator
 ) -> None:
-    keys = keys_for(client, "c1")
+    keys = keys_for(cluster_client, "c1")
     assert keys.shards > 1
     jobs = campaign("c1", 3000)
     # city-01 used its quota of 5 in shard 0 alone; its notices to phones of other shards stop all the same.
     month = f"{datetime.now(CHINA):%Y-%m}"
-    await client.hset(keys.shard(0).usage(month), "city-01|*", 9)
+    await cluster_client.hset(keys.shard(0).usage(month), "city-01|*", 9)
     for shard in keys.every_shard():
-        await client.set(shard.quota("city-01"), 5)
+        await cluster_client.set(shard.quota("city-01"), 5)
     phones = [f"1380000{n:04d}" for n in range(100) if keys.for_phone(f"1380000{n:04d}").shard_index != 0][:5]
     over = [{"id": f"q{n}", "kind": "notice", "to": p, "text": SHORT, "unit": "city-01"} for n, p in enumerate(phones)]
-    assert await enqueue_lines(client, keys, [msgspec.json.encode(job) for job in over]) == (5, 0)
-    await SubscriptionBook(client, keys).unsubscribe("13900000004", "sms", time.time())  # job c1-4 is a reminder
-    assert await enqueue_lines(client, keys, jobs) == (3000, 0)
+    assert await enqueue_lines(cluster_client, keys, [msgspec.json.encode(job) for job in over]) == (5, 0)
+    subscriptions = SubscriptionBook(cluster_client, keys)
+    await subscriptions.unsubscribe("13900000004", "sms", time.time())  # job c1-4 is a reminder
+    assert await enqueue_lines(cluster_client, keys, jobs) == (3000, 0)
     duplicate_id = msgspec.json.encode({"id": "c1-7", "kind": "notice", "to": "13700000000", "text": SHORT})
-    assert await enqueue_lines(client, keys, [*jobs[:10], duplicate_id]) == (0, 0)  # deduped, whatever shard
-    store = JobStore(client, keys)
+    assert await enqueue_lines(cluster_client, keys, [*jobs[:10], duplicate_id]) == (0, 0)  # deduped, whatever shard
+    store = JobStore(cluster_client, keys)
     seconds = await run_until_final(workers(cluster.url, keys, simulator, 2), store, 3005)
 
     counts = await store.counts()
@@ -156,11 +144,11 @@ async def test_a_campaign_runs_through_a_cluster(
 
 
 async def test_a_master_fails_over_during_a_campaign_and_nothing_is_lost(
-    cluster: LocalCluster, client: AnyRedis, simulator: SmscSimulator
+    cluster: LocalCluster, cluster_client: AnyRedis, simulator: SmscSimulator
 ) -> None:
-    keys = keys_for(client, "c2")
-    assert await enqueue_lines(client, keys, campaign("c2", 3000)) == (3000, 0)
-    store = JobStore(client, keys)
+    keys = keys_for(cluster_client, "c2")
+    assert await enqueue_lines(cluster_client, keys, campaign("c2", 3000)) == (3000, 0)
+    store = JobStore(cluster_client, keys)
     victim = cluster.primaries()[1]
 
     async def failover() -> None:
@@ -178,43 +166,43 @@ async def test_a_master_fails_over_during_a_campaign_and_nothing_is_lost(
     assert victim not in cluster.primaries()
 
 
-async def test_the_control_plane_works_on_a_cluster(cluster: LocalCluster, client: AnyRedis) -> None:
+async def test_the_control_plane_works_on_a_cluster(cluster: LocalCluster, cluster_client: AnyRedis) -> None:
     """Operators, four-eyes approval, the staff inbox, the audit chain and templates: their transactions and
     scripts span several keys, all under the `{prefix}` tag, so they run on a cluster as on one Redis."""
-    keys = keys_for(client, "c3")
+    keys = keys_for(cluster_client, "c3")
     tree = UnitTree.from_file()
-    await save_units(client, keys, tree)
-    assert len(await load_units(client, keys)) == len(tree)
-    book = OperatorBook(client, keys, tree, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    await save_units(cluster_client, keys, tree)
+    assert len(await load_units(cluster_client, keys)) == len(tree)
+    book = OperatorBook(cluster_client, keys, tree, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     root = await book.bootstrap("P001", "王省", "correct horse")
     admin = await book.add(root, "C001", "赵市", "city-east", ["admin"], "correct horse")
     author = await book.add(admin, "C010", "钱市", "city-east", ["publisher"], "correct horse")
     approver = await book.add(admin, "C011", "陈市", "city-east", ["publisher"], "correct horse")
     author = await book.confirm(root, author.id)  # new accounts: confirmed by the level above
     approver = await book.confirm(root, approver.id)
-    campaigns = CampaignBook(client, keys, tree, book)
+    campaigns = CampaignBook(cluster_client, keys, tree, book)
     recipients = [(f"1390000{n:04d}", "county-e1") for n in range(40)]
     created = await campaigns.create(author, "请于本月15日前完成申报。", recipients, name="申报提醒")
     assert await campaigns.approve(approver, created.id) == 40
     status = await campaigns.status(created.id)
     assert status.counts == {"queued": 40}  # the jobs landed in several shards, each found by its id
 
-    inbox = Inbox(client, keys)
+    inbox = Inbox(cluster_client, keys)
     ticket, new = await inbox.create(
         "13800138000", "请问个体户季度销售额多少以内免征增值税？", mo_id="mo-1", unit="city-east"
     )
     assert new and not (await inbox.create("13800138000", "同一条", mo_id="mo-1"))[1]
     staff = await book.add(admin, "C020", "周客服", "city-east", ["staff12366"], "correct horse")
-    answer = await inbox.answer(ticket.id, staff, "季度销售额30万元以下免征增值税。", Gate(client, keys))
-    assert await JobStore(client, keys).enqueue([answer]) == 1
+    answer = await inbox.answer(ticket.id, staff, "季度销售额30万元以下免征增值税。", Gate(cluster_client, keys))
+    assert await JobStore(cluster_client, keys).enqueue([answer]) == 1
     assert [t.id for t in await inbox.list("answered")] == [ticket.id]
 
-    audit = AuditLog(client, keys)
+    audit = AuditLog(cluster_client, keys)
     for n in range(5):
         await audit.append("P001", "test", f"entry-{n}")
     verified = await audit.verify()
     assert verified.ok and verified.entries >= 5
 
     catalog = TemplateCatalog.from_dir()
-    await catalog.save_to_redis(client, keys)
-    assert len(await TemplateCatalog.load_from_redis(client, keys)) == len(catalog)
+    await catalog.save_to_redis(cluster_client, keys)
+    assert len(await TemplateCatalog.load_from_redis(cluster_client, keys)) == len(catalog)

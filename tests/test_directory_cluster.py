@@ -4,10 +4,8 @@ the shards; reminders planned from it go out, and the claim-time checks (filed, 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import pytest
 from conftest import wait_until
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
@@ -23,7 +21,7 @@ from taxsms.dispatcher.worker import Worker, WorkerConfig
 from taxsms.governance.units import UnitTree
 from taxsms.holidays import PACKAGE
 from taxsms.queue.cluster import LocalCluster
-from taxsms.queue.connect import AnyRedis, connect, keys_for
+from taxsms.queue.connect import AnyRedis, keys_for
 from taxsms.queue.store import JobStore
 from taxsms.replies.subscriptions import How
 from taxsms.templates.catalog import TemplateCatalog
@@ -38,32 +36,19 @@ def uscc(n: int) -> str:
     return first + uscc_check_character(first)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with LocalCluster(tmp_path_factory.mktemp("directory-cluster")) as local:
-        yield local
-
-
-@pytest.fixture
-async def client(cluster: LocalCluster) -> AsyncIterator[AnyRedis]:
-    redis = connect(cluster.url)
-    yield redis
-    await redis.aclose()
-
-
 async def test_reminders_from_the_directory_on_a_cluster(
-    cluster: LocalCluster, client: AnyRedis, tmp_path: Path
+    cluster: LocalCluster, cluster_client: AnyRedis, tmp_path: Path
 ) -> None:
-    keys = keys_for(client, "d1")
+    keys = keys_for(cluster_client, "d1")
     assert keys.shards > 1
     path = tmp_path / "taxpayers.csv"
     rows = [f"{uscc(i)},纳税人{i},county-e1,139{i:08d}:legal:{int(i % 4 != 0)};137{i:08d}:finance\n" for i in range(N)]
     path.write_text("taxpayer_id,name,unit,phones\n" + "".join(rows), encoding="utf-8")
-    directory = Directory(client, keys)  # type: ignore[arg-type]
+    directory = Directory(cluster_client, keys)  # type: ignore[arg-type]
     assert (await import_file(directory, TREE, path)).stored == N
     assert await directory.count() == N
     assert len({keys.taxpayer_shard(uscc(i)) for i in range(N)}) == keys.shards  # records on every shard
-    filings = FilingBook(client, keys, directory)  # type: ignore[arg-type]
+    filings = FilingBook(cluster_client, keys, directory)  # type: ignore[arg-type]
     await filings.record([FilingEvent(uscc(i), VAT, 0.0) for i in range(1, N, 2)])  # the odd ones filed
     audience = await resolve(directory, TREE, Audience(AudienceKind.TAXPAYERS, "county-e1", True, VAT))
     expected = sorted(f"139{i:08d}" for i in range(0, N, 2) if i % 4 != 0)
@@ -73,7 +58,7 @@ async def test_reminders_from_the_directory_on_a_cluster(
                                 windows=WindowPolicy.build("00:00-24:00"), calendar=PACKAGE,
                                 clock=lambda: 1_796_000_000.0)  # 2026-11-30 08:53 China time  # fmt: skip
     assert sorted(job.to for job in plan.jobs) == expected
-    store = JobStore(client, keys)  # type: ignore[arg-type]
+    store = JobStore(cluster_client, keys)  # type: ignore[arg-type]
     assert await store.enqueue(plan.jobs) == len(expected)
     # after planning: taxpayer 2 files, taxpayer 6's phone opts out by SMS
     await filings.record([FilingEvent(uscc(2), VAT, 1.0)])
@@ -82,7 +67,7 @@ async def test_reminders_from_the_directory_on_a_cluster(
     sim = SmscSimulator(SimulatorConfig(dlr_ms=5))
     await sim.start()
     worker = Worker(WorkerConfig(redis_url=cluster.url, prefix=keys.prefix, smsc_port=sim.port, block_ms=20,
-                                 send_window="00:00-24:00"), redis=client)  # fmt: skip
+                                 send_window="00:00-24:00"), redis=cluster_client)  # fmt: skip
     task = asyncio.create_task(worker.run())
     try:
         ids = [job.id for job in plan.jobs]

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 import msgspec
 import pytest
-from conftest import wait_until
+from conftest import texts_to, wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
-from taxsms.channels.smpp import decode_short_message, parse_concat_udh
 from taxsms.dispatcher.worker import Worker, WorkerConfig
 from taxsms.governance.admission import Gate
 from taxsms.queue.intake import enqueue_lines
@@ -37,16 +36,7 @@ class Platform:
 
     def texts_to(self, phone: str) -> list[str]:
         """What the SMSC accepted for `phone`, each message's parts joined."""
-        out, parts = [], []
-        for _, destination, data in self.sim.accepted_log:
-            if destination != "86" + phone:
-                continue
-            concat, payload = parse_concat_udh(data) if data[:3] == b"\x05\x00\x03" else (None, data)
-            parts.append(decode_short_message(payload, 8))
-            if concat is None or concat.seqnum == concat.total:
-                out.append("".join(parts))
-                parts = []
-        return out
+        return texts_to(self.sim, phone)
 
     async def text_in(self, phone: str, text: str) -> None:
         await self.sim.inject_mo("86" + phone, "12366", text)
@@ -105,6 +95,11 @@ async def _is(platform: Platform, job_id: str, state: str) -> bool:
     return await platform.state(job_id) == state
 
 
+async def _all_sent(platform: Platform, jobs: int) -> bool:
+    counts = await JobStore(platform.redis, platform.keys).counts()
+    return counts["submitted"] + counts["delivered"] >= jobs
+
+
 async def test_invoice_checks_found_not_found_and_malformed(platform: Platform) -> None:
     await RedisProvider(platform.redis, platform.keys).load_invoices_csv(
         ["code,number,date,amount", "041001900111,12345678,2026-10-01,1000.00"]
@@ -140,11 +135,15 @@ async def test_consultation_ticket_is_acknowledged_and_answered(platform: Platfo
 
 async def test_an_auto_responder_loop_is_stopped_by_the_limits(platform: Platform) -> None:
     phone = "13800000004"
+    handled, replied = platform.replies.handled, platform.replies.replied
     for _ in range(12):  # another robot answering every reply
         await platform.text_in(phone, "您好，我现在不方便接听，稍后回复您。【自动回复】")
         await asyncio.sleep(0.02)
-    await asyncio.sleep(0.5)
-    assert len(platform.texts_to(phone)) <= 1
+    await wait_until(lambda: platform.replies.handled >= handled + 12)  # the service has seen all twelve
+    sent = platform.replies.replied - replied
+    assert sent <= 1
+    await wait_until(lambda: len(platform.texts_to(phone)) == sent)  # and what it enqueued has gone out
+    assert len(platform.texts_to(phone)) == sent
 
 
 async def test_every_message_is_signed_and_accounting_equals_the_smsc(platform: Platform) -> None:
@@ -158,7 +157,7 @@ async def test_every_message_is_signed_and_accounting_equals_the_smsc(platform: 
     ]
     await enqueue_lines(platform.redis, platform.keys, lines)
     await wait_until(lambda: platform.sim.stats.accepted >= 30 + 10 * 3)
-    await asyncio.sleep(0.3)
+    await wait_until(lambda: _all_sent(platform, 40))  # every job's outcome recorded: nothing more to come
     month = time.strftime("%Y-%m", time.gmtime(time.time() + 8 * 3600))
     usage = {k.decode(): int(v) for k, v in (await platform.redis.hgetall(platform.keys.usage(month))).items()}
     assert usage["某市税务局|*"] == platform.sim.stats.accepted == 60

@@ -18,13 +18,12 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from conftest import wait_until
+from conftest import texts_to, wait_until
 from redis.asyncio import Redis
 from test_api_support import UNITS, running_api
 
 from taxsms.api.state import GATE
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
-from taxsms.channels.smpp import decode_short_message, parse_concat_udh
 from taxsms.cli import main as taxsms_main
 from taxsms.dispatcher.worker import Worker, WorkerConfig
 from taxsms.governance.admission import Gate
@@ -100,17 +99,9 @@ class World:
                     codes[code] = codes.get(code, 0) + count
         return codes
 
-    def texts_to(self, to: str) -> list[str]:
-        out, parts = [], []
-        for _, destination, data in self.sim.accepted_log:
-            if destination != "86" + to:
-                continue
-            concat, payload = parse_concat_udh(data) if data[:3] == b"\x05\x00\x03" else (None, data)
-            parts.append(decode_short_message(payload, 8))
-            if concat is None or concat.seqnum == concat.total:
-                out.append("".join(parts))
-                parts = []
-        return out
+    def texts_to(self, phone: str) -> list[str]:
+        """What the SMSC accepted for `phone`, each message's parts joined."""
+        return texts_to(self.sim, phone)
 
     async def run_worker_until_final(self, **worker: object) -> None:
         """Run a worker over everything queued until each job is final and each allowed phone got its SMS."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from conftest import wait_until
 
 from taxsms import settings
 from taxsms.channels.events import MoMessage
@@ -43,13 +43,8 @@ def config(port: int, **extra: float) -> SessionConfig:
 
 
 async def until(predicate: Callable[[], object], timeout: float = 5.0) -> float:
-    """Wait until predicate() holds (AssertionError after `timeout`); returns the monotonic time it did."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
-    return time.monotonic()
+    """wait_until at a finer poll (these tests time back-offs of a few ms); returns when it held."""
+    return await wait_until(predicate, timeout, every=0.005)
 
 
 async def test_mo_and_receipts_are_classified(sim: SmscSimulator) -> None:
@@ -123,10 +118,7 @@ async def test_garbage_from_the_smsc_never_kills_the_session(garbage: bytes) -> 
     pool = SmppPool(config(port, response_timeout=0.3, reconnect_min=0.02, reconnect_max=0.05), lambda e: None)
     pool.start()
     future = pool.submit(submit())
-    for _ in range(300):
-        if peer.connections >= 2 or pool.sessions[0].stats.protocol_errors >= 1:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: peer.connections >= 2 or pool.sessions[0].stats.protocol_errors >= 1)
     stats = pool.sessions[0].stats
     assert stats.protocol_errors >= 1 or stats.timeouts >= 1
     assert not future.done()  # never answered: the submit is still owned by the channel, to be sent again

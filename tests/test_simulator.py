@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from conftest import wait_until
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator, serve
 from taxsms.channels.smpp import (
@@ -140,14 +141,6 @@ async def connect() -> AsyncIterator[Connect]:
         client.writer.close()
         with contextlib.suppress(Exception):
             await client.writer.wait_closed()
-
-
-async def wait_until(predicate: Callable[[], object], timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 # -- binds ------------------------------------------------------------------------------------------------------
@@ -578,8 +571,9 @@ async def test_stop_closes_every_connection(connect: Connect) -> None:
 
 async def test_serve_prints_the_port(capsys: pytest.CaptureFixture[str]) -> None:
     task = asyncio.create_task(serve(SimulatorConfig()))
-    await asyncio.sleep(0.1)
+    printed: list[str] = []
+    await wait_until(lambda: printed.append(capsys.readouterr().out) or "listening" in "".join(printed))
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    assert re.search(r"listening on 127\.0\.0\.1:\d+", capsys.readouterr().out)
+    assert re.search(r"listening on 127\.0\.0\.1:\d+", "".join(printed))
