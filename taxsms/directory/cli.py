@@ -20,7 +20,7 @@ from taxsms.directory.deadlines import Filing, deadline
 from taxsms.directory.directory import Change, Directory, Origin
 from taxsms.directory.ids import validate_taxpayer_id
 from taxsms.directory.imports import parse_phones
-from taxsms.directory.records import DirectoryError, staff, taxpayer
+from taxsms.directory.records import DirectoryError, Taxpayer, staff, taxpayer
 from taxsms.governance.units import UnitTree, load_units
 from taxsms.holidays import Calendar
 from taxsms.privacy import mask_taxpayer_id
@@ -154,12 +154,18 @@ def cmd_put(args: argparse.Namespace, cfg: Settings) -> int:
     return runtime.with_redis(cfg, work)
 
 
+async def _known(directory: Directory, taxpayer_id: str) -> Taxpayer | None:
+    """The taxpayer's record; None (said on stderr) if the directory has none."""
+    record = await directory.get(validate_taxpayer_id(taxpayer_id))
+    if record is None:
+        print(f"taxpayer {mask_taxpayer_id(taxpayer_id)}: not in the directory", file=sys.stderr)
+    return record
+
+
 def cmd_remove(args: argparse.Namespace, cfg: Settings) -> int:
     async def work(redis: Redis, keys: Keys) -> int:
         directory = Directory(redis, keys)
-        record = await directory.get(validate_taxpayer_id(args.taxpayer_id))
-        if record is None:
-            print(f"taxpayer {mask_taxpayer_id(args.taxpayer_id)}: not in the directory", file=sys.stderr)
+        if (record := await _known(directory, args.taxpayer_id)) is None:
             return 1
         await directory.apply([Change(record, {}, Origin(How.STAFF, args.operator, args.reason), delete=True)],
                               time.time())  # fmt: skip
@@ -182,9 +188,7 @@ def cmd_put_staff(args: argparse.Namespace, cfg: Settings) -> int:
 def cmd_show(args: argparse.Namespace, cfg: Settings) -> int:
     async def work(redis: Redis, keys: Keys) -> int:
         directory = Directory(redis, keys)
-        record = await directory.get(validate_taxpayer_id(args.taxpayer_id))
-        if record is None:
-            print(f"taxpayer {mask_taxpayer_id(args.taxpayer_id)}: not in the directory", file=sys.stderr)
+        if (record := await _known(directory, args.taxpayer_id)) is None:
             return 1
         masked = record.masked()
         print(f"{masked['id']} {masked['name']} ({record.unit})")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,20 +94,25 @@ async def import_file(
     return report
 
 
+def _rows(reader: csv._reader, header: tuple[str, ...], report: ImportReport) -> Iterator[tuple[int, list[str]]]:
+    """(line number, row) for each non-blank row, counted; a row with too few columns is reported instead."""
+    for row in reader:
+        if not row or not any(row):
+            continue
+        report.rows += 1
+        if len(row) < len(header):
+            report.error(reader.line_num, f"expected {','.join(header)}, got {len(row)} columns")
+            continue
+        yield reader.line_num, row
+
+
 async def _taxpayers(
     directory: Directory, tree: UnitTree, reader: csv._reader, import_id: str, at: float, chunk: int,
     report: ImportReport,
 ) -> None:  # fmt: skip
     changes: list[Change] = []
     writing = _Writer(directory, at, report)
-    for row in reader:
-        if not row or not any(row):
-            continue
-        line = reader.line_num
-        report.rows += 1
-        if len(row) < 4:
-            report.error(line, f"expected {','.join(TAXPAYER_HEADER)}, got {len(row)} columns")
-            continue
+    for line, row in _rows(reader, TAXPAYER_HEADER, report):
         try:
             contacts, consent = parse_phones(row[3])
             record = taxpayer(tree, row[0], row[1], row[2], contacts)
@@ -143,14 +148,7 @@ class _Writer:
 
 async def _staff(directory: Directory, tree: UnitTree, reader: csv._reader, report: ImportReport) -> None:
     members: dict[str, Staff] = {}
-    for row in reader:
-        if not row or not any(row):
-            continue
-        line = reader.line_num
-        report.rows += 1
-        if len(row) < 4:
-            report.error(line, f"expected {','.join(STAFF_HEADER)}, got {len(row)} columns")
-            continue
+    for line, row in _rows(reader, STAFF_HEADER, report):
         try:
             member = staff(tree, row[0], row[1], row[2], row[3])
         except DirectoryError as error:

@@ -14,7 +14,9 @@ import getpass
 import json
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,16 +75,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     add.add_argument("--new-password", help="the new operator's password (better: $TAXSMS_NEW_PASSWORD)")
     add.add_argument("--bootstrap", action="store_true", help="create the first province admin (no --as)")
     add.set_defaults(handler=cmd_operator_add)
-    suspend = op_sub.add_parser("suspend", parents=both, help="suspend an operator")
-    suspend.add_argument("id")
-    suspend.add_argument("--reason", required=True)
-    suspend.set_defaults(handler=cmd_operator_suspend)
-    confirm = op_sub.add_parser("confirm", parents=both, help="confirm a new account (by the level above)")
-    confirm.add_argument("id")
-    confirm.set_defaults(handler=cmd_operator_confirm)
-    reinstate = op_sub.add_parser("reinstate", parents=both, help="reinstate a suspended operator")
-    reinstate.add_argument("id")
-    reinstate.set_defaults(handler=cmd_operator_reinstate)
+    _moves(op_sub, "operator", OPERATOR_MOVES, both)
     listing = op_sub.add_parser("list", parents=[target], help="list operators (names masked)")
     listing.add_argument("--unit", help="only this unit and the units below it")
     listing.add_argument("--json", action="store_true")
@@ -130,14 +123,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     approve = camp_sub.add_parser("approve", parents=both, help="approve a campaign and enqueue its messages")
     approve.add_argument("id")
     approve.set_defaults(handler=cmd_campaign_approve)
-    reject = camp_sub.add_parser("reject", parents=both, help="reject a campaign (nothing is sent)")
-    reject.add_argument("id")
-    reject.add_argument("--reason", required=True)
-    reject.set_defaults(handler=cmd_campaign_reject)
-    cancel = camp_sub.add_parser("cancel", parents=both, help="cancel a campaign: nothing more of it is sent")
-    cancel.add_argument("id")
-    cancel.add_argument("--reason", required=True)
-    cancel.set_defaults(handler=cmd_campaign_cancel)
+    _moves(camp_sub, "campaign", CAMPAIGN_MOVES, both)
     camp_list = camp_sub.add_parser("list", parents=[target], help="the newest campaigns")
     camp_list.add_argument("--count", type=int, default=20)
     camp_list.add_argument("--json", action="store_true")
@@ -173,6 +159,48 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
 
 
 # -- plumbing --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A change the acting operator makes to an operator or a campaign `ID`: the book's method of that name."""
+
+    help: str
+    done: str  # what is printed, after the thing's name
+    reason: bool = False  # takes --reason
+
+
+OPERATOR_MOVES = {
+    "suspend": Move("suspend an operator", "suspended", reason=True),
+    "confirm": Move("confirm a new account (by the level above)", "confirmed"),
+    "reinstate": Move("reinstate a suspended operator", "reinstated"),
+}
+CAMPAIGN_MOVES = {
+    "reject": Move("reject a campaign (nothing is sent)", "rejected; nothing will be sent", reason=True),
+    "cancel": Move(
+        "cancel a campaign: nothing more of it is sent", "cancelled; what was not sent yet ends rejected", reason=True
+    ),
+}
+
+
+def _moves(sub: argparse._SubParsersAction, what: str, moves: dict[str, Move], parents: list[Any]) -> None:  # type: ignore[type-arg]
+    for name, move in moves.items():
+        parser = sub.add_parser(name, parents=parents, help=move.help)
+        parser.add_argument("id")
+        if move.reason:
+            parser.add_argument("--reason", required=True)
+        parser.set_defaults(handler=_command(f"{what} {name}", partial(_move, what, name, move)))
+
+
+async def _move(what: str, name: str, move: Move, ctx: _Context, args: argparse.Namespace) -> int:
+    """Log the acting operator in and make the move on `args.id`; say what was done."""
+    book = ctx.operators if what == "operator" else ctx.campaigns
+    done = await getattr(book, name)(await ctx.actor(args), args.id, *([args.reason] if move.reason else []))
+    if what == "operator":
+        print(f"{move.done} operator {done.id} of {ctx.tree.describe(done.unit)}")
+    else:
+        print(f"campaign {args.id} {move.done}")
+    return 0
 
 
 def _printable(text: str) -> str:
@@ -317,24 +345,6 @@ async def _operator_add(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _operator_suspend(ctx: _Context, args: argparse.Namespace) -> int:
-    op = await ctx.operators.suspend(await ctx.actor(args), args.id, args.reason)
-    print(f"suspended operator {op.id} of {ctx.tree.describe(op.unit)}")
-    return 0
-
-
-async def _operator_confirm(ctx: _Context, args: argparse.Namespace) -> int:
-    op = await ctx.operators.confirm(await ctx.actor(args), args.id)
-    print(f"confirmed operator {op.id} of {ctx.tree.describe(op.unit)}")
-    return 0
-
-
-async def _operator_reinstate(ctx: _Context, args: argparse.Namespace) -> int:
-    op = await ctx.operators.reinstate(await ctx.actor(args), args.id)
-    print(f"reinstated operator {op.id} of {ctx.tree.describe(op.unit)}")
-    return 0
-
-
 async def _operator_list(ctx: _Context, args: argparse.Namespace) -> int:
     rows = [
         {
@@ -356,9 +366,6 @@ async def _operator_list(ctx: _Context, args: argparse.Namespace) -> int:
 
 
 cmd_operator_add = _command("operator add", _operator_add)
-cmd_operator_suspend = _command("operator suspend", _operator_suspend)
-cmd_operator_reinstate = _command("operator reinstate", _operator_reinstate)
-cmd_operator_confirm = _command("operator confirm", _operator_confirm)
 cmd_operator_list = _command("operator list", _operator_list)
 
 
@@ -419,12 +426,6 @@ async def _campaign_approve(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _campaign_reject(ctx: _Context, args: argparse.Namespace) -> int:
-    await ctx.campaigns.reject(await ctx.actor(args), args.id, args.reason)
-    print(f"campaign {args.id} rejected; nothing will be sent")
-    return 0
-
-
 async def _campaign_status(ctx: _Context, args: argparse.Namespace) -> int:
     import msgspec
 
@@ -437,12 +438,6 @@ async def _campaign_status(ctx: _Context, args: argparse.Namespace) -> int:
         print(f"{name:>12}  {value}")
     for state, count in sorted(status.counts.items()):
         print(f"{state:>20}  {count}")
-    return 0
-
-
-async def _campaign_cancel(ctx: _Context, args: argparse.Namespace) -> int:
-    await ctx.campaigns.cancel(await ctx.actor(args), args.id, args.reason)
-    print(f"campaign {args.id} cancelled; what was not sent yet ends rejected")
     return 0
 
 
@@ -460,10 +455,8 @@ async def _campaign_list(ctx: _Context, args: argparse.Namespace) -> int:
 
 
 cmd_campaign_create = _command("campaign create", _campaign_create)
-cmd_campaign_cancel = _command("campaign cancel", _campaign_cancel)
 cmd_campaign_list = _command("campaign list", _campaign_list)
 cmd_campaign_approve = _command("campaign approve", _campaign_approve)
-cmd_campaign_reject = _command("campaign reject", _campaign_reject)
 cmd_campaign_status = _command("campaign status", _campaign_status)
 
 
