@@ -24,8 +24,8 @@ import msgspec
 from redis.asyncio import Redis
 
 from taxsms import runtime
+from taxsms.queue.connect import keys_for
 from taxsms.queue.intake import enqueue_lines
-from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
 
 from common import RESULTS, write_json
@@ -61,7 +61,7 @@ async def measure(run: str, n: int) -> dict[str, float]:
         redis = Redis.from_url(server.url)
         before = int((await redis.info("memory"))["used_memory"])
         started = time.perf_counter()
-        added, refused = await enqueue_lines(redis, Keys("taxsms", 1), lines)
+        added, refused = await enqueue_lines(redis, keys_for(redis), lines)
         seconds = time.perf_counter() - started
         after = int((await redis.info("memory"))["used_memory"])
         await redis.aclose()
