@@ -189,7 +189,7 @@ def _moves(sub: argparse._SubParsersAction, what: str, moves: dict[str, Move], p
         parser.add_argument("id")
         if move.reason:
             parser.add_argument("--reason", required=True)
-        parser.set_defaults(handler=_command(f"{what} {name}", partial(_move, what, name, move)))
+        parser.set_defaults(handler=_command(f"{what} {name}")(partial(_move, what, name, move)))
 
 
 async def _move(what: str, name: str, move: Move, ctx: _Context, args: argparse.Namespace) -> int:
@@ -250,23 +250,30 @@ class _Context:
         return op
 
 
-def _command(name: str, body: Callable[[_Context, argparse.Namespace], Coroutine[Any, Any, int]]) -> Handler:
-    """A handler running `body` with a context; refusals and bad input become messages and exit codes."""
+Body = Callable[[_Context, argparse.Namespace], Coroutine[Any, Any, int]]
 
-    def handler(args: argparse.Namespace, cfg: Settings) -> int:
-        async def go(redis: Redis, keys: Keys) -> int:
-            return await body(_Context(redis, keys, await load_units(redis, keys)), args)
 
-        try:
-            return runtime.with_redis(cfg, go)
-        except (PermissionDenied, ContentRejected) as error:
-            print(f"taxsms {name}: refused: {error}", file=sys.stderr)
-            return REFUSED
-        except (ValueError, NotFound, UnitError, OSError) as error:
-            print(f"taxsms {name}: {error}", file=sys.stderr)
-            return BAD_INPUT
+def _command(name: str) -> Callable[[Body], Handler]:
+    """Make `body(ctx, args)` the handler of `taxsms NAME`: run with a context, refusals and bad input become
+    messages and exit codes."""
 
-    return handler
+    def handler_of(body: Body) -> Handler:
+        def handler(args: argparse.Namespace, cfg: Settings) -> int:
+            async def go(redis: Redis, keys: Keys) -> int:
+                return await body(_Context(redis, keys, await load_units(redis, keys)), args)
+
+            try:
+                return runtime.with_redis(cfg, go)
+            except (PermissionDenied, ContentRejected) as error:
+                print(f"taxsms {name}: refused: {error}", file=sys.stderr)
+                return REFUSED
+            except (ValueError, NotFound, UnitError, OSError) as error:
+                print(f"taxsms {name}: {error}", file=sys.stderr)
+                return BAD_INPUT
+
+        return handler
+
+    return handler_of
 
 
 def _when(value: str | None) -> datetime | None:
@@ -283,7 +290,8 @@ def _print_json(value: object) -> None:
 # -- units -----------------------------------------------------------------------------------------------
 
 
-async def _units_load(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("units load")
+async def cmd_units_load(ctx: _Context, args: argparse.Namespace) -> int:
     tree = UnitTree.from_file(args.file)
     actor = "bootstrap"
     if len(ctx.tree):
@@ -297,13 +305,15 @@ async def _units_load(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _units_list(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("units list")
+async def cmd_units_list(ctx: _Context, args: argparse.Namespace) -> int:
     for unit in ctx.tree.subtree(ctx.tree.root) if ctx.tree.root else []:
         print(f"{'  ' * unit.level.rank}{unit.id}  {unit.name}  ({unit.level})")
     return 0
 
 
-async def _units_suspend(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("units suspend")
+async def cmd_units_suspend(ctx: _Context, args: argparse.Namespace) -> int:
     op = await ctx.admin_above(args, args.unit, "suspend")
     await UnitSuspensions(ctx.redis, ctx.keys, ctx.tree).suspend(args.unit, args.reason, op.id, _now())
     await ctx.audit.append(op.id, Action.UNIT_SUSPEND, args.unit, {"unit": args.unit, "reason": args.reason})
@@ -311,7 +321,8 @@ async def _units_suspend(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _units_reinstate(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("units reinstate")
+async def cmd_units_reinstate(ctx: _Context, args: argparse.Namespace) -> int:
     op = await ctx.admin_above(args, args.unit, "reinstate")
     if not await UnitSuspensions(ctx.redis, ctx.keys, ctx.tree).reinstate(args.unit):
         raise ValueError(f"{ctx.tree.describe(args.unit)} is not suspended")
@@ -320,16 +331,11 @@ async def _units_reinstate(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-cmd_units_load = _command("units load", _units_load)
-cmd_units_list = _command("units list", _units_list)
-cmd_units_suspend = _command("units suspend", _units_suspend)
-cmd_units_reinstate = _command("units reinstate", _units_reinstate)
-
-
 # -- operators -------------------------------------------------------------------------------------------
 
 
-async def _operator_add(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("operator add")
+async def cmd_operator_add(ctx: _Context, args: argparse.Namespace) -> int:
     password = _secret(args.new_password, "TAXSMS_NEW_PASSWORD", f"new password for {args.id}: ")
     if args.bootstrap:
         if args.unit and args.unit != ctx.tree.root:
@@ -345,7 +351,8 @@ async def _operator_add(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _operator_list(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("operator list")
+async def cmd_operator_list(ctx: _Context, args: argparse.Namespace) -> int:
     rows = [
         {
             "id": _printable(op.id),
@@ -363,10 +370,6 @@ async def _operator_list(ctx: _Context, args: argparse.Namespace) -> int:
     for row in rows:
         print(f"{row['id']:<12} {row['name']:<8} {row['unit']:<16} {row['status']:<10} {','.join(row['roles'])}")
     return 0
-
-
-cmd_operator_add = _command("operator add", _operator_add)
-cmd_operator_list = _command("operator list", _operator_list)
 
 
 # -- campaigns -------------------------------------------------------------------------------------------
@@ -387,7 +390,8 @@ def _recipients(path: Path) -> list[tuple[str, str]]:
     return rows
 
 
-async def _campaign_create(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("campaign create")
+async def cmd_campaign_create(ctx: _Context, args: argparse.Namespace) -> int:
     text = args.text if args.text is not None else args.text_file.read_text(encoding="utf-8")
     if not args.recipients and not args.audience:
         raise ValueError("give --recipients FILE or --audience (taxpayers or staff) --unit UNIT")
@@ -420,13 +424,15 @@ async def _campaign_create(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _campaign_approve(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("campaign approve")
+async def cmd_campaign_approve(ctx: _Context, args: argparse.Namespace) -> int:
     added = await ctx.campaigns.approve(await ctx.actor(args), args.id)
     print(f"campaign {args.id} approved: {added} messages enqueued")
     return 0
 
 
-async def _campaign_status(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("campaign status")
+async def cmd_campaign_status(ctx: _Context, args: argparse.Namespace) -> int:
     import msgspec
 
     status = await ctx.campaigns.status(args.id)
@@ -441,7 +447,8 @@ async def _campaign_status(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _campaign_list(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("campaign list")
+async def cmd_campaign_list(ctx: _Context, args: argparse.Namespace) -> int:
     import msgspec
 
     found = await ctx.campaigns.recent(args.count)
@@ -454,16 +461,11 @@ async def _campaign_list(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-cmd_campaign_create = _command("campaign create", _campaign_create)
-cmd_campaign_list = _command("campaign list", _campaign_list)
-cmd_campaign_approve = _command("campaign approve", _campaign_approve)
-cmd_campaign_status = _command("campaign status", _campaign_status)
-
-
 # -- audit and reports -----------------------------------------------------------------------------------
 
 
-async def _audit_verify(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("audit verify")
+async def cmd_audit_verify(ctx: _Context, args: argparse.Namespace) -> int:
     result = await ctx.audit.verify()
     if result.ok:
         print(f"audit log intact: {result.entries} entries")
@@ -474,7 +476,8 @@ async def _audit_verify(ctx: _Context, args: argparse.Namespace) -> int:
     return REFUSED
 
 
-async def _report_usage(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("report usage")
+async def cmd_report_usage(ctx: _Context, args: argparse.Namespace) -> int:
     report = await Accounting(ctx.redis, ctx.keys, ctx.tree).report(args.month)
     data = report.to_dict(ctx.tree)
     if args.json:
@@ -500,7 +503,8 @@ async def _audit_entries(ctx: _Context, args: argparse.Namespace) -> list[Any]:
     )
 
 
-async def _audit_list(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("audit list")
+async def cmd_audit_list(ctx: _Context, args: argparse.Namespace) -> int:
     entries = await _audit_entries(ctx, args)
     if args.json:
         _print_json([entry.to_dict() for entry in entries])
@@ -511,7 +515,8 @@ async def _audit_list(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _audit_export(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("audit export")
+async def cmd_audit_export(ctx: _Context, args: argparse.Namespace) -> int:
     entries = await _audit_entries(ctx, args)
     lines = "".join(json.dumps(entry.to_dict() | {"prev": entry.prev}, ensure_ascii=False) + "\n" for entry in entries)
     if args.output:
@@ -522,15 +527,11 @@ async def _audit_export(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-cmd_audit_verify = _command("audit verify", _audit_verify)
-cmd_audit_list = _command("audit list", _audit_list)
-cmd_audit_export = _command("audit export", _audit_export)
-
-
 # -- systems and quotas ----------------------------------------------------------------------------------
 
 
-async def _system_add(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("system add")
+async def cmd_system_add(ctx: _Context, args: argparse.Namespace) -> int:
     op = await ctx.admin_over(args, args.unit, "register a system for")
     kinds = frozenset(upstream_kinds(args.kind))
     if not _valid_name(args.name):
@@ -544,7 +545,8 @@ async def _system_add(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _system_remove(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("system remove")
+async def cmd_system_remove(ctx: _Context, args: argparse.Namespace) -> int:
     book = PrincipalBook(ctx.redis, ctx.keys)
     tag = f"{PrincipalKind.SYSTEM}:{args.name}"
     found = await book.get(tag)
@@ -557,7 +559,8 @@ async def _system_remove(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _system_list(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("system list")
+async def cmd_system_list(ctx: _Context, args: argparse.Namespace) -> int:
     for record in await PrincipalBook(ctx.redis, ctx.keys).all():
         kinds = ",".join(record.kinds)
         print(_printable(f"{record.kind}:{record.id:<20} {record.unit:<14} {kinds}  {record.name}"))
@@ -568,7 +571,8 @@ def _valid_name(name: str) -> bool:
     return bool(name) and all(ch.isascii() and (ch.isalnum() or ch in "-_.") for ch in name)
 
 
-async def _quota_set(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("quota set")
+async def cmd_quota_set(ctx: _Context, args: argparse.Namespace) -> int:
     op = await ctx.admin_above(args, args.unit, "set the quota of")
     segments = None if args.segments == "none" else int(args.segments)
     accounting = Accounting(ctx.redis, ctx.keys, ctx.tree)
@@ -581,7 +585,8 @@ async def _quota_set(ctx: _Context, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _quota_show(ctx: _Context, args: argparse.Namespace) -> int:
+@_command("quota show")
+async def cmd_quota_show(ctx: _Context, args: argparse.Namespace) -> int:
     check = await Accounting(ctx.redis, ctx.keys, ctx.tree).check_quota(args.unit, f"{_month()}", 0)
     if check.quota is None:
         print(f"{ctx.tree.describe(args.unit)}: no quota ({_month()})")
@@ -600,11 +605,3 @@ def _now() -> float:
 
 def _month() -> str:
     return datetime.now(CHINA).strftime("%Y-%m")
-
-
-cmd_system_add = _command("system add", _system_add)
-cmd_system_remove = _command("system remove", _system_remove)
-cmd_system_list = _command("system list", _system_list)
-cmd_quota_set = _command("quota set", _quota_set)
-cmd_quota_show = _command("quota show", _quota_show)
-cmd_report_usage = _command("report usage", _report_usage)
