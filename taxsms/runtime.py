@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from taxsms import __version__
-from taxsms.errors import Unavailable
+from taxsms.errors import USAGE, Unavailable
 from taxsms.privacy import PhoneMaskingFilter
 from taxsms.queue.connect import RETRYABLE, AnyRedis, connect, keys_for
 from taxsms.queue.keys import Keys
@@ -36,6 +36,28 @@ def redis_options(parser: argparse.ArgumentParser) -> None:
     """--redis-url and --prefix (the top-level settings redis_url and prefix), for any command using Redis."""
     parser.add_argument("--redis-url", help=f"Redis URL (default {DEFAULT_REDIS_URL}, or $TAXSMS_REDIS_URL)")
     parser.add_argument("--prefix", help="Redis key prefix (default taxsms, or $TAXSMS_PREFIX)")
+
+
+def command(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    handler: Callable[[argparse.Namespace, Settings], int],
+    help: str,
+    *,
+    redis: bool = True,
+) -> argparse.ArgumentParser:
+    """The sub-command `name`, run as `handler(args, cfg)`; with --redis-url and --prefix unless `redis` is False."""
+    parser = sub.add_parser(name, help=help)
+    if redis:
+        redis_options(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def fail(command: str, error: object) -> int:
+    """Say on stderr why `taxsms COMMAND` could not do its work; the exit code for bad input."""
+    print(f"taxsms {command}: {error}", file=sys.stderr)
+    return USAGE
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -71,7 +93,6 @@ async def ping(client: AnyRedis, url: str) -> None:
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0].rstrip(".")
-
 
 
 def with_redis(cfg: Settings, work: Callable[[AnyRedis, Keys], Awaitable[T]]) -> T:

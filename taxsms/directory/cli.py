@@ -26,9 +26,7 @@ from taxsms.holidays import Calendar
 from taxsms.privacy import mask_taxpayer_id
 from taxsms.queue.jobs import CHINA
 from taxsms.queue.keys import Keys
-from taxsms.replies.cli import _fail
 from taxsms.replies.subscriptions import How
-from taxsms.runtime import redis_options as _redis_options
 from taxsms.settings import Settings
 
 
@@ -36,71 +34,72 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     """Add `directory`, `filings` and `reminders` to the `taxsms` parser."""
     directory = subparsers.add_parser("directory", help="the taxpayer and staff directory")
     sub = directory.add_subparsers(dest="directory_command", required=True)
-    imp = sub.add_parser("import", help="import taxpayers (taxpayer_id,name,unit,phones) or staff (staff_code,...)")
-    _redis_options(imp)
+    imp = runtime.command(
+        sub, "import", cmd_import, "import taxpayers (taxpayer_id,name,unit,phones) or staff (staff_code,...)"
+    )
     imp.add_argument("file")
     imp.add_argument("--operator", default="", help="who imports (recorded in the consent trail)")
-    imp.set_defaults(handler=cmd_import)
-    put = sub.add_parser("put", help="add or replace one taxpayer")
-    _redis_options(put)
+    put = runtime.command(sub, "put", cmd_put, "add or replace one taxpayer")
     put.add_argument("taxpayer_id")
     put.add_argument("--name", required=True)
     put.add_argument("--unit", required=True, help="the county or sub-bureau in charge")
     put.add_argument("--phones", required=True, help="phone:role[:subscribed];... (roles legal, finance, agent)")
     put.add_argument("--operator", required=True)
     put.add_argument("--reason", required=True)
-    put.set_defaults(handler=cmd_put)
-    remove = sub.add_parser("remove", help="remove one taxpayer")
-    _redis_options(remove)
+    remove = runtime.command(sub, "remove", cmd_remove, "remove one taxpayer")
     remove.add_argument("taxpayer_id")
     remove.add_argument("--operator", required=True)
     remove.add_argument("--reason", required=True)
-    remove.set_defaults(handler=cmd_remove)
-    staff_cmd = sub.add_parser("put-staff", help="add or replace one staff member")
-    _redis_options(staff_cmd)
+    staff_cmd = runtime.command(sub, "put-staff", cmd_put_staff, "add or replace one staff member")
     staff_cmd.add_argument("code")
     staff_cmd.add_argument("--name", required=True)
     staff_cmd.add_argument("--unit", required=True)
     staff_cmd.add_argument("--phone", required=True)
-    staff_cmd.set_defaults(handler=cmd_put_staff)
-    show = sub.add_parser("show", help="one taxpayer (masked)")
-    _redis_options(show)
+    show = runtime.command(sub, "show", cmd_show, "one taxpayer (masked)")
     show.add_argument("taxpayer_id")
-    show.set_defaults(handler=cmd_show)
-    listing = sub.add_parser("list", help="taxpayers or staff of a unit (masked)")
-    _redis_options(listing)
+    listing = runtime.command(sub, "list", cmd_list, "taxpayers or staff of a unit (masked)")
     listing.add_argument("--unit", required=True, help="this unit and the units below it")
     listing.add_argument("--staff", action="store_true")
     listing.add_argument("--limit", type=int, default=50)
-    listing.set_defaults(handler=cmd_list)
 
     filings = subparsers.add_parser("filings", help="filing status and deadlines")
     fsub = filings.add_subparsers(dest="filings_command", required=True)
-    fimp = fsub.add_parser("import", help="import filing events: taxpayer_id,tax,period[,filed_at]")
-    _redis_options(fimp)
+    fimp = runtime.command(
+        fsub, "import", cmd_filings_import, "import filing events: taxpayer_id,tax,period[,filed_at]"
+    )
     fimp.add_argument("file")
-    fimp.set_defaults(handler=cmd_filings_import)
-    dl = fsub.add_parser("deadline", help="the filing deadline of TAX:PERIOD (e.g. VAT:2026-11)")
+    dl = runtime.command(
+        fsub, "deadline", cmd_deadline, "the filing deadline of TAX:PERIOD (e.g. VAT:2026-11)", redis=False
+    )
     dl.add_argument("filing")
     dl.add_argument("--calendar", dest="calendar_file", help="the bureau's calendar file (TOML, see taxsms.holidays)")
-    dl.set_defaults(handler=cmd_deadline)
 
     reminders = subparsers.add_parser("reminders", help="automatic filing reminders and overdue notices")
     rsub = reminders.add_subparsers(dest="reminders_command", required=True)
-    rplan = rsub.add_parser("plan", help="plan (and enqueue) reminders for the unfiled, subscribed taxpayers")
+    rplan = runtime.command(
+        rsub,
+        "plan",
+        cmd_reminders_plan,
+        "plan (and enqueue) reminders for the unfiled, subscribed taxpayers",
+        redis=False,
+    )
     _planning_options(rplan)
     rplan.add_argument("--days-before", type=int, default=3, help="working days before the deadline (default 3)")
     rplan.add_argument("--unit", help="only this unit and the units below it (default: every unit)")
-    rplan.set_defaults(handler=cmd_reminders_plan)
-    overdue = rsub.add_parser("overdue", help="overdue-filing notices after the deadline (collection office)")
+    overdue = runtime.command(
+        rsub,
+        "overdue",
+        cmd_reminders_overdue,
+        "overdue-filing notices after the deadline (collection office)",
+        redis=False,
+    )
     _planning_options(overdue)
     overdue.add_argument("--operator", required=True, help="the collection office's operator id (signs them)")
     overdue.add_argument("--file-by", required=True, help="the date the notice asks taxpayers to file by")
-    overdue.set_defaults(handler=cmd_reminders_overdue)
 
 
 def _planning_options(parser: argparse.ArgumentParser) -> None:
-    _redis_options(parser)
+    runtime.redis_options(parser)
     parser.add_argument("--tax", required=True, help="tax type, e.g. VAT")
     parser.add_argument("--period", required=True, help="YYYY-MM or YYYY-Qn")
     parser.add_argument("--tps", dest="smpp.tps", help="segments/s of the SMSC link (default: the setting smpp.tps)")
@@ -133,7 +132,7 @@ def cmd_import(args: argparse.Namespace, cfg: Settings) -> int:
             report = await import_file(Directory(redis, keys), await _tree(redis, keys), args.file,
                                        operator=args.operator)  # fmt: skip
         except OSError as error:
-            return _fail("directory import", error)
+            return runtime.fail("directory import", error)
         _print_errors(report.errors)
         print(f"{report.rows:,} {report.kind} rows in {time.monotonic() - started:.1f}s: {report.stored:,} stored, "
               f"{report.failed:,} refused")  # fmt: skip
@@ -236,7 +235,7 @@ def cmd_filings_import(args: argparse.Namespace, cfg: Settings) -> int:
         try:
             report, unknown = await FilingBook(redis, keys, Directory(redis, keys)).import_csv(args.file)
         except OSError as error:
-            return _fail("filings import", error)
+            return runtime.fail("filings import", error)
         _print_errors(report.errors)
         note = f" ({unknown:,} of taxpayers not in the directory)" if unknown else ""
         print(f"{report.rows:,} rows: {report.stored:,} filings recorded{note}, {report.failed:,} refused")

@@ -17,7 +17,6 @@ from redis.asyncio import Redis
 from taxsms import errors, runtime
 from taxsms.privacy import mask_phone
 from taxsms.queue.keys import Keys
-from taxsms.runtime import redis_options as _redis_options
 from taxsms.settings import Settings
 
 
@@ -25,33 +24,30 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     """Add `inbox`, `subscriptions`, `invoices` and `replies` with their sub-commands to the `taxsms` parser."""
     inbox = subparsers.add_parser("inbox", help="the staff inbox: consultations, reports, complaints texted in")
     inbox_sub = inbox.add_subparsers(dest="inbox_command", required=True)
-    listing = inbox_sub.add_parser("list", help="tickets, newest first")
-    _redis_options(listing)
+    listing = runtime.command(inbox_sub, "list", cmd_inbox_list, "tickets, newest first")
     listing.add_argument("--status", choices=["open", "answered", "all"], default="open")
     listing.add_argument("--limit", type=int, default=50)
-    listing.set_defaults(handler=cmd_inbox_list)
-    answer = inbox_sub.add_parser("answer", help="answer a ticket: mark it answered and enqueue the reply SMS")
-    _redis_options(answer)
+    answer = runtime.command(
+        inbox_sub, "answer", cmd_inbox_answer, "answer a ticket: mark it answered and enqueue the reply SMS"
+    )
     answer.add_argument("ticket")
     answer.add_argument("text")
     answer.add_argument(
         "--as", dest="actor", required=True, help="the answering operator (password: $TAXSMS_OPERATOR_PASSWORD)"
     )
-    answer.set_defaults(handler=cmd_inbox_answer)
 
     subs = subparsers.add_parser("subscriptions", help="taxpayers' SMS subscriptions")
     subs_sub = subs.add_subparsers(dest="subscriptions_command", required=True)
-    imp = subs_sub.add_parser("import", help="import CSV rows phone,taxpayer_id,subscribed (consent)")
-    _redis_options(imp)
+    imp = runtime.command(
+        subs_sub, "import", cmd_subscriptions_import, "import CSV rows phone,taxpayer_id,subscribed (consent)"
+    )
     imp.add_argument("file")
     imp.add_argument("--operator", default="", help="who runs the import (recorded with the file)")
-    imp.set_defaults(handler=cmd_subscriptions_import)
-    show = subs_sub.add_parser("show", help="one phone's consent per taxpayer and its trail")
-    _redis_options(show)
+    show = runtime.command(subs_sub, "show", cmd_subscriptions_show, "one phone's consent per taxpayer and its trail")
     show.add_argument("phone")
-    show.set_defaults(handler=cmd_subscriptions_show)
-    setting = subs_sub.add_parser("set", help="staff: subscribe (on) or unsubscribe (off) a phone")
-    _redis_options(setting)
+    setting = runtime.command(
+        subs_sub, "set", cmd_subscriptions_set, "staff: subscribe (on) or unsubscribe (off) a phone"
+    )
     setting.add_argument("phone")
     setting.add_argument("state", choices=["on", "off"])
     setting.add_argument("--taxpayer-id", default="", help="only for this taxpayer (default: every one on the phone)")
@@ -60,32 +56,24 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     setting.add_argument(
         "--override", action="store_true", help="subscribe a phone that opted out by SMS (audited; needs a reason)"
     )
-    setting.set_defaults(handler=cmd_subscriptions_set)
 
     invoices = subparsers.add_parser("invoices", help="the invoice and business-status tables for SMS queries")
     invoices_sub = invoices.add_subparsers(dest="invoices_command", required=True)
-    inv = invoices_sub.add_parser("import", help="import CSV invoices: code,number[,date,amount,state,...]")
-    _redis_options(inv)
+    inv = runtime.command(
+        invoices_sub, "import", cmd_invoices_import, "import CSV invoices: code,number[,date,amount,state,...]"
+    )
     inv.add_argument("file")
-    inv.set_defaults(handler=cmd_invoices_import)
-    status = invoices_sub.add_parser("import-status", help="import CSV business progress: reference,status")
-    _redis_options(status)
+    status = runtime.command(
+        invoices_sub, "import-status", cmd_status_import, "import CSV business progress: reference,status"
+    )
     status.add_argument("file")
-    status.set_defaults(handler=cmd_status_import)
 
     replies = subparsers.add_parser("replies", help="the automatic-reply service")
     replies_sub = replies.add_subparsers(dest="replies_command", required=True)
-    run = replies_sub.add_parser("run", help="answer taxpayers' messages until interrupted")
-    _redis_options(run)
+    run = runtime.command(replies_sub, "run", cmd_replies_run, "answer taxpayers' messages until interrupted")
     run.add_argument("--provider-url", dest="replies.provider_url", help="HTTP lookup service (default: Redis tables)")
     run.add_argument("--provider-timeout", dest="replies.provider_timeout_s", help="seconds (default 3)")
     run.add_argument("--consumer", dest="replies.consumer", help="consumer name (default host-pid)")
-    run.set_defaults(handler=cmd_replies_run)
-
-
-def _fail(command: str, error: object) -> int:
-    print(f"taxsms {command}: {error}", file=sys.stderr)
-    return 2
 
 
 def cmd_inbox_list(args: argparse.Namespace, cfg: Settings) -> int:
@@ -120,7 +108,7 @@ def cmd_inbox_answer(args: argparse.Namespace, cfg: Settings) -> int:
             operator = await book.login(args.actor, operator_password(args.actor))
             job = await Inbox(redis, keys).answer(args.ticket, operator, args.text, gate)
         except (TicketError, PermissionDenied) as error:
-            return _fail("inbox answer", error)
+            return runtime.fail("inbox answer", error)
         await JobStore(redis, keys).enqueue([job])
         print(f"answered {args.ticket}: reply {job.id} to {mask_phone(job.to)} enqueued")
         return 0
@@ -136,7 +124,7 @@ def cmd_subscriptions_import(args: argparse.Namespace, cfg: Settings) -> int:
         try:
             result = await book.import_csv(args.file, operator=args.operator)
         except OSError as error:
-            return _fail("subscriptions import", error)
+            return runtime.fail("subscriptions import", error)
         for line, reason in result.errors:
             print(f"line {line}: {reason}", file=sys.stderr)
         print(
@@ -157,7 +145,7 @@ def cmd_subscriptions_show(args: argparse.Namespace, cfg: Settings) -> int:
         try:
             record = await book.record(args.phone)
         except SubscriptionError as error:
-            return _fail("subscriptions show", error)
+            return runtime.fail("subscriptions show", error)
         if record is None:
             print(f"{mask_phone(args.phone)}: no consent record")
             return 1
@@ -192,7 +180,7 @@ def cmd_subscriptions_set(args: argparse.Namespace, cfg: Settings) -> int:
         try:
             (outcome,) = await SubscriptionBook(redis, keys).apply([change])
         except SubscriptionError as error:
-            return _fail("subscriptions set", error)
+            return runtime.fail("subscriptions set", error)
         if outcome == "refused":
             print(
                 f"{mask_phone(args.phone)} opted out by SMS: not subscribed. The taxpayer's choice wins; "
@@ -213,7 +201,7 @@ def _load(args: argparse.Namespace, cfg: Settings, method: str, what: str) -> in
         try:
             result = await getattr(RedisProvider(redis, keys), method)(args.file)
         except OSError as error:
-            return _fail(f"invoices {what}", error)
+            return runtime.fail(f"invoices {what}", error)
         for line, reason in result.errors:
             print(f"line {line}: {reason}", file=sys.stderr)
         print(f"loaded {result.loaded} rows; {len(result.errors)} refused")
@@ -253,4 +241,3 @@ def cmd_replies_run(args: argparse.Namespace, cfg: Settings) -> int:
         return 0
 
     return runtime.with_redis(cfg, work)
-

@@ -20,49 +20,52 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     template = subparsers.add_parser("template", help="message templates: preview, list, load into Redis")
     template_sub = template.add_subparsers(dest="template_command", required=True)
 
-    preview = template_sub.add_parser("preview", help="render a template and show its text, cost and review")
+    preview = runtime.command(
+        template_sub,
+        "preview",
+        cmd_template_preview,
+        "render a template and show its text, cost and review",
+        redis=False,
+    )
     preview.add_argument("name")
     preview.add_argument("--var", action="append", default=[], metavar="K=V", help="a variable (repeatable)")
     preview.add_argument("--unit", required=True, help="the sending unit shown in 【】")
     preview.add_argument("--operator", default="", help="the operator's real name")
     preview.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
     preview.add_argument("--terms", type=Path, help="forbidden-term list (default: the shipped list)")
-    preview.set_defaults(handler=cmd_template_preview)
 
-    listing = template_sub.add_parser("list", help="list the templates")
+    listing = runtime.command(template_sub, "list", cmd_template_list, "list the templates", redis=False)
     listing.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
-    listing.set_defaults(handler=cmd_template_list)
 
-    load = template_sub.add_parser("load", help="check the template files and replace the catalog in Redis")
-    runtime.redis_options(load)
-    load.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
-    load.add_argument(
-        "--as", dest="actor", help="a province admin or publisher (password: $TAXSMS_OPERATOR_PASSWORD)"
+    load = runtime.command(
+        template_sub, "load", cmd_template_load, "check the template files and replace the catalog in Redis"
     )
-    load.set_defaults(handler=cmd_template_load)
+    load.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
+    load.add_argument("--as", dest="actor", help="a province admin or publisher (password: $TAXSMS_OPERATOR_PASSWORD)")
 
     review = subparsers.add_parser("review", help="content review: check a text, load the forbidden-term list")
     review_sub = review.add_subparsers(dest="review_command", required=True)
 
-    check = review_sub.add_parser("check", help="check a text against the forbidden-term list (exit 1 if found)")
+    check = runtime.command(
+        review_sub,
+        "check",
+        cmd_review_check,
+        "check a text against the forbidden-term list (exit 1 if found)",
+        redis=False,
+    )
     check.add_argument("text")
     check.add_argument("--terms", type=Path, help="forbidden-term list file (default: the shipped list)")
-    check.set_defaults(handler=cmd_review_check)
 
-    review_load = review_sub.add_parser(
-        "load", help="replace the forbidden-term list in Redis (a province admin; audited)"
+    review_load = runtime.command(
+        review_sub, "load", cmd_review_load, "replace the forbidden-term list in Redis (a province admin; audited)"
     )
     review_load.add_argument("file", type=Path)
-    runtime.redis_options(review_load)
-    review_load.add_argument(
-        "--as", dest="actor", help="the province admin (password: $TAXSMS_OPERATOR_PASSWORD)"
-    )
+    review_load.add_argument("--as", dest="actor", help="the province admin (password: $TAXSMS_OPERATOR_PASSWORD)")
     review_load.add_argument(
         "--allow-shrink",
         action="store_true",
         help="load a list that is empty or under half the size of the one in force",
     )
-    review_load.set_defaults(handler=cmd_review_load)
 
 
 def _variables(pairs: list[str]) -> dict[str, str]:
