@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import sys
@@ -103,6 +104,18 @@ def with_redis(cfg: Settings, work: Callable[[AnyRedis, Keys], Awaitable[T]]) ->
             return await work(client, keys)
 
     return run(go())
+
+
+def redis_command(
+    work: Callable[[argparse.Namespace, AnyRedis, Keys], Awaitable[int]],
+) -> Callable[[argparse.Namespace, Settings], int]:
+    """A command handler `(args, cfg) -> exit code` running `work(args, redis, keys)` with a checked client."""
+
+    @functools.wraps(work)
+    def handler(args: argparse.Namespace, cfg: Settings) -> int:
+        return with_redis(cfg, functools.partial(work, args))
+
+    return handler
 
 
 # -- logging -----------------------------------------------------------------------------------------------

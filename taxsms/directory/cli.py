@@ -123,34 +123,30 @@ def _print_errors(errors: list[tuple[int, str]]) -> None:
 # -- directory -----------------------------------------------------------------------------------------------
 
 
-def cmd_import(args: argparse.Namespace, cfg: Settings) -> int:
+@runtime.redis_command
+async def cmd_import(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
     from taxsms.directory.imports import import_file
 
-    async def work(redis: Redis, keys: Keys) -> int:
-        started = time.monotonic()
-        try:
-            report = await import_file(Directory(redis, keys), await _tree(redis, keys), args.file,
-                                       operator=args.operator)  # fmt: skip
-        except OSError as error:
-            return runtime.fail("directory import", error)
-        _print_errors(report.errors)
-        print(f"{report.rows:,} {report.kind} rows in {time.monotonic() - started:.1f}s: {report.stored:,} stored, "
-              f"{report.failed:,} refused")  # fmt: skip
-        return errors.PARTIAL if report.failed else errors.OK
-
-    return runtime.with_redis(cfg, work)
+    started = time.monotonic()
+    try:
+        report = await import_file(Directory(redis, keys), await _tree(redis, keys), args.file,
+                                   operator=args.operator)  # fmt: skip
+    except OSError as error:
+        return runtime.fail("directory import", error)
+    _print_errors(report.errors)
+    print(f"{report.rows:,} {report.kind} rows in {time.monotonic() - started:.1f}s: {report.stored:,} stored, "
+          f"{report.failed:,} refused")  # fmt: skip
+    return errors.PARTIAL if report.failed else errors.OK
 
 
-def cmd_put(args: argparse.Namespace, cfg: Settings) -> int:
-    async def work(redis: Redis, keys: Keys) -> int:
-        contacts, consent = parse_phones(args.phones)
-        record = taxpayer(await _tree(redis, keys), args.taxpayer_id, args.name, args.unit, contacts)
-        origin = Origin(How.STAFF, args.operator, args.reason)
-        changed = await Directory(redis, keys).apply([Change(record, consent, origin)], time.time())
-        print(f"taxpayer {mask_taxpayer_id(record.id)}: {'stored' if changed else 'unchanged'}")
-        return 0
-
-    return runtime.with_redis(cfg, work)
+@runtime.redis_command
+async def cmd_put(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    contacts, consent = parse_phones(args.phones)
+    record = taxpayer(await _tree(redis, keys), args.taxpayer_id, args.name, args.unit, contacts)
+    origin = Origin(How.STAFF, args.operator, args.reason)
+    changed = await Directory(redis, keys).apply([Change(record, consent, origin)], time.time())
+    print(f"taxpayer {mask_taxpayer_id(record.id)}: {'stored' if changed else 'unchanged'}")
+    return 0
 
 
 async def _known(directory: Directory, taxpayer_id: str) -> Taxpayer | None:
@@ -161,87 +157,77 @@ async def _known(directory: Directory, taxpayer_id: str) -> Taxpayer | None:
     return record
 
 
-def cmd_remove(args: argparse.Namespace, cfg: Settings) -> int:
-    async def work(redis: Redis, keys: Keys) -> int:
-        directory = Directory(redis, keys)
-        if (record := await _known(directory, args.taxpayer_id)) is None:
-            return 1
-        await directory.apply([Change(record, {}, Origin(How.STAFF, args.operator, args.reason), delete=True)],
-                              time.time())  # fmt: skip
-        print(f"taxpayer {mask_taxpayer_id(record.id)}: removed")
-        return 0
-
-    return runtime.with_redis(cfg, work)
+@runtime.redis_command
+async def cmd_remove(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    directory = Directory(redis, keys)
+    if (record := await _known(directory, args.taxpayer_id)) is None:
+        return 1
+    await directory.apply([Change(record, {}, Origin(How.STAFF, args.operator, args.reason), delete=True)],
+                          time.time())  # fmt: skip
+    print(f"taxpayer {mask_taxpayer_id(record.id)}: removed")
+    return 0
 
 
-def cmd_put_staff(args: argparse.Namespace, cfg: Settings) -> int:
-    async def work(redis: Redis, keys: Keys) -> int:
-        member = staff(await _tree(redis, keys), args.code, args.name, args.unit, args.phone)
-        await Directory(redis, keys).put_staff([member])
-        print(f"staff {member.code}: stored")
-        return 0
-
-    return runtime.with_redis(cfg, work)
+@runtime.redis_command
+async def cmd_put_staff(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    member = staff(await _tree(redis, keys), args.code, args.name, args.unit, args.phone)
+    await Directory(redis, keys).put_staff([member])
+    print(f"staff {member.code}: stored")
+    return 0
 
 
-def cmd_show(args: argparse.Namespace, cfg: Settings) -> int:
-    async def work(redis: Redis, keys: Keys) -> int:
-        directory = Directory(redis, keys)
-        if (record := await _known(directory, args.taxpayer_id)) is None:
-            return 1
-        masked = record.masked()
-        print(f"{masked['id']} {masked['name']} ({record.unit})")
-        consent = await directory.consent.records(record.phones)
-        for contact, shown in zip(record.contacts, masked["phones"], strict=True):  # type: ignore[call-overload]
-            state = consent[contact.phone].taxpayers.get(record.id, "?") if contact.phone in consent else "?"
-            said = {"1": "subscribed", "0": "unsubscribed"}.get(state, "never asked")
-            print(f"  {shown['phone']} {contact.role.value}: {said}")
-        return 0
-
-    return runtime.with_redis(cfg, work)
+@runtime.redis_command
+async def cmd_show(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    directory = Directory(redis, keys)
+    if (record := await _known(directory, args.taxpayer_id)) is None:
+        return 1
+    masked = record.masked()
+    print(f"{masked['id']} {masked['name']} ({record.unit})")
+    consent = await directory.consent.records(record.phones)
+    for contact, shown in zip(record.contacts, masked["phones"], strict=True):  # type: ignore[call-overload]
+        state = consent[contact.phone].taxpayers.get(record.id, "?") if contact.phone in consent else "?"
+        said = {"1": "subscribed", "0": "unsubscribed"}.get(state, "never asked")
+        print(f"  {shown['phone']} {contact.role.value}: {said}")
+    return 0
 
 
-def cmd_list(args: argparse.Namespace, cfg: Settings) -> int:
-    async def work(redis: Redis, keys: Keys) -> int:
-        tree = await _tree(redis, keys)
-        units = {unit.id for unit in tree.subtree(args.unit)}
-        directory, shown = Directory(redis, keys), 0
-        if args.staff:
-            for member in (await directory.staff(units))[: args.limit]:
-                m = member.masked()
-                print(f"{m['code']} {m['name']} {m['unit']} {m['phone']}")
-                shown += 1
-            return 0 if shown else 1
-        async for batch in directory.taxpayers(units):
-            for record in batch:
-                if shown >= args.limit:
-                    return 0
-                m = record.masked()
-                phones = ", ".join(f"{p['phone']} {p['role']}" for p in m["phones"])  # type: ignore[attr-defined]
-                print(f"{m['id']} {m['name']} {m['unit']} {phones}")
-                shown += 1
+@runtime.redis_command
+async def cmd_list(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    tree = await _tree(redis, keys)
+    units = {unit.id for unit in tree.subtree(args.unit)}
+    directory, shown = Directory(redis, keys), 0
+    if args.staff:
+        for member in (await directory.staff(units))[: args.limit]:
+            m = member.masked()
+            print(f"{m['code']} {m['name']} {m['unit']} {m['phone']}")
+            shown += 1
         return 0 if shown else 1
-
-    return runtime.with_redis(cfg, work)
+    async for batch in directory.taxpayers(units):
+        for record in batch:
+            if shown >= args.limit:
+                return 0
+            m = record.masked()
+            phones = ", ".join(f"{p['phone']} {p['role']}" for p in m["phones"])  # type: ignore[attr-defined]
+            print(f"{m['id']} {m['name']} {m['unit']} {phones}")
+            shown += 1
+    return 0 if shown else 1
 
 
 # -- filings -------------------------------------------------------------------------------------------------
 
 
-def cmd_filings_import(args: argparse.Namespace, cfg: Settings) -> int:
+@runtime.redis_command
+async def cmd_filings_import(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
     from taxsms.directory.filings import FilingBook
 
-    async def work(redis: Redis, keys: Keys) -> int:
-        try:
-            report, unknown = await FilingBook(redis, keys, Directory(redis, keys)).import_csv(args.file)
-        except OSError as error:
-            return runtime.fail("filings import", error)
-        _print_errors(report.errors)
-        note = f" ({unknown:,} of taxpayers not in the directory)" if unknown else ""
-        print(f"{report.rows:,} rows: {report.stored:,} filings recorded{note}, {report.failed:,} refused")
-        return errors.PARTIAL if report.failed else errors.OK
-
-    return runtime.with_redis(cfg, work)
+    try:
+        report, unknown = await FilingBook(redis, keys, Directory(redis, keys)).import_csv(args.file)
+    except OSError as error:
+        return runtime.fail("filings import", error)
+    _print_errors(report.errors)
+    note = f" ({unknown:,} of taxpayers not in the directory)" if unknown else ""
+    print(f"{report.rows:,} rows: {report.stored:,} filings recorded{note}, {report.failed:,} refused")
+    return errors.PARTIAL if report.failed else errors.OK
 
 
 def cmd_deadline(args: argparse.Namespace, cfg: Settings) -> int:

@@ -92,7 +92,8 @@ def cmd_inbox_list(args: argparse.Namespace, cfg: Settings) -> int:
     return runtime.with_redis(cfg, work)
 
 
-def cmd_inbox_answer(args: argparse.Namespace, cfg: Settings) -> int:
+@runtime.redis_command
+async def cmd_inbox_answer(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
     from taxsms.governance.admission import Gate
     from taxsms.governance.enqueue import operator_password
     from taxsms.governance.errors import PermissionDenied
@@ -101,97 +102,88 @@ def cmd_inbox_answer(args: argparse.Namespace, cfg: Settings) -> int:
     from taxsms.queue.store import JobStore
     from taxsms.replies.inbox import Inbox, TicketError
 
-    async def work(redis: Redis, keys: Keys) -> int:
-        gate = Gate(redis, keys)
-        try:
-            book = OperatorBook(redis, keys, await load_units(redis, keys), audit=gate.audit)
-            operator = await book.login(args.actor, operator_password(args.actor))
-            job = await Inbox(redis, keys).answer(args.ticket, operator, args.text, gate)
-        except (TicketError, PermissionDenied) as error:
-            return runtime.fail("inbox answer", error)
-        await JobStore(redis, keys).enqueue([job])
-        print(f"answered {args.ticket}: reply {job.id} to {mask_phone(job.to)} enqueued")
-        return 0
-
-    return runtime.with_redis(cfg, work)
+    gate = Gate(redis, keys)
+    try:
+        book = OperatorBook(redis, keys, await load_units(redis, keys), audit=gate.audit)
+        operator = await book.login(args.actor, operator_password(args.actor))
+        job = await Inbox(redis, keys).answer(args.ticket, operator, args.text, gate)
+    except (TicketError, PermissionDenied) as error:
+        return runtime.fail("inbox answer", error)
+    await JobStore(redis, keys).enqueue([job])
+    print(f"answered {args.ticket}: reply {job.id} to {mask_phone(job.to)} enqueued")
+    return 0
 
 
-def cmd_subscriptions_import(args: argparse.Namespace, cfg: Settings) -> int:
+@runtime.redis_command
+async def cmd_subscriptions_import(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
     from taxsms.replies.subscriptions import SubscriptionBook
 
-    async def work(redis: Redis, keys: Keys) -> int:
-        book = SubscriptionBook(redis, keys)
-        try:
-            result = await book.import_csv(args.file, operator=args.operator)
-        except OSError as error:
-            return runtime.fail("subscriptions import", error)
-        for line, reason in result.errors:
-            print(f"line {line}: {reason}", file=sys.stderr)
-        print(
-            f"{result.rows} rows: {result.subscribed} subscribed, {result.unsubscribed} unsubscribed, "
-            f"{result.kept} kept unsubscribed (opted out by SMS), {result.failed} refused"
-        )
-        return errors.PARTIAL if result.failed else errors.OK
-
-    return runtime.with_redis(cfg, work)
+    book = SubscriptionBook(redis, keys)
+    try:
+        result = await book.import_csv(args.file, operator=args.operator)
+    except OSError as error:
+        return runtime.fail("subscriptions import", error)
+    for line, reason in result.errors:
+        print(f"line {line}: {reason}", file=sys.stderr)
+    print(
+        f"{result.rows} rows: {result.subscribed} subscribed, {result.unsubscribed} unsubscribed, "
+        f"{result.kept} kept unsubscribed (opted out by SMS), {result.failed} refused"
+    )
+    return errors.PARTIAL if result.failed else errors.OK
 
 
-def cmd_subscriptions_show(args: argparse.Namespace, cfg: Settings) -> int:
+@runtime.redis_command
+async def cmd_subscriptions_show(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
     from taxsms.privacy import mask_taxpayer_id
     from taxsms.replies.subscriptions import SubscriptionBook, SubscriptionError
 
-    async def work(redis: Redis, keys: Keys) -> int:
-        book = SubscriptionBook(redis, keys)
-        try:
-            record = await book.record(args.phone)
-        except SubscriptionError as error:
-            return runtime.fail("subscriptions show", error)
-        if record is None:
-            print(f"{mask_phone(args.phone)}: no consent record")
-            return 1
-        state = "subscribed" if record.subscribed else "unsubscribed"
-        sms = {"T": ", opted out by SMS", "K": ", opted in by SMS"}.get(record.sms, "")
-        print(f"{mask_phone(record.phone)}: {state}{sms}")
-        names = {"1": "subscribed", "0": "unsubscribed", "?": "never asked"}
-        for taxpayer, value in sorted(record.taxpayers.items()):
-            print(f"  taxpayer {mask_taxpayer_id(taxpayer)}: {names.get(value, value)}")
-        print("trail:")
-        files = {e.ref: await book.import_info(e.ref) for e in record.trail if e.how == "import"}
-        for entry in record.trail:
-            line = entry.describe()
-            if entry.taxpayer_id in record.taxpayers:
-                line = line.replace(entry.taxpayer_id, mask_taxpayer_id(entry.taxpayer_id), 1)
-            if entry.how == "import":
-                line = line.replace(f"import {entry.ref} ", f"import {entry.ref} {files[entry.ref]} ", 1)
-            print(f"  {line}")
-        return 0
-
-    return runtime.with_redis(cfg, work)
+    book = SubscriptionBook(redis, keys)
+    try:
+        record = await book.record(args.phone)
+    except SubscriptionError as error:
+        return runtime.fail("subscriptions show", error)
+    if record is None:
+        print(f"{mask_phone(args.phone)}: no consent record")
+        return 1
+    state = "subscribed" if record.subscribed else "unsubscribed"
+    sms = {"T": ", opted out by SMS", "K": ", opted in by SMS"}.get(record.sms, "")
+    print(f"{mask_phone(record.phone)}: {state}{sms}")
+    names = {"1": "subscribed", "0": "unsubscribed", "?": "never asked"}
+    for taxpayer, value in sorted(record.taxpayers.items()):
+        print(f"  taxpayer {mask_taxpayer_id(taxpayer)}: {names.get(value, value)}")
+    print("trail:")
+    files = {e.ref: await book.import_info(e.ref) for e in record.trail if e.how == "import"}
+    for entry in record.trail:
+        line = entry.describe()
+        if entry.taxpayer_id in record.taxpayers:
+            line = line.replace(entry.taxpayer_id, mask_taxpayer_id(entry.taxpayer_id), 1)
+        if entry.how == "import":
+            line = line.replace(f"import {entry.ref} ", f"import {entry.ref} {files[entry.ref]} ", 1)
+        print(f"  {line}")
+    return 0
 
 
-def cmd_subscriptions_set(args: argparse.Namespace, cfg: Settings) -> int:
+@runtime.redis_command
+async def cmd_subscriptions_set(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
     from taxsms.replies.subscriptions import EVERY_TAXPAYER, ConsentChange, How, SubscriptionBook, SubscriptionError
 
-    async def work(redis: Redis, keys: Keys) -> int:
-        change = ConsentChange(
-            args.phone, args.state == "on", How.STAFF, time.time(), args.taxpayer_id or EVERY_TAXPAYER,
-            ref=args.operator, detail=args.reason, override=args.override,
-        )  # fmt: skip
-        try:
-            (outcome,) = await SubscriptionBook(redis, keys).apply([change])
-        except SubscriptionError as error:
-            return runtime.fail("subscriptions set", error)
-        if outcome == "refused":
-            print(
-                f"{mask_phone(args.phone)} opted out by SMS: not subscribed. The taxpayer's choice wins; "
-                "--override with a --reason subscribes it anyway (audited)",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"{mask_phone(args.phone)}: {'subscribed' if args.state == 'on' else 'unsubscribed'} ({outcome})")
-        return 0
-
-    return runtime.with_redis(cfg, work)
+    change = ConsentChange(
+        args.phone, args.state == "on", How.STAFF, time.time(), args.taxpayer_id or EVERY_TAXPAYER,
+        ref=args.operator, detail=args.reason, override=args.override,
+    )  # fmt: skip
+    try:
+        (outcome,) = await SubscriptionBook(redis, keys).apply([change])
+    except SubscriptionError as error:
+        return runtime.fail("subscriptions set", error)
+    if outcome == "refused":
+        print(
+            f"{mask_phone(args.phone)} opted out by SMS: not subscribed. The taxpayer's choice wins; "
+            "--override with a --reason subscribes it anyway (audited)",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{mask_phone(args.phone)}: {'subscribed' if args.state == 'on' else 'unsubscribed'} ({outcome})")
+    return 0
 
 
 def _load(args: argparse.Namespace, cfg: Settings, method: str, what: str) -> int:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from taxsms import runtime
+from taxsms import errors, runtime
 from taxsms.settings import Settings
 
 
@@ -68,6 +68,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     )
 
 
+def _catalog(args: argparse.Namespace, command: str) -> Any:
+    """The catalog of --dir (the shipped one by default); None, said on stderr, if it does not load."""
+    from taxsms.templates.catalog import DEFAULTS_DIR, TemplateCatalog, TemplateError
+
+    try:
+        return TemplateCatalog.from_dir(args.dir or DEFAULTS_DIR)
+    except TemplateError as error:
+        runtime.fail(command, error)
+        return None
+
+
 def _variables(pairs: list[str]) -> dict[str, str]:
     variables = {}
     for pair in pairs:
@@ -98,13 +109,8 @@ def cmd_template_list(args: argparse.Namespace, cfg: Settings) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from taxsms.templates.catalog import DEFAULTS_DIR, TemplateCatalog, TemplateError
-
-    try:
-        catalog = TemplateCatalog.from_dir(args.dir or DEFAULTS_DIR)
-    except TemplateError as error:
-        print(f"taxsms template list: {error}", file=sys.stderr)
-        return 2
+    if (catalog := _catalog(args, "template list")) is None:
+        return errors.USAGE
     table = Table()
     table.add_column("name", no_wrap=True)
     table.add_column("kind", no_wrap=True)
@@ -118,13 +124,10 @@ def cmd_template_list(args: argparse.Namespace, cfg: Settings) -> int:
 
 
 def cmd_template_load(args: argparse.Namespace, cfg: Settings) -> int:
-    from taxsms.templates.catalog import DEFAULTS_DIR, TemplateCatalog, TemplateError
+    from taxsms.templates.catalog import DEFAULTS_DIR
 
-    try:
-        catalog = TemplateCatalog.from_dir(args.dir or DEFAULTS_DIR)
-    except TemplateError as error:
-        print(f"taxsms template load: {error}", file=sys.stderr)
-        return 2
+    if (catalog := _catalog(args, "template load")) is None:
+        return errors.USAGE
 
     async def save(redis: Any, keys: Any) -> str:
         from taxsms.governance.audit import Action
