@@ -6,18 +6,16 @@ campaign lasts about 2 s and sees two or three faults; the faults and the measur
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+from bench_support import bench_module
 
 from taxsms.queue.server import RedisServer
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
-chaos = importlib.import_module("chaos")
+chaos = bench_module("chaos")
 
 JOBS = 3000
 
