@@ -39,6 +39,11 @@ def redis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", help="Redis key prefix (default taxsms, or $TAXSMS_PREFIX)")
 
 
+def group(subparsers: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """`taxsms NAME ...`: a command whose sub-commands are added to what this returns (one is required)."""
+    return subparsers.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", required=True)
+
+
 def command(
     sub: argparse._SubParsersAction,  # type: ignore[type-arg]
     name: str,

@@ -32,8 +32,7 @@ from taxsms.settings import Settings
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `directory`, `filings` and `reminders` to the `taxsms` parser."""
-    directory = subparsers.add_parser("directory", help="the taxpayer and staff directory")
-    sub = directory.add_subparsers(dest="directory_command", required=True)
+    sub = runtime.group(subparsers, "directory", "the taxpayer and staff directory")
     imp = runtime.command(
         sub, "import", cmd_import, "import taxpayers (taxpayer_id,name,unit,phones) or staff (staff_code,...)"
     )
@@ -62,8 +61,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     listing.add_argument("--staff", action="store_true")
     listing.add_argument("--limit", type=int, default=50)
 
-    filings = subparsers.add_parser("filings", help="filing status and deadlines")
-    fsub = filings.add_subparsers(dest="filings_command", required=True)
+    fsub = runtime.group(subparsers, "filings", "filing status and deadlines")
     fimp = runtime.command(
         fsub, "import", cmd_filings_import, "import filing events: taxpayer_id,tax,period[,filed_at]"
     )
@@ -74,8 +72,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     dl.add_argument("filing")
     dl.add_argument("--calendar", dest="calendar_file", help="the bureau's calendar file (TOML, see taxsms.holidays)")
 
-    reminders = subparsers.add_parser("reminders", help="automatic filing reminders and overdue notices")
-    rsub = reminders.add_subparsers(dest="reminders_command", required=True)
+    rsub = runtime.group(subparsers, "reminders", "automatic filing reminders and overdue notices")
     rplan = runtime.command(
         rsub,
         "plan",

@@ -50,8 +50,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     acting.add_argument("--password", help="its password (better: $TAXSMS_OPERATOR_PASSWORD, or a prompt)")
     both = [target, acting]
 
-    units = subparsers.add_parser("units", help="the unit tree: province, cities, counties, sub-bureaus")
-    units_sub = units.add_subparsers(dest="units_command", required=True)
+    units_sub = runtime.group(subparsers, "units", "the unit tree: province, cities, counties, sub-bureaus")
     load = units_sub.add_parser("load", parents=both, help="replace the unit tree from a TOML file")
     load.add_argument("file", type=Path)
     load.set_defaults(handler=cmd_units_load)
@@ -65,8 +64,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     unit_reinstate.add_argument("unit")
     unit_reinstate.set_defaults(handler=cmd_units_reinstate)
 
-    operator = subparsers.add_parser("operator", help="real-name operators: add, suspend, reinstate, list")
-    op_sub = operator.add_subparsers(dest="operator_command", required=True)
+    op_sub = runtime.group(subparsers, "operator", "real-name operators: add, suspend, reinstate, list")
     add = op_sub.add_parser("add", parents=both, help="add an operator (password: $TAXSMS_NEW_PASSWORD or prompt)")
     add.add_argument("id", help="staff code")
     add.add_argument("--name", required=True, help="real name")
@@ -81,8 +79,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_operator_list)
 
-    system = subparsers.add_parser("system", help="registered intake systems (the principals of raw intake)")
-    sys_sub = system.add_subparsers(dest="system_command", required=True)
+    sys_sub = runtime.group(subparsers, "system", "registered intake systems (the principals of raw intake)")
     sys_add = sys_sub.add_parser("add", parents=both, help="register an upstream system for a unit and kinds")
     sys_add.add_argument("name")
     sys_add.add_argument("--unit", required=True)
@@ -94,8 +91,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     sys_list = sys_sub.add_parser("list", parents=[target], help="list registered systems and API tokens")
     sys_list.set_defaults(handler=cmd_system_list)
 
-    quota = subparsers.add_parser("quota", help="units' monthly segment quotas")
-    quota_sub = quota.add_subparsers(dest="quota_command", required=True)
+    quota_sub = runtime.group(subparsers, "quota", "units' monthly segment quotas")
     quota_set = quota_sub.add_parser("set", parents=both, help="set a unit's monthly quota (segments; 'none' removes)")
     quota_set.add_argument("unit")
     quota_set.add_argument("segments")
@@ -104,8 +100,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     quota_show.add_argument("unit")
     quota_show.set_defaults(handler=cmd_quota_show)
 
-    campaign = subparsers.add_parser("campaign", help="notices to many recipients, sent after approval")
-    camp_sub = campaign.add_subparsers(dest="campaign_command", required=True)
+    camp_sub = runtime.group(subparsers, "campaign", "notices to many recipients, sent after approval")
     create = camp_sub.add_parser("create", parents=both, help="create a campaign, pending approval")
     create.add_argument("--name", required=True)
     create.add_argument("--recipients", type=Path, help="CSV file of phone,unit rows")
@@ -133,8 +128,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=cmd_campaign_status)
 
-    audit = subparsers.add_parser("audit", help="the hash-chained audit log")
-    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    audit_sub = runtime.group(subparsers, "audit", "the hash-chained audit log")
     verify = audit_sub.add_parser("verify", parents=[target], help="check every link of the chain")
     verify.set_defaults(handler=cmd_audit_verify)
     for name, helptext in (("list", "read the log (newest last)"), ("export", "write the log as JSON lines")):
@@ -150,8 +144,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
             reading.add_argument("--output", type=Path, help="file to write (default: standard output)")
         reading.set_defaults(handler=cmd_audit_list if name == "list" else cmd_audit_export)
 
-    report = subparsers.add_parser("report", help="reports")
-    report_sub = report.add_subparsers(dest="report_command", required=True)
+    report_sub = runtime.group(subparsers, "report", "reports")
     usage = report_sub.add_parser("usage", parents=[target], help="segments sent per unit and kind in a month")
     usage.add_argument("--month", required=True, help="YYYY-MM")
     usage.add_argument("--json", action="store_true")

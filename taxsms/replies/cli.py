@@ -22,8 +22,7 @@ from taxsms.settings import Settings
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `inbox`, `subscriptions`, `invoices` and `replies` with their sub-commands to the `taxsms` parser."""
-    inbox = subparsers.add_parser("inbox", help="the staff inbox: consultations, reports, complaints texted in")
-    inbox_sub = inbox.add_subparsers(dest="inbox_command", required=True)
+    inbox_sub = runtime.group(subparsers, "inbox", "the staff inbox: consultations, reports, complaints texted in")
     listing = runtime.command(inbox_sub, "list", cmd_inbox_list, "tickets, newest first")
     listing.add_argument("--status", choices=["open", "answered", "all"], default="open")
     listing.add_argument("--limit", type=int, default=50)
@@ -36,8 +35,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
         "--as", dest="actor", required=True, help="the answering operator (password: $TAXSMS_OPERATOR_PASSWORD)"
     )
 
-    subs = subparsers.add_parser("subscriptions", help="taxpayers' SMS subscriptions")
-    subs_sub = subs.add_subparsers(dest="subscriptions_command", required=True)
+    subs_sub = runtime.group(subparsers, "subscriptions", "taxpayers' SMS subscriptions")
     imp = runtime.command(
         subs_sub, "import", cmd_subscriptions_import, "import CSV rows phone,taxpayer_id,subscribed (consent)"
     )
@@ -57,8 +55,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
         "--override", action="store_true", help="subscribe a phone that opted out by SMS (audited; needs a reason)"
     )
 
-    invoices = subparsers.add_parser("invoices", help="the invoice and business-status tables for SMS queries")
-    invoices_sub = invoices.add_subparsers(dest="invoices_command", required=True)
+    invoices_sub = runtime.group(subparsers, "invoices", "the invoice and business-status tables for SMS queries")
     inv = runtime.command(
         invoices_sub, "import", cmd_invoices_import, "import CSV invoices: code,number[,date,amount,state,...]"
     )
@@ -68,8 +65,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     )
     status.add_argument("file")
 
-    replies = subparsers.add_parser("replies", help="the automatic-reply service")
-    replies_sub = replies.add_subparsers(dest="replies_command", required=True)
+    replies_sub = runtime.group(subparsers, "replies", "the automatic-reply service")
     run = runtime.command(replies_sub, "run", cmd_replies_run, "answer taxpayers' messages until interrupted")
     run.add_argument("--provider-url", dest="replies.provider_url", help="HTTP lookup service (default: Redis tables)")
     run.add_argument("--provider-timeout", dest="replies.provider_timeout_s", help="seconds (default 3)")

@@ -17,8 +17,7 @@ from taxsms.settings import Settings
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `template {preview,list,load}` and `review {check,load}` to the `taxsms` parser."""
-    template = subparsers.add_parser("template", help="message templates: preview, list, load into Redis")
-    template_sub = template.add_subparsers(dest="template_command", required=True)
+    template_sub = runtime.group(subparsers, "template", "message templates: preview, list, load into Redis")
 
     preview = runtime.command(
         template_sub,
@@ -43,8 +42,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     load.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
     load.add_argument("--as", dest="actor", help="a province admin or publisher (password: $TAXSMS_OPERATOR_PASSWORD)")
 
-    review = subparsers.add_parser("review", help="content review: check a text, load the forbidden-term list")
-    review_sub = review.add_subparsers(dest="review_command", required=True)
+    review_sub = runtime.group(subparsers, "review", "content review: check a text, load the forbidden-term list")
 
     check = runtime.command(
         review_sub,
