@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -72,7 +73,7 @@ async def test_deleted_entries_are_detected(redis, keys) -> None:  # type: ignor
     result = await log.verify()
     assert not result.ok and result.broken_at == 2 and "missing" in result.reason
 
-    tail = AuditLog(redis, keys.__class__(keys.prefix + "b"))
+    tail = AuditLog(redis, dataclasses.replace(keys, prefix=keys.prefix + "b"))
     await _fill(tail, 3)
     last = (await redis.xrevrange(tail.keys.audit, count=1))[0][0]
     await redis.xdel(tail.keys.audit, last)
