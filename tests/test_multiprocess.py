@@ -73,7 +73,7 @@ async def test_kill_9_of_one_worker_loses_nothing_and_duplicates_at_most_its_win
         assert counts["queued"] == counts["submitting"] == counts["submitted"] == counts["delayed"] == 0
         assert sim.stats.accepted - sim.stats.duplicates == JOBS  # every job reached the SMSC
         # The killed worker's unrecorded jobs: a window at the SMSC and at most a window answered but not yet
-        # recorded (Worker._slots); usually far fewer.
+        # recorded (the Sender's slots, dispatcher/sending.py); usually far fewer.
         assert sim.stats.duplicates <= 2 * WINDOW
         assert sim.stats.throttled > 0  # the SMSC limit was really below the workers' speed
         await asyncio.sleep(0)
