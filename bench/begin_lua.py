@@ -26,7 +26,7 @@ async def main() -> None:
     server.start()
     redis = Redis.from_url(server.url)
     try:
-        keys = Keys("b")
+        keys = Keys("b", 1)
         store = JobStore(redis, keys)
         await store.ensure_group()
         jobs = [Job(f"j{n}", "notice", f"139{n % PHONES:08d}", "【省税务局】通知") for n in range(N)]
