@@ -17,7 +17,7 @@ Per scenario:
   lost        jobs not in a final state, or whose message the SMSC never accepted (exact, per job)
   duplicates  messages the SMSC accepted twice (same destination and text)
   bound       the most duplicates the design allows: faults x jobs at risk per fault (see at_risk)
-              (kill9: 2 windows per bind of the killed worker; drop and redis: a window per bind of every
+              (kill9: a window per bind of the killed worker; drop and redis: a window per bind of every
               worker; latency and throttle: none)
   most held   the most entries pending under one worker at any time (sampled every 20 ms), against its buffer
   final after seconds from the last fault until every job was final
@@ -238,11 +238,11 @@ FAULTS: dict[str, Callable[[Campaign], Awaitable[None]]] = {
 def at_risk(scenario: str, cfg: ChaosConfig) -> int:
     """The most jobs one fault can make the SMSC see twice: those sent whose outcome the fault kept from Redis.
 
-    kill9, replies: the killed worker's unrecorded jobs, a window per bind at the SMSC plus as many answered, not yet
-    recorded (Worker._slots); drop and redis: every bind's window of unanswered submits, resent on reconnect;
+    kill9, replies: the killed worker's unrecorded jobs, at the SMSC or answered and not yet recorded: a window
+    per bind (the sender's slots); drop and redis: every bind's window of unanswered submits, resent on reconnect;
     latency and throttle: none.
     """
-    killed, every = 2 * cfg.binds, cfg.workers * cfg.binds
+    killed, every = cfg.binds, cfg.workers * cfg.binds
     per_bind = {"kill9": killed, "replies": killed, "drop": every, "redis": every}
     return per_bind.get(scenario, 0) * cfg.window
 

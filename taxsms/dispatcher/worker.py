@@ -89,7 +89,7 @@ class Worker:
             else None
         )
         self._buffer: LaneBuffer[Claimed] = LaneBuffer(len(Lane))
-        in_flight = 2 * config.window * config.binds  # at the SMSC, or answered and being recorded (slots)
+        in_flight = 2 * config.window * config.binds  # two windows: the buffer keeps the next window ready
         capacity = config.buffer or max(config.batch, in_flight) + in_flight
         self.room = Room(capacity, reserved=int(capacity * config.reply_share))
         self._in_progress: dict[EntryKey, bool] = {}  # (stream, entry id) -> in the room's reply share?
@@ -110,12 +110,12 @@ class Worker:
         await self._reload_catalog()
         self.sink = DeliverySink(self.store)
         self.sink.start()
-        # Jobs handed to the SMSC whose outcome is not recorded yet: a window per bind at the SMSC and at most as
-        # many answered and being recorded (so recording never stalls the window). They are all that a kill -9
-        # can duplicate: a survivor resends them, answered ones included until their record is written. One
-        # window alone would halve that bound but stall each window for a record round trip (-14 % at 20 ms).
+        # Jobs handed to the SMSC whose outcome is not recorded yet, at the SMSC or answered and being recorded:
+        # one window per bind in all. They are all that a kill -9 can duplicate (a survivor resends them,
+        # answered ones included until their record is written), so that is the bound: one window per bind.
+        # An answered job keeps its slot for its record's round trip, which the window then waits for.
         self.pool = SmppPool(cfg.session_config(), self.sink, binds=cfg.binds)
-        self.sender.start(self.store, self.pool, slots=2 * cfg.window * cfg.binds)
+        self.sender.start(self.store, self.pool, slots=cfg.window * cfg.binds)
         self.pool.start()
 
     async def run(self) -> None:
