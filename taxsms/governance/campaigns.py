@@ -234,36 +234,11 @@ class CampaignBook:
         review = review or await load_review(self.redis, self.keys)
         review.ensure_clean(text)
 
-        phones: dict[str, str] = {}
-        bad, outside, unknown = [], [], []
-        directory = await self._directory_units(recipients)
-        for raw_phone, unit in recipients:
-            try:
-                phone = normalise_mobile(raw_phone)
-            except JobError:
-                bad.append(mask_phone(raw_phone))
-                continue
-            if not unit:  # taken from the directory: one of the recipient's units in the creator's scope
-                found = sorted(directory.units(phone)) if directory is not None else []
-                mine = [u for u in found if not send_refusal(self.tree, creator, kind, u)]
-                unit = (mine or found or [""])[0]
-                if not unit:
-                    unknown.append(mask_phone(phone))
-                    continue
-            if send_refusal(self.tree, creator, kind, unit):
-                outside.append(f"{mask_phone(phone)} ({self.tree.describe(unit)})")
-            phones.setdefault(phone, unit)
-        if outside:
-            raise OutOfScope(
-                f"operator {creator.id} of {self.tree.describe(creator.unit)} may not send {kind} to "
-                f"{len(outside)} recipients outside its jurisdiction: {_refused(outside)}"
-            )
-        if bad:
-            raise ValueError(f"{len(bad)} recipients are not mainland mobile numbers: {_refused(bad)}")
-        if unknown:
-            raise ValueError(
-                f"{len(unknown)} recipients without a unit are not in the directory either: {_refused(unknown)}"
-            )
+        phones = await self._placed(
+            recipients,
+            lambda unit: not send_refusal(self.tree, creator, kind, unit),
+            f"operator {creator.id} of {self.tree.describe(creator.unit)} may not send {kind}",
+        )
 
         now = self._now()
         campaign_id = f"cmp-{now:%Y%m%d}-{secrets.token_hex(4)}"
@@ -358,41 +333,12 @@ class CampaignBook:
             raise ValueError("a campaign needs recipients")
         review = await load_review(self.redis, self.keys)
         review.ensure_clean(text)
-        directory = await self._directory_units(recipients)
         scope = set(record.recipient_units)
-        phones: dict[str, str] = {}
-        bad, outside, unknown = [], [], []
-        for raw_phone, unit in recipients:
-            try:
-                phone = normalise_mobile(raw_phone)
-            except JobError:
-                bad.append(mask_phone(raw_phone))
-                continue
-
-            def reaches(to: str) -> bool:
-                return to in self.tree and self.tree.contains(record.unit, to) and ("*" in scope or to in scope)
-
-            if not unit:
-                found = sorted(directory.units(phone)) if directory is not None else []
-                unit = ([u for u in found if reaches(u)] or found or [""])[0]
-                if not unit:
-                    unknown.append(mask_phone(phone))
-                    continue
-            if not reaches(unit):
-                where = self.tree.describe(unit) if unit in self.tree else repr(unit)
-                outside.append(f"{mask_phone(phone)} ({where})")
-            phones.setdefault(phone, unit)
-        if outside:
-            raise OutOfScope(
-                f"{tag} of {self.tree.describe(record.unit)} may not send {kind} to {len(outside)} recipients "
-                f"outside its jurisdiction: {_refused(outside)}"
-            )
-        if bad:
-            raise ValueError(f"{len(bad)} recipients are not mainland mobile numbers: {_refused(bad)}")
-        if unknown:
-            raise ValueError(
-                f"{len(unknown)} recipients without a unit are not in the directory either: {_refused(unknown)}"
-            )
+        phones = await self._placed(
+            recipients,
+            lambda to: to in self.tree and self.tree.contains(record.unit, to) and ("*" in scope or to in scope),
+            f"{tag} of {self.tree.describe(record.unit)} may not send {kind}",
+        )
         now = self._now()
         campaign_id = f"cmp-{now:%Y%m%d}-{secrets.token_hex(4)}"
         signed = f"【{self.tree.get(record.unit).sms_signature}】{text.strip()}"  # + the approver's name
@@ -443,6 +389,41 @@ class CampaignBook:
             created_by=record.created_by if record else "", created_at=record.created_at if record else 0.0,
             confirmed_by="token",
         )  # fmt: skip
+
+    async def _placed(
+        self, recipients: Sequence[tuple[str, str]], reaches: Callable[[str], bool], refusal: str
+    ) -> dict[str, str]:
+        """Phone -> recipient unit for (phone, unit) pairs; a unit left out is one of the directory's units for
+        the phone, one the sender `reaches` if it has any. Raises OutOfScope (`refusal` + the recipients it
+        does not reach) or ValueError (numbers that are no mobile numbers, phones the directory lacks)."""
+        phones: dict[str, str] = {}
+        bad, outside, unknown = [], [], []
+        directory = await self._directory_units(recipients)
+        for raw_phone, unit in recipients:
+            try:
+                phone = normalise_mobile(raw_phone)
+            except JobError:
+                bad.append(mask_phone(raw_phone))
+                continue
+            if not unit:  # taken from the directory: one of the recipient's units the sender reaches
+                found = sorted(directory.units(phone)) if directory is not None else []
+                unit = ([u for u in found if reaches(u)] or found or [""])[0]
+                if not unit:
+                    unknown.append(mask_phone(phone))
+                    continue
+            if not reaches(unit):
+                where = self.tree.describe(unit) if unit in self.tree else repr(unit)
+                outside.append(f"{mask_phone(phone)} ({where})")
+            phones.setdefault(phone, unit)
+        if outside:
+            raise OutOfScope(f"{refusal} to {len(outside)} recipients outside its jurisdiction: {_refused(outside)}")
+        if bad:
+            raise ValueError(f"{len(bad)} recipients are not mainland mobile numbers: {_refused(bad)}")
+        if unknown:
+            raise ValueError(
+                f"{len(unknown)} recipients without a unit are not in the directory either: {_refused(unknown)}"
+            )
+        return phones
 
     async def _directory_units(self, recipients: Sequence[tuple[str, str]]) -> RecipientUnits | None:
         """The directory's units for the recipients given without one (one lookup), or None if all have one."""
