@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import inspect
 import json
 import logging
 import sys
@@ -39,25 +40,55 @@ def redis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", help="Redis key prefix (default taxsms, or $TAXSMS_PREFIX)")
 
 
+def redis_arguments() -> argparse.ArgumentParser:
+    """The redis_options as a parent parser (`add_parser(..., parents=[...])`)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    redis_options(parent)
+    return parent
+
+
 def group(subparsers: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:  # type: ignore[type-arg]
     """`taxsms NAME ...`: a command whose sub-commands are added to what this returns (one is required)."""
     return subparsers.add_parser(name, help=help).add_subparsers(dest=f"{name}_command", required=True)
+
+
+def change_options(parser: argparse.ArgumentParser) -> None:
+    """--operator and --reason, both required: who makes a change that is recorded (directory, consent), and why."""
+    parser.add_argument("--operator", required=True, help="the staff member's operator id")
+    parser.add_argument("--reason", required=True, help="why (recorded in the trail)")
 
 
 def command(
     sub: argparse._SubParsersAction,  # type: ignore[type-arg]
     name: str,
     handler: Callable[[argparse.Namespace, Settings], int],
-    help: str,
     *,
     redis: bool = True,
 ) -> argparse.ArgumentParser:
-    """The sub-command `name`, run as `handler(args, cfg)`; with --redis-url and --prefix unless `redis` is False."""
-    parser = sub.add_parser(name, help=help)
+    """The sub-command `name`, run as `handler(args, cfg)`, its help the first paragraph of the handler's docstring;
+    with --redis-url and --prefix unless `redis` is False."""
+    summary = inspect.getdoc(handler)
+    if not summary:
+        raise TypeError(f"the handler of `{name}` has no docstring to be its help")
+    parser = sub.add_parser(name, help=summary.split("\n\n")[0])
     if redis:
         redis_options(parser)
     parser.set_defaults(handler=handler)
     return parser
+
+
+def import_command(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    handler: Callable[[argparse.Namespace, Settings], int],
+    *,
+    operator: str = "",
+) -> None:
+    """A command importing the CSV `file`; with --operator (default "") when `operator` gives its help text."""
+    parser = command(sub, name, handler)
+    parser.add_argument("file")
+    if operator:
+        parser.add_argument("--operator", default="", help=operator)
 
 
 def fail(command: str, error: object) -> int:

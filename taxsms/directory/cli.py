@@ -33,70 +33,46 @@ from taxsms.settings import Settings
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `directory`, `filings` and `reminders` to the `taxsms` parser."""
     sub = runtime.group(subparsers, "directory", "the taxpayer and staff directory")
-    imp = runtime.command(
-        sub, "import", cmd_import, "import taxpayers (taxpayer_id,name,unit,phones) or staff (staff_code,...)"
-    )
-    imp.add_argument("file")
-    imp.add_argument("--operator", default="", help="who imports (recorded in the consent trail)")
-    put = runtime.command(sub, "put", cmd_put, "add or replace one taxpayer")
+    runtime.import_command(sub, "import", cmd_import, operator="who imports (recorded in the consent trail)")
+    put = runtime.command(sub, "put", cmd_put)
     put.add_argument("taxpayer_id")
     put.add_argument("--name", required=True)
     put.add_argument("--unit", required=True, help="the county or sub-bureau in charge")
     put.add_argument("--phones", required=True, help="phone:role[:subscribed];... (roles legal, finance, agent)")
-    put.add_argument("--operator", required=True)
-    put.add_argument("--reason", required=True)
-    remove = runtime.command(sub, "remove", cmd_remove, "remove one taxpayer")
+    runtime.change_options(put)
+    remove = runtime.command(sub, "remove", cmd_remove)
     remove.add_argument("taxpayer_id")
-    remove.add_argument("--operator", required=True)
-    remove.add_argument("--reason", required=True)
-    staff_cmd = runtime.command(sub, "put-staff", cmd_put_staff, "add or replace one staff member")
+    runtime.change_options(remove)
+    staff_cmd = runtime.command(sub, "put-staff", cmd_put_staff)
     staff_cmd.add_argument("code")
     staff_cmd.add_argument("--name", required=True)
     staff_cmd.add_argument("--unit", required=True)
     staff_cmd.add_argument("--phone", required=True)
-    show = runtime.command(sub, "show", cmd_show, "one taxpayer (masked)")
+    show = runtime.command(sub, "show", cmd_show)
     show.add_argument("taxpayer_id")
-    listing = runtime.command(sub, "list", cmd_list, "taxpayers or staff of a unit (masked)")
+    listing = runtime.command(sub, "list", cmd_list)
     listing.add_argument("--unit", required=True, help="this unit and the units below it")
     listing.add_argument("--staff", action="store_true")
     listing.add_argument("--limit", type=int, default=50)
 
     fsub = runtime.group(subparsers, "filings", "filing status and deadlines")
-    fimp = runtime.command(
-        fsub, "import", cmd_filings_import, "import filing events: taxpayer_id,tax,period[,filed_at]"
-    )
-    fimp.add_argument("file")
-    dl = runtime.command(
-        fsub, "deadline", cmd_deadline, "the filing deadline of TAX:PERIOD (e.g. VAT:2026-11)", redis=False
-    )
+    runtime.import_command(fsub, "import", cmd_filings_import)
+    dl = runtime.command(fsub, "deadline", cmd_deadline, redis=False)
     dl.add_argument("filing")
     dl.add_argument("--calendar", dest="calendar_file", help="the bureau's calendar file (TOML, see taxsms.holidays)")
 
     rsub = runtime.group(subparsers, "reminders", "automatic filing reminders and overdue notices")
-    rplan = runtime.command(
-        rsub,
-        "plan",
-        cmd_reminders_plan,
-        "plan (and enqueue) reminders for the unfiled, subscribed taxpayers",
-        redis=False,
-    )
+    rplan = runtime.command(rsub, "plan", cmd_reminders_plan)
     _planning_options(rplan)
     rplan.add_argument("--days-before", type=int, default=3, help="working days before the deadline (default 3)")
     rplan.add_argument("--unit", help="only this unit and the units below it (default: every unit)")
-    overdue = runtime.command(
-        rsub,
-        "overdue",
-        cmd_reminders_overdue,
-        "overdue-filing notices after the deadline (collection office)",
-        redis=False,
-    )
+    overdue = runtime.command(rsub, "overdue", cmd_reminders_overdue)
     _planning_options(overdue)
     overdue.add_argument("--operator", required=True, help="the collection office's operator id (signs them)")
     overdue.add_argument("--file-by", required=True, help="the date the notice asks taxpayers to file by")
 
 
 def _planning_options(parser: argparse.ArgumentParser) -> None:
-    runtime.redis_options(parser)
     parser.add_argument("--tax", required=True, help="tax type, e.g. VAT")
     parser.add_argument("--period", required=True, help="YYYY-MM or YYYY-Qn")
     parser.add_argument("--tps", dest="smpp.tps", help="segments/s of the SMSC link (default: the setting smpp.tps)")
@@ -122,6 +98,7 @@ def _print_errors(errors: list[tuple[int, str]]) -> None:
 
 @runtime.redis_command
 async def cmd_import(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    """import taxpayers (taxpayer_id,name,unit,phones) or staff (staff_code,...)"""
     from taxsms.directory.imports import import_file
 
     started = time.monotonic()
@@ -138,6 +115,7 @@ async def cmd_import(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
 
 @runtime.redis_command
 async def cmd_put(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    """add or replace one taxpayer"""
     contacts, consent = parse_phones(args.phones)
     record = taxpayer(await _tree(redis, keys), args.taxpayer_id, args.name, args.unit, contacts)
     origin = Origin(How.STAFF, args.operator, args.reason)
@@ -156,6 +134,7 @@ async def _known(directory: Directory, taxpayer_id: str) -> Taxpayer | None:
 
 @runtime.redis_command
 async def cmd_remove(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    """remove one taxpayer"""
     directory = Directory(redis, keys)
     if (record := await _known(directory, args.taxpayer_id)) is None:
         return 1
@@ -167,6 +146,7 @@ async def cmd_remove(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
 
 @runtime.redis_command
 async def cmd_put_staff(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    """add or replace one staff member"""
     member = staff(await _tree(redis, keys), args.code, args.name, args.unit, args.phone)
     await Directory(redis, keys).put_staff([member])
     print(f"staff {member.code}: stored")
@@ -175,6 +155,7 @@ async def cmd_put_staff(args: argparse.Namespace, redis: Redis, keys: Keys) -> i
 
 @runtime.redis_command
 async def cmd_show(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    """one taxpayer (masked)"""
     directory = Directory(redis, keys)
     if (record := await _known(directory, args.taxpayer_id)) is None:
         return 1
@@ -190,6 +171,7 @@ async def cmd_show(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
 
 @runtime.redis_command
 async def cmd_list(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    """taxpayers or staff of a unit (masked)"""
     tree = await _tree(redis, keys)
     units = {unit.id for unit in tree.subtree(args.unit)}
     directory, shown = Directory(redis, keys), 0
@@ -215,6 +197,7 @@ async def cmd_list(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
 
 @runtime.redis_command
 async def cmd_filings_import(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    """import filing events: taxpayer_id,tax,period[,filed_at]"""
     from taxsms.directory.filings import FilingBook
 
     try:
@@ -228,6 +211,7 @@ async def cmd_filings_import(args: argparse.Namespace, redis: Redis, keys: Keys)
 
 
 def cmd_deadline(args: argparse.Namespace, cfg: Settings) -> int:
+    """the filing deadline of TAX:PERIOD (e.g. VAT:2026-11)"""
     found = deadline(Filing.parse(args.filing), cfg.calendar())
     print(f"{found.filing}: {found.day:%Y-%m-%d} ({found.reason})")
     return 0
@@ -304,6 +288,7 @@ def _run_plan(args: argparse.Namespace, cfg: Settings, build: Any) -> int:
 
 
 def cmd_reminders_plan(args: argparse.Namespace, cfg: Settings) -> int:
+    """plan (and enqueue) reminders for the unfiled, subscribed taxpayers"""
     from taxsms.directory.reminders import plan_reminders
 
     async def build(directory, tree, catalog, filing, windows, calendar, tps, redis, keys):  # type: ignore[no-untyped-def]
@@ -316,6 +301,7 @@ def cmd_reminders_plan(args: argparse.Namespace, cfg: Settings) -> int:
 
 
 def cmd_reminders_overdue(args: argparse.Namespace, cfg: Settings) -> int:
+    """overdue-filing notices after the deadline (collection office)"""
     from taxsms.directory.reminders import plan_overdue
     from taxsms.governance.operators import OperatorBook
 

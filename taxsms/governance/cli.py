@@ -43,8 +43,7 @@ REFUSED, BAD_INPUT = 1, 2
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `units`, `operator`, `campaign`, `audit` and `report` to the `taxsms` parser."""
-    target = argparse.ArgumentParser(add_help=False)
-    runtime.redis_options(target)
+    target = runtime.redis_arguments()
     acting = argparse.ArgumentParser(add_help=False)
     acting.add_argument("--as", dest="actor", metavar="OPERATOR_ID", help="the acting operator's staff code")
     acting.add_argument("--password", help="its password (better: $TAXSMS_OPERATOR_PASSWORD, or a prompt)")

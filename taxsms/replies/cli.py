@@ -23,12 +23,10 @@ from taxsms.settings import Settings
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `inbox`, `subscriptions`, `invoices` and `replies` with their sub-commands to the `taxsms` parser."""
     inbox_sub = runtime.group(subparsers, "inbox", "the staff inbox: consultations, reports, complaints texted in")
-    listing = runtime.command(inbox_sub, "list", cmd_inbox_list, "tickets, newest first")
+    listing = runtime.command(inbox_sub, "list", cmd_inbox_list)
     listing.add_argument("--status", choices=["open", "answered", "all"], default="open")
     listing.add_argument("--limit", type=int, default=50)
-    answer = runtime.command(
-        inbox_sub, "answer", cmd_inbox_answer, "answer a ticket: mark it answered and enqueue the reply SMS"
-    )
+    answer = runtime.command(inbox_sub, "answer", cmd_inbox_answer)
     answer.add_argument("ticket")
     answer.add_argument("text")
     answer.add_argument(
@@ -36,43 +34,33 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     )
 
     subs_sub = runtime.group(subparsers, "subscriptions", "taxpayers' SMS subscriptions")
-    imp = runtime.command(
-        subs_sub, "import", cmd_subscriptions_import, "import CSV rows phone,taxpayer_id,subscribed (consent)"
+    runtime.import_command(
+        subs_sub, "import", cmd_subscriptions_import, operator="who runs the import (recorded with the file)"
     )
-    imp.add_argument("file")
-    imp.add_argument("--operator", default="", help="who runs the import (recorded with the file)")
-    show = runtime.command(subs_sub, "show", cmd_subscriptions_show, "one phone's consent per taxpayer and its trail")
+    show = runtime.command(subs_sub, "show", cmd_subscriptions_show)
     show.add_argument("phone")
-    setting = runtime.command(
-        subs_sub, "set", cmd_subscriptions_set, "staff: subscribe (on) or unsubscribe (off) a phone"
-    )
+    setting = runtime.command(subs_sub, "set", cmd_subscriptions_set)
     setting.add_argument("phone")
     setting.add_argument("state", choices=["on", "off"])
     setting.add_argument("--taxpayer-id", default="", help="only for this taxpayer (default: every one on the phone)")
-    setting.add_argument("--operator", required=True, help="the staff member's operator id")
-    setting.add_argument("--reason", required=True, help="why (recorded in the trail)")
+    runtime.change_options(setting)
     setting.add_argument(
         "--override", action="store_true", help="subscribe a phone that opted out by SMS (audited; needs a reason)"
     )
 
     invoices_sub = runtime.group(subparsers, "invoices", "the invoice and business-status tables for SMS queries")
-    inv = runtime.command(
-        invoices_sub, "import", cmd_invoices_import, "import CSV invoices: code,number[,date,amount,state,...]"
-    )
-    inv.add_argument("file")
-    status = runtime.command(
-        invoices_sub, "import-status", cmd_status_import, "import CSV business progress: reference,status"
-    )
-    status.add_argument("file")
+    runtime.import_command(invoices_sub, "import", cmd_invoices_import)
+    runtime.import_command(invoices_sub, "import-status", cmd_status_import)
 
     replies_sub = runtime.group(subparsers, "replies", "the automatic-reply service")
-    run = runtime.command(replies_sub, "run", cmd_replies_run, "answer taxpayers' messages until interrupted")
+    run = runtime.command(replies_sub, "run", cmd_replies_run)
     run.add_argument("--provider-url", dest="replies.provider_url", help="HTTP lookup service (default: Redis tables)")
     run.add_argument("--provider-timeout", dest="replies.provider_timeout_s", help="seconds (default 3)")
     run.add_argument("--consumer", dest="replies.consumer", help="consumer name (default host-pid)")
 
 
 def cmd_inbox_list(args: argparse.Namespace, cfg: Settings) -> int:
+    """tickets, newest first"""
     from taxsms.replies.inbox import Inbox
 
     status = None if args.status == "all" else args.status
@@ -90,6 +78,7 @@ def cmd_inbox_list(args: argparse.Namespace, cfg: Settings) -> int:
 
 @runtime.redis_command
 async def cmd_inbox_answer(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    """answer a ticket: mark it answered and enqueue the reply SMS"""
     from taxsms.governance.admission import Gate
     from taxsms.governance.enqueue import operator_password
     from taxsms.governance.errors import PermissionDenied
@@ -112,11 +101,11 @@ async def cmd_inbox_answer(args: argparse.Namespace, redis: Redis, keys: Keys) -
 
 @runtime.redis_command
 async def cmd_subscriptions_import(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    """import CSV rows phone,taxpayer_id,subscribed (consent)"""
     from taxsms.replies.subscriptions import SubscriptionBook
 
-    book = SubscriptionBook(redis, keys)
     try:
-        result = await book.import_csv(args.file, operator=args.operator)
+        result = await SubscriptionBook(redis, keys).import_csv(args.file, operator=args.operator)
     except OSError as error:
         return runtime.fail("subscriptions import", error)
     for line, reason in result.errors:
@@ -130,6 +119,7 @@ async def cmd_subscriptions_import(args: argparse.Namespace, redis: Redis, keys:
 
 @runtime.redis_command
 async def cmd_subscriptions_show(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    """one phone's consent per taxpayer and its trail"""
     from taxsms.privacy import mask_taxpayer_id
     from taxsms.replies.subscriptions import SubscriptionBook, SubscriptionError
 
@@ -161,6 +151,7 @@ async def cmd_subscriptions_show(args: argparse.Namespace, redis: Redis, keys: K
 
 @runtime.redis_command
 async def cmd_subscriptions_set(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
+    """staff: subscribe (on) or unsubscribe (off) a phone"""
     from taxsms.replies.subscriptions import EVERY_TAXPAYER, ConsentChange, How, SubscriptionBook, SubscriptionError
 
     change = ConsentChange(
@@ -199,14 +190,17 @@ def _load(args: argparse.Namespace, cfg: Settings, method: str, what: str) -> in
 
 
 def cmd_invoices_import(args: argparse.Namespace, cfg: Settings) -> int:
+    """import CSV invoices: code,number[,date,amount,state,...]"""
     return _load(args, cfg, "load_invoices_csv", "import")
 
 
 def cmd_status_import(args: argparse.Namespace, cfg: Settings) -> int:
+    """import CSV business progress: reference,status"""
     return _load(args, cfg, "load_status_csv", "import-status")
 
 
 def cmd_replies_run(args: argparse.Namespace, cfg: Settings) -> int:
+    """answer taxpayers' messages until interrupted"""
     from taxsms.replies.providers import HttpProvider, Provider, RedisProvider
     from taxsms.replies.service import ReplyService
 

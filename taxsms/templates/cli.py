@@ -18,45 +18,23 @@ from taxsms.settings import Settings
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `template {preview,list,load}` and `review {check,load}` to the `taxsms` parser."""
     template_sub = runtime.group(subparsers, "template", "message templates: preview, list, load into Redis")
-
-    preview = runtime.command(
-        template_sub,
-        "preview",
-        cmd_template_preview,
-        "render a template and show its text, cost and review",
-        redis=False,
-    )
+    preview = runtime.command(template_sub, "preview", cmd_template_preview, redis=False)
     preview.add_argument("name")
     preview.add_argument("--var", action="append", default=[], metavar="K=V", help="a variable (repeatable)")
     preview.add_argument("--unit", required=True, help="the sending unit shown in 【】")
     preview.add_argument("--operator", default="", help="the operator's real name")
-    preview.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
-    preview.add_argument("--terms", type=Path, help="forbidden-term list (default: the shipped list)")
-
-    listing = runtime.command(template_sub, "list", cmd_template_list, "list the templates", redis=False)
-    listing.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
-
-    load = runtime.command(
-        template_sub, "load", cmd_template_load, "check the template files and replace the catalog in Redis"
-    )
-    load.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
+    _dir_option(preview)
+    _terms_option(preview)
+    _dir_option(runtime.command(template_sub, "list", cmd_template_list, redis=False))
+    load = runtime.command(template_sub, "load", cmd_template_load)
+    _dir_option(load)
     load.add_argument("--as", dest="actor", help="a province admin or publisher (password: $TAXSMS_OPERATOR_PASSWORD)")
 
     review_sub = runtime.group(subparsers, "review", "content review: check a text, load the forbidden-term list")
-
-    check = runtime.command(
-        review_sub,
-        "check",
-        cmd_review_check,
-        "check a text against the forbidden-term list (exit 1 if found)",
-        redis=False,
-    )
+    check = runtime.command(review_sub, "check", cmd_review_check, redis=False)
     check.add_argument("text")
-    check.add_argument("--terms", type=Path, help="forbidden-term list file (default: the shipped list)")
-
-    review_load = runtime.command(
-        review_sub, "load", cmd_review_load, "replace the forbidden-term list in Redis (a province admin; audited)"
-    )
+    _terms_option(check)
+    review_load = runtime.command(review_sub, "load", cmd_review_load)
     review_load.add_argument("file", type=Path)
     review_load.add_argument("--as", dest="actor", help="the province admin (password: $TAXSMS_OPERATOR_PASSWORD)")
     review_load.add_argument(
@@ -64,6 +42,14 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
         action="store_true",
         help="load a list that is empty or under half the size of the one in force",
     )
+
+
+def _dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", type=Path, help="template directory (default: the shipped templates)")
+
+
+def _terms_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--terms", type=Path, help="forbidden-term list file (default: the shipped list)")
 
 
 def _catalog(args: argparse.Namespace, command: str) -> Any:
@@ -88,6 +74,7 @@ def _variables(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_template_preview(args: argparse.Namespace, cfg: Settings) -> int:
+    """render a template and show its text, cost and review"""
     from taxsms.templates.catalog import DEFAULTS_DIR, Signature, TemplateCatalog, TemplateError
     from taxsms.templates.preview import preview, print_preview
     from taxsms.templates.review import ContentReview, ReviewListError
@@ -104,6 +91,7 @@ def cmd_template_preview(args: argparse.Namespace, cfg: Settings) -> int:
 
 
 def cmd_template_list(args: argparse.Namespace, cfg: Settings) -> int:
+    """list the templates"""
     from rich.console import Console
     from rich.table import Table
 
@@ -122,6 +110,7 @@ def cmd_template_list(args: argparse.Namespace, cfg: Settings) -> int:
 
 
 def cmd_template_load(args: argparse.Namespace, cfg: Settings) -> int:
+    """check the template files and replace the catalog in Redis"""
     from taxsms.templates.catalog import DEFAULTS_DIR
 
     if (catalog := _catalog(args, "template load")) is None:
@@ -149,6 +138,7 @@ def cmd_template_load(args: argparse.Namespace, cfg: Settings) -> int:
 
 
 def cmd_review_check(args: argparse.Namespace, cfg: Settings) -> int:
+    """check a text against the forbidden-term list (exit 1 if found)"""
     from taxsms.templates.review import DEFAULT_TERMS, ContentReview, ReviewListError
 
     try:
@@ -166,6 +156,7 @@ def cmd_review_check(args: argparse.Namespace, cfg: Settings) -> int:
 
 
 def cmd_review_load(args: argparse.Namespace, cfg: Settings) -> int:
+    """replace the forbidden-term list in Redis (a province admin; audited)"""
     from taxsms.templates.review import ContentReview, ReviewListError
 
     try:
