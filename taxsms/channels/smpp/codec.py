@@ -22,23 +22,11 @@ from taxsms.channels.smpp.constants import HEADER_LENGTH, MAX_PDU_LENGTH, Comman
 from taxsms.channels.smpp.pdus import (
     PDU_CLASSES,
     REQUEST_TO_RESPONSE,
-    BindReceiver,
-    BindReceiverResp,
-    BindTransceiver,
-    BindTransceiverResp,
-    BindTransmitter,
-    BindTransmitterResp,
-    DeliverSm,
     DeliverSmResp,
-    EnquireLink,
-    EnquireLinkResp,
     GenericNack,
     Pdu,
     PduBase,
-    SubmitSm,
     SubmitSmResp,
-    Unbind,
-    UnbindResp,
     _Bind,
     _BindResp,
     _ShortMessage,
@@ -327,25 +315,6 @@ def _encode_empty(pdu: PduBase) -> bytes:
     return b""
 
 
-_ENCODERS: dict[type, Callable[[Any], bytes]] = {
-    SubmitSm: _encode_short_message,
-    DeliverSm: _encode_short_message,
-    SubmitSmResp: _encode_message_id,
-    DeliverSmResp: _encode_message_id,
-    BindTransmitter: _encode_bind,
-    BindReceiver: _encode_bind,
-    BindTransceiver: _encode_bind,
-    BindTransmitterResp: _encode_bind_resp,
-    BindReceiverResp: _encode_bind_resp,
-    BindTransceiverResp: _encode_bind_resp,
-    EnquireLink: _encode_empty,
-    EnquireLinkResp: _encode_empty,
-    Unbind: _encode_empty,
-    UnbindResp: _encode_empty,
-    GenericNack: _encode_empty,
-}
-
-
 def encode(pdu: PduBase) -> bytes:
     """The PDU's wire form, header included. Raises ValueError for a field SMPP cannot carry (never truncates)."""
     encoder = _ENCODERS.get(type(pdu))
@@ -600,16 +569,29 @@ def _decode_header_only(cls: type[PduBase], frame: bytes, seq: int, status: int)
     return cls(sequence_number=seq, command_status=status)
 
 
-_DECODERS: dict[int, tuple[Callable[[Any, bytes, int, int], Any], type[PduBase]]] = {
-    int(cls.command_id): (decoder, cls)
-    for decoder, classes in (
-        (_decode_short_message, (SubmitSm, DeliverSm)),
-        (_decode_message_id, (SubmitSmResp, DeliverSmResp)),
-        (_decode_bind, (BindTransmitter, BindReceiver, BindTransceiver)),
-        (_decode_bind_resp, (BindTransmitterResp, BindReceiverResp, BindTransceiverResp)),
-        (_decode_header_only, (EnquireLink, EnquireLinkResp, Unbind, UnbindResp, GenericNack)),
-    )
-    for cls in classes
+_Encoder = Callable[[Any], bytes]
+_Decoder = Callable[[Any, bytes, int, int], Any]
+
+
+def _coders(cls: type[PduBase]) -> tuple[_Encoder, _Decoder]:
+    """How a PDU class's body is written and read, by what the body holds."""
+    if issubclass(cls, _ShortMessage):
+        return _encode_short_message, _decode_short_message
+    if issubclass(cls, _Bind):
+        return _encode_bind, _decode_bind
+    if issubclass(cls, _BindResp):
+        return _encode_bind_resp, _decode_bind_resp
+    body = {f.name for f in fields(cls)} - {f.name for f in fields(PduBase)}  # type: ignore[arg-type]
+    if body == {"message_id"}:
+        return _encode_message_id, _decode_message_id
+    if not body:
+        return _encode_empty, _decode_header_only
+    raise TypeError(f"no codec for {cls.__name__}")
+
+
+_ENCODERS: dict[type, _Encoder] = {cls: _coders(cls)[0] for cls in PDU_CLASSES.values()}
+_DECODERS: dict[int, tuple[_Decoder, type[PduBase]]] = {
+    int(command_id): (_coders(cls)[1], cls) for command_id, cls in PDU_CLASSES.items()
 }
 _COMMAND_NAMES = {int(command): command.name.lower() for command in CommandId}
 
