@@ -12,9 +12,10 @@ enqueues the jobs; reject() drops them; cancel() stops a pending or approved one
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -188,14 +189,10 @@ class CampaignBook:
         (default: the one loaded in Redis, else the shipped one).
         """
         creator = await self.operators.current(creator)
-        try:
+        async with self._refusal_audited(creator.id, creator.unit, name, recipients):
             return await self._create(
                 creator, text, recipients, name, Kind(kind), not_before, expires_at, review, audience
             )
-        except (PermissionDenied, ContentRejected, ValueError) as error:
-            details = {"unit": creator.unit, "name": name, "reason": str(error), "recipients": len(recipients)}
-            await self.audit.append(creator.id, Action.CAMPAIGN_REFUSED, name, details)
-            raise
 
     async def _create(
         self,
@@ -301,13 +298,22 @@ class CampaignBook:
         text is signed with the unit's registered signature; the approving operator's real name is added at
         approval (the approver answers for it). Refusals are audited as for operators."""
         record = await PrincipalBook(self.redis, self.keys).record(token.tag)
-        try:
+        async with self._refusal_audited(token.tag, token.unit, name, recipients):
             if record is None or record.kind is not PrincipalKind.TOKEN:
                 raise PermissionDenied(f"{token.tag} is not a registered API token")
             return await self._propose(record, text, recipients, name, Kind(kind), not_before, expires_at)
+
+    @contextlib.asynccontextmanager
+    async def _refusal_audited(
+        self, principal: str, unit: str, name: str, recipients: Sequence[tuple[str, str]]
+    ) -> AsyncIterator[None]:
+        """Audit a refused creation of the campaign `name` (PermissionDenied, ContentRejected, ValueError), then
+        let the refusal go on."""
+        try:
+            yield
         except (PermissionDenied, ContentRejected, ValueError) as error:
-            details = {"unit": token.unit, "name": name, "reason": str(error), "recipients": len(recipients)}
-            await self.audit.append(token.tag, Action.CAMPAIGN_REFUSED, name, details)
+            details = {"unit": unit, "name": name, "reason": str(error), "recipients": len(recipients)}
+            await self.audit.append(principal, Action.CAMPAIGN_REFUSED, name, details)
             raise
 
     async def _propose(
