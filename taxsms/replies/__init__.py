@@ -1,21 +1,12 @@
 """What happens to messages taxpayers text in (MO): keywords, subscriptions, lookups, the inbox, abuse limits.
 
-`ReplyService` reads the MO stream and enqueues reply jobs; the other modules each hold one piece of it.
+`ReplyService` reads the MO stream and enqueues reply jobs; the other modules each hold one piece of it
+(`classify` answers a text with a `Command`, its kinds in `taxsms.replies.keywords`).
 """
 
 from taxsms.replies.config import ReplyConfig
 from taxsms.replies.inbox import Inbox, Ticket, TicketError, TicketKind
-from taxsms.replies.keywords import (
-    Command,
-    FreeText,
-    InvoiceCheck,
-    InvoiceHelp,
-    StatusHelp,
-    StatusQuery,
-    Subscribe,
-    Unsubscribe,
-    classify,
-)
+from taxsms.replies.keywords import Command, classify
 from taxsms.replies.limits import MoLimiter, Withheld
 from taxsms.replies.providers import HttpProvider, InvoiceResult, Lookup, Provider, RedisProvider, StatusResult
 from taxsms.replies.service import Outcome, ReplyService
@@ -23,12 +14,9 @@ from taxsms.replies.subscriptions import ImportResult, SubscriptionBook, Subscri
 
 __all__ = [
     "Command",
-    "FreeText",
     "HttpProvider",
     "ImportResult",
     "Inbox",
-    "InvoiceCheck",
-    "InvoiceHelp",
     "InvoiceResult",
     "Lookup",
     "MoLimiter",
@@ -37,17 +25,13 @@ __all__ = [
     "RedisProvider",
     "ReplyConfig",
     "ReplyService",
-    "StatusHelp",
-    "StatusQuery",
     "StatusResult",
-    "Subscribe",
     "SubscriptionBook",
     "SubscriptionError",
     "SubscriptionRecord",
     "Ticket",
     "TicketError",
     "TicketKind",
-    "Unsubscribe",
     "Withheld",
     "classify",
 ]
