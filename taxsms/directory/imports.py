@@ -13,9 +13,10 @@ import asyncio
 import csv
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from taxsms.csvrows import RefusedRows
 from taxsms.directory.directory import Change, Directory, Origin
 from taxsms.directory.ids import TaxpayerIdError
 from taxsms.directory.records import DirectoryError, Staff, phone, staff, taxpayer
@@ -24,25 +25,17 @@ from taxsms.governance.units import UnitTree
 from taxsms.replies.subscriptions import How, parse_flag
 
 CHUNK = 5000
-MAX_REPORTED_ERRORS = 1000
 TAXPAYER_HEADER = ("taxpayer_id", "name", "unit", "phones")
 STAFF_HEADER = ("staff_code", "name", "unit", "phone")
 
 
 @dataclass(slots=True)
-class ImportReport:
-    """What an import did; `errors` holds (line, reason) for the first MAX_REPORTED_ERRORS bad rows."""
+class ImportReport(RefusedRows):
+    """What an import did: its kind, the rows read and stored, the rows refused."""
 
     kind: str = ""
     rows: int = 0
     stored: int = 0
-    failed: int = 0
-    errors: list[tuple[int, str]] = field(default_factory=list)
-
-    def error(self, line: int, reason: str) -> None:
-        self.failed += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append((line, reason))
 
 
 class ImportFileError(InvalidInput):

@@ -22,13 +22,14 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
 from redis.asyncio import Redis
 
+from taxsms.csvrows import RefusedRows
 from taxsms.directory.buckets import BucketReader
 from taxsms.errors import InvalidInput
 from taxsms.governance.audit import Action, AuditLog
@@ -38,7 +39,6 @@ from taxsms.queue.keys import Keys
 from taxsms.queue.store import ScriptCall, run_scripts
 
 IMPORT_CHUNK = 2000
-MAX_REPORTED_ERRORS = 1000
 EVERY_TAXPAYER = "*"
 _TRUE = frozenset({"1", "y", "yes", "true", "on", "是", "订阅", "开通"})
 _FALSE = frozenset({"0", "n", "no", "false", "off", "否", "退订", "取消"})
@@ -229,20 +229,13 @@ def parse_record(phone: str, value: str) -> SubscriptionRecord:
 
 
 @dataclass(slots=True)
-class ImportResult:
-    """What an import did. `errors` lists (line number, reason) for the first MAX_REPORTED_ERRORS bad rows."""
+class ImportResult(RefusedRows):
+    """What an import did: the rows read, the consent they set, the rows refused."""
 
     rows: int = 0
     subscribed: int = 0
     unsubscribed: int = 0
     kept: int = 0  # rows that could not subscribe a phone that opted out by SMS
-    failed: int = 0
-    errors: list[tuple[int, str]] = field(default_factory=list)
-
-    def error(self, line: int, reason: str) -> None:
-        self.failed += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append((line, reason))
 
 
 def parse_flag(value: str) -> bool:
