@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ BENCH_ENV = {
 }
 
 
-def start_worker(redis_url: str, prefix: str, sim_port: int, *args: str, **env: str) -> subprocess.Popen[bytes]:
-    """`taxsms worker` as its own process, like production."""
-    command = [sys.executable, "-m", "taxsms", "worker", "--redis-url", redis_url, "--prefix", prefix]
+def start_worker(
+    redis_url: str, prefix: str, sim_port: int, *args: str, under: Sequence[str] = (), **env: str
+) -> subprocess.Popen[bytes]:
+    """`taxsms worker` as its own process, like production; `under`: a command it runs under (a profiler)."""
+    command = [*under, sys.executable, "-m", "taxsms", "worker", "--redis-url", redis_url, "--prefix", prefix]
     command += ["--smsc", f"127.0.0.1:{sim_port}", "--system-id", "taxsms", *args]
     return subprocess.Popen(command, env={**os.environ, **BENCH_ENV, "TAXSMS_SMPP_PASSWORD": "x", **env})
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import os
 import re
 import shutil
 import signal
@@ -29,7 +28,7 @@ from redis.asyncio import Redis
 from taxsms.queue.server import RedisServer, free_port
 
 import throughput
-from common import BENCH_ENV, RESULTS
+from common import RESULTS, start_worker
 
 IGNORED = ("importlib", "_find_and_load", "build_parser")  # start-up
 
@@ -39,10 +38,8 @@ def spied_worker(raw: Path) -> Callable[..., subprocess.Popen[bytes]]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
 
     def start(redis_url: str, prefix: str, sim_port: int, *args: str) -> subprocess.Popen[bytes]:
-        command = [spy, "record", "-r", "250", "-o", str(raw), "-f", "raw", "--nonblocking", "--", sys.executable]
-        command += ["-m", "taxsms", "worker", "--redis-url", redis_url, "--prefix", prefix]
-        command += ["--smsc", f"127.0.0.1:{sim_port}", "--system-id", "taxsms", *args]
-        proc = subprocess.Popen(command, env={**os.environ, **BENCH_ENV, "TAXSMS_SMPP_PASSWORD": "x"})
+        under = [spy, "record", "-r", "250", "-o", str(raw), "-f", "raw", "--nonblocking", "--"]
+        proc = start_worker(redis_url, prefix, sim_port, *args, under=under)
         proc.terminate = lambda: proc.send_signal(signal.SIGINT)  # type: ignore[method-assign]  # py-spy writes
         return proc
 
