@@ -92,6 +92,11 @@ class Route:
         return replies
 
 
+def console_route(method: str, path: str, handler: Handler, summary: str, **details: Any) -> Route:
+    """An endpoint the console's scripts call: tagged "console", behind the operator's session."""
+    return Route(method, path, handler, summary, "console", auth="session", **details)
+
+
 Guard = Callable[[web.Request, Route], Awaitable[None]]
 
 

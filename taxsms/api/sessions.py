@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from taxsms.api.books import books
 from taxsms.api.errors import ApiError, json_response
 from taxsms.api.keys import ApiKeys
-from taxsms.api.routes import JSON, Route, RouteTable, error_reply, json_reply
+from taxsms.api.routes import JSON, Route, RouteTable, console_route, error_reply, json_reply
 from taxsms.api.state import AUDIT, CONFIG, LOGIN_LIMITS, SESSIONS
 from taxsms.governance.audit import Action
 from taxsms.governance.errors import PermissionDenied
@@ -279,35 +279,29 @@ def register_session_routes(table: RouteTable) -> None:
         )
     )
     table.add(
-        Route(
+        console_route(
             "POST",
             "/console/api/logout",
             logout,
             "End the console session",
-            "console",
-            auth="session",
             responses={200: json_reply("Logged out", {"type": "object"})},
         )
     )
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/session",
             whoami,
             "The logged-in operator, the CSRF token and the session's end",
-            "console",
-            auth="session",
             responses={200: json_reply("The session", SESSION_SCHEMA)},
         )
     )
     table.add(
-        Route(
+        console_route(
             "POST",
             "/console/api/password",
             change_password,
             "Change the logged-in operator's password (other sessions end)",
-            "console",
-            auth="session",
             body={JSON: PASSWORD_SCHEMA},
             responses={
                 200: json_reply("Changed; a new session", SESSION_SCHEMA),

@@ -19,7 +19,7 @@ from taxsms.api.console.inbox import register_inbox_routes
 from taxsms.api.console.records import register_record_routes
 from taxsms.api.errors import ApiError, json_response
 from taxsms.api.jobs import JOB_ID_PARAM, RECORD_SCHEMA, mask_record
-from taxsms.api.routes import Param, Reply, Route, RouteTable, error_reply, json_reply
+from taxsms.api.routes import Param, Reply, Route, RouteTable, console_route, error_reply, json_reply
 from taxsms.api.sessions import request_session
 from taxsms.api.state import STORE
 
@@ -104,13 +104,11 @@ def register_console_routes(table: RouteTable) -> None:
         )
     )
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/jobs/{id}",
             console_job,
             "One job's record (masked; jobs of the operator's jurisdiction)",
-            "console",
-            auth="session",
             params=(JOB_ID_PARAM,),
             responses={200: json_reply("The record", RECORD_SCHEMA), 404: error_reply("No such job")},
         )

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from taxsms.api.books import books
 from taxsms.api.errors import ApiError, json_response
-from taxsms.api.routes import Param, Route, RouteTable, error_reply, json_reply
+from taxsms.api.routes import Param, RouteTable, console_route, error_reply, json_reply
 from taxsms.api.sessions import Session, request_session
 from taxsms.api.state import KEYS, REDIS
 from taxsms.directory.audiences import Audience, AudienceKind, resolve
@@ -99,24 +99,20 @@ AUDIENCE_SCHEMA = {
 
 def register_audience_routes(table: RouteTable) -> None:
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/audiences",
             list_audiences,
             "The directory audiences of the operator's jurisdiction",
-            "console",
-            auth="session",
             responses={200: json_reply("Audiences", OBJECT)},
         )
     )
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/audiences/size",
             audience_size,
             "How many recipients one audience has, with a masked sample",
-            "console",
-            auth="session",
             params=(
                 Param("kind", "query", {"type": "string", "enum": [k.value for k in AudienceKind]}, required=True),
                 Param("unit", "query", {"type": "string", "minLength": 1, "maxLength": 64}, required=True),

@@ -20,7 +20,7 @@ from taxsms.api.books import Books, books
 from taxsms.api.console.audiences import AUDIENCE_SCHEMA, AudienceForm, audience_of
 from taxsms.api.console.common import content_review, read_form, refusals, require_role
 from taxsms.api.errors import ApiError, json_response
-from taxsms.api.routes import JSON, Param, Route, RouteTable, error_reply, json_reply
+from taxsms.api.routes import JSON, Param, RouteTable, console_route, error_reply, json_reply
 from taxsms.api.sessions import Session, request_session
 from taxsms.api.state import KEYS, REDIS
 from taxsms.channels.smpp.text import segment_info
@@ -301,31 +301,28 @@ OBJECT = {"type": "object"}
 
 
 def register_campaign_routes(table: RouteTable) -> None:
-    session = {"tag": "console", "auth": "session"}
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/campaigns",
             list_campaigns,
             "Campaigns of the operator's jurisdiction (?state= filters)",
             params=(Param("state", "query", {"type": "string"}),),
             responses={200: json_reply("Campaigns", OBJECT)},
-            **session,  # type: ignore[arg-type]
         )
     )
     table.add(
-        Route(
+        console_route(
             "POST",
             "/console/api/campaigns/preview",
             preview,
             "Signed text, segments, cost and forbidden terms of a draft",
             body={JSON: DRAFT_SCHEMA},
             responses={200: json_reply("The preview", OBJECT), 422: error_reply("Template variables refused")},
-            **session,  # type: ignore[arg-type]
         )
     )
     table.add(
-        Route(
+        console_route(
             "POST",
             "/console/api/campaigns",
             create,
@@ -337,18 +334,16 @@ def register_campaign_routes(table: RouteTable) -> None:
                 413: error_reply("Too many recipients"),
                 422: error_reply("Refused: forbidden terms, bad numbers, no text"),
             },
-            **session,  # type: ignore[arg-type]
         )
     )
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/campaigns/{id}",
             get_campaign,
             "One campaign with its progress",
             params=ID,
             responses={200: json_reply("The campaign", OBJECT), 404: error_reply("No such campaign here")},
-            **session,  # type: ignore[arg-type]
         )
     )
     decided = {
@@ -358,18 +353,12 @@ def register_campaign_routes(table: RouteTable) -> None:
         422: error_reply("Refused"),
     }
     table.add(
-        Route(
-            "POST",
-            "/console/api/campaigns/{id}/approve",
-            approve,
-            "Approve a campaign",
-            params=ID,
-            responses=decided,
-            **session,  # type: ignore[arg-type]
+        console_route(
+            "POST", "/console/api/campaigns/{id}/approve", approve, "Approve a campaign", params=ID, responses=decided
         )
     )
     table.add(
-        Route(
+        console_route(
             "POST",
             "/console/api/campaigns/{id}/reject",
             reject,
@@ -377,11 +366,10 @@ def register_campaign_routes(table: RouteTable) -> None:
             params=ID,
             body={JSON: REASON_SCHEMA},
             responses=decided,
-            **session,  # type: ignore[arg-type]
         )
     )
     table.add(
-        Route(
+        console_route(
             "POST",
             "/console/api/campaigns/{id}/cancel",
             cancel,
@@ -389,16 +377,14 @@ def register_campaign_routes(table: RouteTable) -> None:
             params=ID,
             body={JSON: REASON_SCHEMA},
             responses=decided,
-            **session,  # type: ignore[arg-type]
         )
     )
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/templates",
             list_templates,
             "Reviewed templates for campaigns",
             responses={200: json_reply("Templates", OBJECT)},
-            **session,  # type: ignore[arg-type]
         )
     )

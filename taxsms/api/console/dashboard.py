@@ -16,7 +16,7 @@ from aiohttp import web
 
 from taxsms.api.books import books
 from taxsms.api.errors import json_response
-from taxsms.api.routes import Route, RouteTable, json_reply
+from taxsms.api.routes import RouteTable, console_route, json_reply
 from taxsms.api.sessions import request_session
 from taxsms.api.snapshot import take_snapshot
 from taxsms.api.state import API_KEYS, CONFIG, KEYS, REDIS, WINDOWS
@@ -112,13 +112,11 @@ DASHBOARD_SCHEMA = {
 
 def register_dashboard_routes(table: RouteTable) -> None:
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/dashboard",
             dashboard,
             "Live platform figures (province operators) or the operator's unit's month",
-            "console",
-            auth="session",
             responses={200: json_reply("Figures", DASHBOARD_SCHEMA)},
         )
     )

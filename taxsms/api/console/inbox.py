@@ -14,7 +14,7 @@ from aiohttp import web
 from taxsms.api.books import books
 from taxsms.api.console.common import read_form, require_role
 from taxsms.api.errors import ApiError, json_response
-from taxsms.api.routes import JSON, Param, Route, RouteTable, error_reply, json_reply
+from taxsms.api.routes import JSON, Param, RouteTable, console_route, error_reply, json_reply
 from taxsms.api.sessions import request_session
 from taxsms.api.state import GATE, KEYS, REDIS, STORE
 from taxsms.governance.operators import Role
@@ -79,25 +79,21 @@ TICKET_ID = (Param("id", "path", {"type": "string", "minLength": 1, "maxLength":
 
 def register_inbox_routes(table: RouteTable) -> None:
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/inbox",
             list_tickets,
             "Taxpayers' tickets (phones masked)",
-            "console",
-            auth="session",
             params=(Param("status", "query", {"type": "string", "enum": [OPEN, ANSWERED]}),),
             responses={200: json_reply("Tickets", {"type": "object"}), 403: error_reply("Not 12366 staff")},
         )
     )
     table.add(
-        Route(
+        console_route(
             "POST",
             "/console/api/inbox/{id}/answer",
             answer_ticket,
             "Answer a ticket (through the gate)",
-            "console",
-            auth="session",
             params=TICKET_ID,
             body={JSON: {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}},
             responses={

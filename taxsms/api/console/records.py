@@ -15,7 +15,7 @@ from aiohttp import web
 from taxsms.api.books import books
 from taxsms.api.console.common import require_role
 from taxsms.api.errors import ApiError, json_response
-from taxsms.api.routes import Param, Route, RouteTable, error_reply, json_reply
+from taxsms.api.routes import Param, RouteTable, console_route, error_reply, json_reply
 from taxsms.api.sessions import Session, request_session
 from taxsms.api.state import AUDIT, KEYS, REDIS, STORE
 from taxsms.directory.directory import Directory
@@ -187,53 +187,46 @@ async def taxpayer_record(request: web.Request) -> web.Response:
 
 
 OBJECT = {"type": "object"}
+PHONE = (Param("phone", "path", {"type": "string", "minLength": 1, "maxLength": 32}, required=True),)
 
 
 def register_record_routes(table: RouteTable) -> None:
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/usage",
             usage,
             "Segments per unit of the jurisdiction in a month, with quotas",
-            "console",
-            auth="session",
             params=(Param("month", "query", {"type": "string", "pattern": r"^\d{4}-\d{2}$"}),),
             responses={200: json_reply("Usage", OBJECT)},
         )
     )
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/audit",
             audit_list,
             "The newest audit entries matching the filters (auditors and admins)",
-            "console",
-            auth="session",
             params=tuple(Param(n, "query", {"type": "string"}) for n in ("action", "operator", "since", "unit")),
             responses={200: json_reply("Entries", OBJECT), 403: error_reply("Not an auditor or admin")},
         )
     )
     table.add(
-        Route(
+        console_route(
             "POST",
             "/console/api/audit/verify",
             audit_verify,
             "Check every link of the audit chain",
-            "console",
-            auth="session",
             responses={200: json_reply("The verdict", OBJECT), 403: error_reply("Not an auditor or admin")},
         )
     )
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/consent/{phone}",
             consent,
             "A phone's consent and its trail (masked)",
-            "console",
-            auth="session",
-            params=(Param("phone", "path", {"type": "string", "minLength": 1, "maxLength": 32}, required=True),),
+            params=PHONE,
             responses={
                 200: json_reply("Consent", OBJECT),
                 404: error_reply("No record"),
@@ -242,25 +235,21 @@ def register_record_routes(table: RouteTable) -> None:
         )
     )
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/phones/{phone}/messages",
             phone_messages,
             "The newest messages to a phone sent by the operator's jurisdiction (masked, with receipts)",
-            "console",
-            auth="session",
-            params=(Param("phone", "path", {"type": "string", "minLength": 1, "maxLength": 32}, required=True),),
+            params=PHONE,
             responses={200: json_reply("Messages", OBJECT), 422: error_reply("Not a mobile")},
         )
     )
     table.add(
-        Route(
+        console_route(
             "GET",
             "/console/api/taxpayers/{id}",
             taxpayer_record,
             "A taxpayer of the jurisdiction (masked) with its phones' consent and messages",
-            "console",
-            auth="session",
             params=(Param("id", "path", {"type": "string", "minLength": 1, "maxLength": 32}, required=True),),
             responses={
                 200: json_reply("The taxpayer", OBJECT),
