@@ -20,7 +20,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from taxsms import __version__
@@ -95,6 +95,12 @@ def fail(command: str, error: object) -> int:
     """Say on stderr why `taxsms COMMAND` could not do its work; the exit code for bad input."""
     print(f"taxsms {command}: {error}", file=sys.stderr)
     return USAGE
+
+
+def print_refused(rows: Iterable[tuple[int, str]]) -> None:
+    """The rows an import refused, on stderr: `line N: reason` each."""
+    for line, reason in rows:
+        print(f"line {line}: {reason}", file=sys.stderr)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -88,11 +88,6 @@ async def _tree(redis: Redis, keys: Keys) -> UnitTree:
     return tree
 
 
-def _print_errors(errors: list[tuple[int, str]]) -> None:
-    for line, reason in errors:
-        print(f"line {line}: {reason}", file=sys.stderr)
-
-
 # -- directory -----------------------------------------------------------------------------------------------
 
 
@@ -107,7 +102,7 @@ async def cmd_import(args: argparse.Namespace, redis: Redis, keys: Keys) -> int:
                                    operator=args.operator)  # fmt: skip
     except OSError as error:
         return runtime.fail("directory import", error)
-    _print_errors(report.errors)
+    runtime.print_refused(report.errors)
     print(f"{report.rows:,} {report.kind} rows in {time.monotonic() - started:.1f}s: {report.stored:,} stored, "
           f"{report.failed:,} refused")  # fmt: skip
     return errors.PARTIAL if report.failed else errors.OK
@@ -204,7 +199,7 @@ async def cmd_filings_import(args: argparse.Namespace, redis: Redis, keys: Keys)
         report, unknown = await FilingBook(redis, keys, Directory(redis, keys)).import_csv(args.file)
     except OSError as error:
         return runtime.fail("filings import", error)
-    _print_errors(report.errors)
+    runtime.print_refused(report.errors)
     note = f" ({unknown:,} of taxpayers not in the directory)" if unknown else ""
     print(f"{report.rows:,} rows: {report.stored:,} filings recorded{note}, {report.failed:,} refused")
     return errors.PARTIAL if report.failed else errors.OK

@@ -108,8 +108,7 @@ async def cmd_subscriptions_import(args: argparse.Namespace, redis: Redis, keys:
         result = await SubscriptionBook(redis, keys).import_csv(args.file, operator=args.operator)
     except OSError as error:
         return runtime.fail("subscriptions import", error)
-    for line, reason in result.errors:
-        print(f"line {line}: {reason}", file=sys.stderr)
+    runtime.print_refused(result.errors)
     print(
         f"{result.rows} rows: {result.subscribed} subscribed, {result.unsubscribed} unsubscribed, "
         f"{result.kept} kept unsubscribed (opted out by SMS), {result.failed} refused"
@@ -181,8 +180,7 @@ def _load(args: argparse.Namespace, cfg: Settings, method: str, what: str) -> in
             result = await getattr(RedisProvider(redis, keys), method)(args.file)
         except OSError as error:
             return runtime.fail(f"invoices {what}", error)
-        for line, reason in result.errors:
-            print(f"line {line}: {reason}", file=sys.stderr)
+        runtime.print_refused(result.errors)
         print(f"loaded {result.loaded} rows; {len(result.errors)} refused")
         return errors.PARTIAL if result.errors else errors.OK
 
