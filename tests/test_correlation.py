@@ -35,7 +35,7 @@ def found(message_id: str, form: Form, phone: str = "") -> Found:
 
 def test_a_single_match_is_taken_and_teaches_the_convention() -> None:
     convention = IdConvention()
-    verdict, chosen = choose("26", [found("1a", Form.DECIMAL_OF_HEX)], "", convention)
+    verdict, chosen = choose(candidates("26"), [found("1a", Form.DECIMAL_OF_HEX)], "", convention)
     assert verdict is Verdict.MATCHED and chosen is not None and chosen.message_id == "1a"
     assert convention.seen[Form.DECIMAL_OF_HEX] == 1
 
@@ -44,29 +44,29 @@ def test_receipt_17_for_message_0x11_never_goes_to_the_job_of_message_17() -> No
     """The issue's case: the receipt text says 17 (decimal) for the message submit_sm_resp called 11 (hex)."""
     hex_11 = found("11", Form.DECIMAL_OF_HEX, "13900000001")
     hex_17 = found("17", Form.SAME, "13900000002")
-    verdict, chosen = choose("17", [hex_17, hex_11], "13900000001", IdConvention())
+    verdict, chosen = choose(candidates("17"), [hex_17, hex_11], "13900000001", IdConvention())
     assert verdict is Verdict.MATCHED and chosen is hex_11
     # Only the other job's message is live (ours not recorded yet): not applied, kept for ours.
-    verdict, chosen = choose("17", [hex_17], "13900000001", IdConvention())
+    verdict, chosen = choose(candidates("17"), [hex_17], "13900000001", IdConvention())
     assert verdict is Verdict.MISMATCH and chosen is None
 
 
 def test_two_candidates_to_one_phone_wait_for_the_learned_convention() -> None:
     a, b = found("11", Form.DECIMAL_OF_HEX, "13900000001"), found("17", Form.SAME, "13900000001")
     convention = IdConvention()
-    assert choose("17", [a, b], "13900000001", convention) == (Verdict.AMBIGUOUS, None)
+    assert choose(candidates("17"), [a, b], "13900000001", convention) == (Verdict.AMBIGUOUS, None)
     for _ in range(10):
         convention.learn(Form.DECIMAL_OF_HEX)
     assert convention.usual is Form.DECIMAL_OF_HEX
-    assert choose("17", [a, b], "13900000001", convention) == (Verdict.MATCHED, a)
+    assert choose(candidates("17"), [a, b], "13900000001", convention) == (Verdict.MATCHED, a)
 
 
 def test_without_phones_a_known_convention_refuses_a_match_in_another_form() -> None:
     convention = IdConvention()
     for _ in range(10):
         convention.learn(Form.DECIMAL_OF_HEX)
-    assert choose("17", [found("17", Form.SAME)], "", convention) == (Verdict.MISMATCH, None)
-    assert choose("17", [found("11", Form.DECIMAL_OF_HEX)], "", convention)[0] is Verdict.MATCHED
+    assert choose(candidates("17"), [found("17", Form.SAME)], "", convention) == (Verdict.MISMATCH, None)
+    assert choose(candidates("17"), [found("11", Form.DECIMAL_OF_HEX)], "", convention)[0] is Verdict.MATCHED
 
 
 def test_a_convention_needs_a_clear_majority() -> None:
@@ -75,4 +75,4 @@ def test_a_convention_needs_a_clear_majority() -> None:
     for form in (Form.SAME, Form.SAME, Form.DECIMAL_OF_HEX):
         convention.learn(form)
     assert convention.usual is None
-    assert choose("5", [], "", convention) == (Verdict.UNKNOWN, None)
+    assert choose(candidates("5"), [], "", convention) == (Verdict.UNKNOWN, None)

@@ -15,12 +15,12 @@ way round), some zero-pad. So a receipt's id is looked up as given and as its co
 
 from __future__ import annotations
 
-import string
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 
-_HEX = frozenset(string.hexdigits.lower())
+import msgspec
+
+_HEX_DIGITS = "0123456789abcdef"
 
 
 class Form(StrEnum):
@@ -42,34 +42,35 @@ def candidates(message_id: str) -> dict[str, Form]:
     The same id for both forms (e.g. "9") appears once, as SAME. Symmetric: `b in candidates(a)` exactly
     when `a in candidates(b)`.
     """
-    value = normalise_message_id(message_id)
+    value = message_id.strip().lower().lstrip("0") or "0"
     found = {value: Form.SAME}
-    if value.isascii() and value.isdigit() and len(value) <= 40:
+    if value.strip(_HEX_DIGITS):  # not a number in hex (nor in decimal)
+        return found
+    if len(value) <= 40 and value.isdigit():
         found.setdefault(format(int(value), "x"), Form.DECIMAL_OF_HEX)
-    if value.isascii() and set(value) <= _HEX and len(value) <= 32:
+    if len(value) <= 32:
         found.setdefault(str(int(value, 16)), Form.HEX_OF_DECIMAL)
     return found
 
 
-@dataclass(slots=True)
 class IdConvention:
     """How one link writes receipt ids, learned from receipts that could be matched one way only."""
 
-    seen: dict[Form, int] = field(default_factory=lambda: dict.fromkeys(Form, 0))
+    __slots__ = ("seen", "usual")
+
+    def __init__(self) -> None:
+        self.seen: dict[Form, int] = dict.fromkeys(Form, 0)
+        #: The form at least 9 in 10 informative receipts had (of 3 or more), else None (not known).
+        self.usual: Form | None = None
 
     def learn(self, form: Form) -> None:
         self.seen[form] += 1
-
-    @property
-    def usual(self) -> Form | None:
-        """The form at least 9 in 10 informative receipts had (of 3 or more), else None (not known)."""
         total = sum(self.seen.values())
         best = max(self.seen, key=self.seen.__getitem__)
-        return best if total >= 3 and self.seen[best] * 10 >= total * 9 else None
+        self.usual = best if total >= 3 and self.seen[best] * 10 >= total * 9 else None
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
+class Found(msgspec.Struct, frozen=True):
     """A message a receipt may be about: the id it is stored under, how the receipt's id maps to it, the
     stored mapping value, and the phone it was sent to ('' if not recorded)."""
 
@@ -87,24 +88,32 @@ class Verdict(StrEnum):
 
 
 def choose(
-    receipt_id: str, found: Sequence[Found], phone: str, convention: IdConvention
+    forms: dict[str, Form], found: Sequence[Found], phone: str, convention: IdConvention
 ) -> tuple[Verdict, Found | None]:
-    """Decide which of the messages `found` (looked up under `candidates(receipt_id)`) a receipt from `phone`
-    ('' if not given) is about.
+    """Decide which of the messages `found` (looked up under `forms`, the receipt id's candidates()) a receipt
+    from `phone` ('' if not given) is about.
 
     A receipt whose id could be read several ways and that matched one way only (or one confirmed by the
     phone) teaches `convention` how this link writes ids.
     """
     if not found:
         return Verdict.UNKNOWN, None
-    confirmed = [f for f in found if phone and f.phone and f.phone == phone]
-    possible = confirmed or [f for f in found if not (phone and f.phone)]
-    if not possible:
-        return Verdict.MISMATCH, None
+    if len(found) == 1:  # the usual case, decided without building lists
+        only = found[0]
+        confirmed = bool(phone and only.phone and only.phone == phone)
+        if not confirmed and phone and only.phone:
+            return Verdict.MISMATCH, None
+        possible = [only]
+    else:
+        matching = [f for f in found if phone and f.phone and f.phone == phone]
+        confirmed = bool(matching)
+        possible = matching or [f for f in found if not (phone and f.phone)]
+        if not possible:
+            return Verdict.MISMATCH, None
     usual = convention.usual
     if len(possible) == 1:
-        (only,) = possible
-        informative = len(found) == 1 and len(candidates(receipt_id)) > 1
+        only = possible[0]
+        informative = len(found) == 1 and len(forms) > 1
         if usual is not None and only.form is not usual and not confirmed:
             return Verdict.MISMATCH, None
         if informative or (confirmed and len(found) > 1):

@@ -657,7 +657,7 @@ class JobStore:
                         parts = text.split(" ")
                         phone = parts[2] if len(parts) > 2 else ""
                         hits.append((shard.shard_index, Found(message_id, form, text, phone)))
-            verdict, chosen = choose(receipt.message_id, [f for _, f in hits], receipt.phone, self.id_convention)
+            verdict, chosen = choose(found, [f for _, f in hits], receipt.phone, self.id_convention)
             if verdict is Verdict.AMBIGUOUS:
                 await self.redis.hincrby(self.keys.stats, "ambiguous_receipts", 1)
             elif chosen is None:  # unknown, or found only as someone else's message: wait for its own
