@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+import msgspec
+
 from taxsms.channels.events import MO_MAX_PENDING, MO_MAX_PENDING_BYTES
 from taxsms.channels.smpp import status_name
 
@@ -51,8 +53,7 @@ class SessionStats:
     mo_parts_dropped: int = 0  # parts of concatenated MO given up (never completed in time, or over the caps)
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitResult:
+class SubmitResult(msgspec.Struct, frozen=True):
     """The SMSC's final answer to one submit_sm."""
 
     command_status: int
@@ -68,8 +69,7 @@ class SubmitResult:
         return "" if self.ok else status_name(self.command_status)
 
 
-@dataclass(slots=True, eq=False)
-class PendingSubmit:
+class PendingSubmit(msgspec.Struct, eq=False):
     """A submit_sm waiting for a window slot or for its response. Its frame is encoded once."""
 
     frame: bytes

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,31 +26,27 @@ from taxsms.templates.catalog import TemplateCatalog, TemplateError
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
+class Refused(msgspec.Struct, frozen=True):
     """An entry that can never be sent: dead-letter it with `error`."""
 
     entry: StreamEntry
     error: JobError
 
 
-@dataclass(frozen=True, slots=True)
-class Raw:
+class Raw(msgspec.Struct, frozen=True):
     """A valid job from the raw intake stream, to be moved into its lane."""
 
     entry: StreamEntry
     job: Job
 
 
-@dataclass(frozen=True, slots=True)
-class Held:
+class Held(msgspec.Struct, frozen=True):
     """A job that may not go now: expired, or delayed to its release time (the settlement says which)."""
 
     settlement: Settlement
 
 
-@dataclass(frozen=True, slots=True)
-class Ready:
+class Ready(msgspec.Struct, frozen=True):
     """A job that may be claimed and sent now, encoded once."""
 
     entry: StreamEntry

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
+
+import msgspec
 
 from taxsms.channels.addressing import Addressing
 from taxsms.channels.pool import SmppPool
@@ -36,8 +37,7 @@ STALE_GRANT_S = 0.005  # a grant held longer than this for want of window room i
 EntryKey = tuple[str, str]  # (stream, entry id)
 
 
-@dataclass(slots=True, eq=False)
-class Claimed:
+class Claimed(msgspec.Struct, eq=False):
     """A job claimed for submission, encoded once, waiting in the lane buffer."""
 
     entry: StreamEntry

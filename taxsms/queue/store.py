@@ -14,6 +14,7 @@ from datetime import datetime
 from importlib import resources
 from typing import Any, TypeVar
 
+import msgspec
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
@@ -138,8 +139,7 @@ def _entry_id(ref: str) -> str:
     return f"{ms}-{seq}"
 
 
-@dataclass(frozen=True, slots=True)
-class StreamEntry:
+class StreamEntry(msgspec.Struct, frozen=True):
     """One entry read from a job stream: the stream, its id, the job id if the entry names it (upstream pushes
     do; the lanes' entries carry it inside the job), and the job as stored (JSON, or packed in the lanes)."""
 
@@ -149,8 +149,7 @@ class StreamEntry:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Settlement:
+class Settlement(msgspec.Struct, frozen=True):
     """The outcome of one job's attempt, to be recorded and acked (see settle.lua for the outcomes).
 
     message_ids: one per part for 'submitted'; release_at: when a 'delayed' job may go (epoch seconds);
@@ -171,8 +170,7 @@ class Settlement:
     expires_at: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiptUpdate:
+class ReceiptUpdate(msgspec.Struct, frozen=True):
     """A delivery receipt to apply to the message with `message_id` (as the receipt gives it; its hex/decimal
     counterparts are tried too, see taxsms.queue.correlation), from `phone` (11 digits, '' if not given).
 

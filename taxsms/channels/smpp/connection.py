@@ -21,6 +21,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
+import msgspec
+
 from taxsms.channels.smpp.codec import (
     FramingError,
     InvalidPduError,
@@ -61,8 +63,7 @@ class _NeedData:
 NEED_DATA: Final = _NeedData()
 
 
-@dataclass(slots=True)
-class Response:
+class Response(msgspec.Struct):
     """The answer (its *_resp, or generic_nack) to a request we sent, with the context send() was given."""
 
     pdu: PduBase

@@ -7,7 +7,8 @@ the id in hex in submit_sm_resp and in decimal in the receipt text) is decided b
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from taxsms.channels.smpp.constants import DataCoding, MessageState
 from taxsms.channels.smpp.pdus import DeliverSm
@@ -48,8 +49,7 @@ _STANDARD_KEYS = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err
 _FIELD = re.compile(r"\b(id|sub|dlvrd|submit\s*date|done\s*date|stat|err|text)\s*:\s*", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class Receipt:
+class Receipt(msgspec.Struct, frozen=True):
     """What an SMSC reports about one message it accepted."""
 
     message_id: str

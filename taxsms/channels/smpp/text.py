@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+import msgspec
+
 from taxsms.channels.smpp.constants import ESM_CLASS_UDHI, DataCoding
 
 GSM7_BASIC = (
@@ -44,8 +46,7 @@ class SegmentInfo:
     segments: int
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedMessage:
+class EncodedMessage(msgspec.Struct, frozen=True):
     """A text ready for submit_sm: one short_message per part (UDH included when multipart)."""
 
     data_coding: int
