@@ -1,4 +1,4 @@
-"""Content review: forbidden terms found with one Aho-Corasick pass, through the usual evasions.
+"""Content review: forbidden terms found with one Aho-Corasick pass (ahocorasick-rs), through the usual evasions.
 
 Text and terms are folded the same way before matching, one character at a time through a table built once:
 compatibility decomposition (full-width → half-width, enclosed ㈠ → 一, Kangxi radicals ⾙ → 貝, compatibility
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import ahocorasick
 import msgspec
+from ahocorasick_rs import AhoCorasick
 from redis.asyncio import Redis
 
 from taxsms.errors import InvalidInput, Refused
@@ -185,16 +185,16 @@ class ContentReview:
 
     def __init__(self, terms: list[Term]) -> None:
         self.terms = tuple(terms)
-        self._automaton = ahocorasick.Automaton()
+        folded_terms: dict[str, tuple[str, str]] = {}  # folded spelling -> (term, category): the first claim keeps it
         for term in self.terms:
             for spelling in term.spellings:
                 key, _ = fold(spelling)
                 if not key:
                     raise ReviewListError(f"term {spelling!r} ({term.category}) has no letters left after folding")
-                if key not in self._automaton:  # the first term to claim a folded spelling keeps it
-                    self._automaton.add_word(key, (term.term, term.category, len(key)))
-        if len(self._automaton):
-            self._automaton.make_automaton()
+                folded_terms.setdefault(key, (term.term, term.category))
+        self._found = list(folded_terms.values())  # by pattern index
+        self._automaton = AhoCorasick(list(folded_terms)) if folded_terms else None
+        _fast_patterns()  # built once per process, here rather than on the first text reviewed
         self.digest = hashlib.sha256(self.to_json()).hexdigest()[:16]
 
     @classmethod
@@ -232,11 +232,7 @@ class ContentReview:
 
     def is_clean(self, text: str) -> bool:
         """True when `text` holds no forbidden term (the fast path: no position map)."""
-        if not len(self._automaton):
-            return True
-        for _ in self._automaton.iter(fast_fold(text)):
-            return False
-        return True
+        return self._automaton is None or not self._automaton.find_matches_as_indexes(fast_fold(text))
 
     def check(self, text: str) -> list[Match]:
         """Every forbidden term in `text`, in order of position (overlapping ones included)."""
@@ -244,8 +240,10 @@ class ContentReview:
             return []
         folded, origin = fold(text)
         matches = []
-        for end, (term, category, length) in self._automaton.iter(folded):
-            start, stop = origin[end - length + 1], origin[end] + 1
+        assert self._automaton is not None
+        for index, first, end in self._automaton.find_matches_as_indexes(folded, overlapping=True):
+            term, category = self._found[index]
+            start, stop = origin[first], origin[end - 1] + 1
             matches.append(Match(term, category, (start, stop), text[start:stop]))
         matches.sort(key=lambda m: (m.original_span, m.term))
         return matches
