@@ -269,6 +269,7 @@ def cmd_worker(args: argparse.Namespace, cfg: Settings) -> int:
                 metrics=f"{cfg.worker.metrics_host}:{cfg.worker.metrics_port}" if cfg.worker.metrics_port else "off",
             )  # fmt: skip
             worker = Worker(config, redis=redis)
+            worker.tune_gc()
             _serve_until_signal(worker.stop)
             exporter = None
             if cfg.worker.metrics_port:
