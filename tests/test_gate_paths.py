@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import msgspec
@@ -34,7 +35,7 @@ from taxsms.governance.operators import Operator, OperatorBook
 from taxsms.governance.policy import Principal, PrincipalKind
 from taxsms.governance.registry import PrincipalBook
 from taxsms.governance.units import UnitSuspensions
-from taxsms.queue.jobs import FINAL_STATES, Kind, parse_job
+from taxsms.queue.jobs import CHINA, FINAL_STATES, Kind, parse_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 from taxsms.replies.config import ReplyConfig
@@ -519,40 +520,41 @@ async def test_a_token_creates_a_campaign_pending_approval_and_never_sends_one(w
 
 
 async def test_the_quota_hard_stop_overshoots_by_less_than_one_batch(world: World) -> None:
-    """Item 7: two campaigns each within the quota of 7 are approved before either is sent (10 segments in
-    all); the claim script stops the unit's notices once its usage reaches 7. A worker holds at most `buffer`
-    claimed entries whose segments are not yet counted, so with the buffer one batch the overshoot is below
-    one batch: at most 7 + 3 - 1 = 9 segments go out, the rest end suppressed naming the quota."""
+    """Item 7: two campaigns each within the quota of 7 are approved before either is sent (5 messages of one
+    segment and 3 of two: 11 in all), then a worker with the default buffer (one batch, 64 entries, takes
+    them all at once) sends them. The claim script holds each claimed job's segments against the quota until
+    its submit is answered, so what is claimed never goes past it: exactly 7 segments go out (overshoot 0 on
+    one shard, at most one batch in any case), the rest end suppressed naming the quota."""
     from taxsms.governance.accounting import Accounting
 
-    p, batch = 9, 3
+    p = 9
     await Accounting(world.redis, world.keys, UNITS).set_quota("county-e1", 7)
     campaigns = CampaignBook(world.redis, world.keys, UNITS, world.book())
     ids = []
-    for half in range(2):
-        recipients = [(phone(p, half, n), "county-e1") for n in range(5)]
-        created = await campaigns.create(world.ops["e1pub"], "明天9点开会。", recipients, name=f"会议{half}")
-        assert await campaigns.approve(world.ops["eadmin"], created.id) == 5
-        ids.append(created.id)
-    await world.run_worker_until_final(batch=batch, window=batch, buffer=batch)
+    sizes = {"明天9点开会。": 5, "明天9点开会，" * 12: 3}  # 1 and 2 segments (UCS2, 67 a part)
+    for half, (text, n) in enumerate(sizes.items()):
+        recipients = [(phone(p, half, i), "county-e1") for i in range(n)]
+        created = await campaigns.create(world.ops["e1pub"], text, recipients, name=f"会议{half}")
+        assert await campaigns.approve(world.ops["eadmin"], created.id) == n
+        ids.append((created.id, n))
+    await world.run_worker_until_final()
     store = JobStore(world.redis, world.keys)
     counts = await store.counts()
     sent = world.sim.stats.accepted
-    assert 7 <= sent <= 7 + batch - 1, (sent, counts)
-    assert counts["suppressed"] == 10 - sent
-    states = [await store.job(f"{cid}-{n:06d}") for cid in ids for n in range(1, 6)]
-    assert sum("monthly quota of 7 segments reached for county-e1" in (r or {}).get("error", "") for r in states) == (
-        10 - sent
-    )
+    assert sent == 7, (sent, counts)
+    states = [await store.job(f"{cid}-{i:06d}") for cid, n in ids for i in range(1, n + 1)]
+    done = [r for r in states if r and r["state"] == "delivered"]
+    assert sum(int(r["parts"]) for r in done) == 7
+    quota = "monthly quota of 7 segments reached for county-e1"
+    assert sum(quota in (r or {}).get("error", "") for r in states) == counts["suppressed"] == 8 - len(done)
+    month = f"{datetime.now(CHINA):%Y-%m}"
+    assert not await world.redis.exists(world.keys.quota_held(month))  # every held segment settled
+    assert await world.redis.hget(world.keys.usage(month), "county-e1|*") == b"7"
 
 
 async def test_a_raw_job_without_unit_is_counted_against_its_units_quota(world: World) -> None:
     """The hole: a raw job without `unit` escaped its unit's quota. Admission fills the unit in from its
     principal, so its segments count in its unit's usage, which the quota is checked against."""
-    from datetime import datetime
-
-    from taxsms.queue.jobs import CHINA
-
     job = world.job("raw-no-unit", phone(10, 0))
     assert "unit" not in job
     payload = msgspec.json.encode({**job, "principal": "system:filing-e1"})

@@ -353,7 +353,10 @@ class Worker:
             await self._each_alone_if_poison("route", self.store.route, raw)
         if not ready:
             return 0
-        go = await self._each_alone_if_poison("claim", self.store.begin, [(v.entry, v.job) for v in ready])
+        quota_kinds = self.store.rules.quota_kinds  # their segments are held against the unit's quota at claim
+        segments = {v.job.id: v.message.segments for v in ready if v.job.kind in quota_kinds}
+        claim = partial(self.store.begin, segments=segments)
+        go = await self._each_alone_if_poison("claim", claim, [(v.entry, v.job) for v in ready])
         for verdict, send in zip(ready, go, strict=True):
             if send:
                 claimed = Claimed(verdict.entry, verdict.job, verdict.message)

@@ -152,6 +152,12 @@ class Keys:
         """Hash: '<unit>|<kind>' -> segments sent in month 'YYYY-MM' (accounting)."""
         return f"{self.tag}:usage:{month}"
 
+    def quota_held(self, month: str) -> str:
+        """Hash: '<unit>' -> segments of quota kinds claimed in month 'YYYY-MM' and not yet answered: begin.lua
+        reserves a job's segments against its unit's quota when it claims it (the job's record keeps them in
+        field 'held'), settle.lua turns them into usage or gives them back; it expires with the month."""
+        return f"{self.tag}:held:{month}"
+
     # -- replies (taxsms.replies) ------------------------------------------------------------------------
 
     @property

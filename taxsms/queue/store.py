@@ -209,6 +209,12 @@ class DispatchRules:
             raise ValueError("replies to taxpayers are never capped, suppressed by subscription or by quota")
 
 
+def _last_month(month: str) -> str:
+    """'YYYY-MM' of the month before `month`."""
+    year, number = int(month[:4]), int(month[5:])
+    return f"{year - 1}-12" if number == 1 else f"{year}-{number - 1:02d}"
+
+
 def _csv(items: Iterable[str]) -> str:
     return "," + ",".join(items) + ","
 
@@ -498,7 +504,8 @@ class JobStore:
         return sum(int(n) for n in await run_scripts(self.redis, calls))
 
     async def refresh_quotas(self) -> None:
-        """Find the units whose quota this month's usage over every shard reached (only with several shards)."""
+        """Find the units whose quota this month's usage and held segments over every shard reached (only with
+        several shards)."""
         if self.keys.shards == 1:
             return
         month = f"{datetime.fromtimestamp(self._clock(), CHINA):%Y-%m}"
@@ -507,6 +514,8 @@ class JobStore:
             for name, n in (await sum_hashes(self.redis, self.keys, lambda shard: shard.usage(month))).items()
             if name.endswith("|*")
         }
+        for unit, n in (await sum_hashes(self.redis, self.keys, lambda shard: shard.quota_held(month))).items():
+            used[unit] = used.get(unit, 0) + n
         async with self.redis.pipeline(transaction=False) as pipe:
             for unit in used:
                 pipe.get(self.keys.quota(unit))
@@ -521,24 +530,32 @@ class JobStore:
         """The shard a job stream belongs to."""
         return self._shards[self._shard_of_stream[stream]]
 
-    async def begin(self, jobs: Sequence[tuple[StreamEntry, Job]]) -> list[bool]:
+    async def begin(
+        self, jobs: Sequence[tuple[StreamEntry, Job]], segments: Mapping[str, int] | None = None
+    ) -> list[bool]:
         """Claim (entry, job) pairs for submission; False for jobs skipped or suppressed (recorded and acked).
 
-        The entries must come from lane streams (raw intake entries are route()d first).
+        The entries must come from lane streams (raw intake entries are route()d first). `segments`: job id ->
+        its parts, for jobs of quota kinds (1 when not given): a claimed job holds them against its unit's
+        quota until it is settled (begin.lua).
         """
         if not jobs:
             return []
         rules, moment = self.rules, datetime.fromtimestamp(self._clock(), CHINA)
+        month, parts = f"{moment:%Y-%m}", segments or {}
         caps = _csv(f"{kind}={n}" for kind, n in rules.daily_caps.items())
         groups = _by_shard((self._shard_of_stream[e.stream], (i, e, job)) for i, (e, job) in enumerate(jobs))
         calls: list[ScriptCall] = []
         for shard_index, group in groups.items():
             shard = self._shards[shard_index]
-            keys = [shard.counts, shard.events, shard.stats, shard.subscription_state, shard.usage(f"{moment:%Y-%m}")]
+            keys = [
+                shard.counts, shard.events, shard.stats, shard.subscription_state, shard.usage(month),
+                shard.quota_held(month),
+            ]  # fmt: skip
             day, unused = f"{moment:%Y%m%d}", shard.counts  # a key of the slot for checks that do not apply
             args: list[Any] = [
                 self._now(), CONSUMER_GROUP, _csv(rules.subscription_kinds), rules.unknown_subscription, caps,
-                _csv(rules.quota_kinds), _csv(self.exhausted_units), self._record_ttl, RECENT_PER_PHONE,
+                _csv(rules.quota_kinds), _csv(self.exhausted_units), self._record_ttl, RECENT_PER_PHONE, month,
             ]  # fmt: skip
             for _, entry, job in group:
                 kind, to, unit = job.kind.value, job.to, job.unit
@@ -553,6 +570,7 @@ class JobStore:
                     shard.phone_messages(to),
                 )
                 args += (job.id, entry.stream, entry.entry_id, kind, to, unit, tp, "1" if filing else "")
+                args.append(parts.get(job.id, 1))
             calls.append((self._begin, keys, args))
         flags = [False] * len(jobs)
         for group, result in zip(groups.values(), await run_scripts(self.redis, calls), strict=True):
@@ -571,16 +589,19 @@ class JobStore:
             return
         rules, now = self.rules, self._clock()
         month, later = f"{datetime.fromtimestamp(now, CHINA):%Y-%m}", now + self._receipt_timeout
+        last_month = _last_month(month)
         calls: list[ScriptCall] = []
         for shard_index, group in _by_shard((self._shard_of_stream[s.stream], s) for s in settlements).items():
             shard = self._shards[shard_index]
             keys = [
                 shard.counts, shard.events, shard.stats, shard.dead_letters, shard.usage(month),
                 shard.receipt_deadlines, shard.orphan_receipts, shard.orphan_index, *self._delayed_sets(shard),
+                shard.quota_held(month), shard.quota_held(last_month),
             ]  # fmt: skip
             args: list[Any] = [
                 self._now(), CONSUMER_GROUP, self._ttl, rules.retry_base_s, rules.retry_max_s, rules.max_retries,
-                self._record_ttl, self.caps.dead_letter_maxlen, self.caps.dead_letter_payload_bytes,
+                self._record_ttl, self.caps.dead_letter_maxlen, self.caps.dead_letter_payload_bytes, month,
+                last_month,
             ]  # fmt: skip
             for s in group:
                 keys += (shard.job(s.job_id), shard.queued_index(s.job_id), *map(shard.message, s.message_ids))

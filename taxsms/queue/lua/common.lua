@@ -110,6 +110,16 @@ local function set_state(jobkey, id, current, to, detail, fields)
   return true
 end
 
+-- Give back the quota segments a job holds (`held` = its field 'held', 'YYYY-MM n', set by begin.lua) to the
+-- held hash of their month, `held_keys` month -> key (this month's, and last month's in settle.lua; an older
+-- month's hash has expired), and forget them on the job's record.
+local function give_back(jobkey, held, unit, held_keys)
+  local month, n = string.match(held, '^(%S+) (%d+)$')
+  local key = month and held_keys[month]
+  if key and redis.call('HINCRBY', key, unit, -tonumber(n)) <= 0 then redis.call('HDEL', key, unit) end
+  redis.call('HDEL', jobkey, 'held')
+end
+
 -- Apply one delivery receipt to part `part` of job `id`. outcome: 'delivered', 'undelivered' or 'unknown'
 -- (a stat word that says neither: recorded on the job as is, 'u<part>', never taken for a failure).
 -- A multi-part message is delivered only when every part is; one undelivered part makes it undelivered.

@@ -1,11 +1,13 @@
 -- Record outcomes for a batch of jobs, then ack their stream entries (acceptance is recorded before the ack,
 -- so a crash in between resends nothing that was accepted).
 -- KEYS: counts hash, events stream, stats hash, dead-letter stream, this month's usage hash, receipt-deadline
---   set, orphan-receipt hash, orphan-receipt index, the delayed sets of lanes 0..3, then per job: job hash key,
+--   set, orphan-receipt hash, orphan-receipt index, the delayed sets of lanes 0..3, this month's and last
+--   month's held hash (quota segments held by claimed jobs, see begin.lua), then per job: job hash key,
 --   queued-index bucket (a job delayed or expired before it was ever claimed gets its record here), then one
 --   message-id key per part (for 'submitted').
 -- ARGV: now, group, message-id ttl (s), retry base (s), retry cap (s), max retries, record ttl (s),
---   dead-letter maxlen, dead-letter payload cap (bytes), then per job a record of 11 fields + 2 per part:
+--   dead-letter maxlen, dead-letter payload cap (bytes), this month and last month ('YYYY-MM'), then per job
+--   a record of 11 fields + 2 per part:
 --   id, stream, entry id, outcome, detail, smpp status, release time, lane, job json, receipt deadline, n, then
 --   per part: its message id and the orphan fields a receipt for it may wait under (space-separated).
 -- Outcomes: 'submitted' (n message ids, one per part), 'failed', 'expired', 'dead_lettered', 'skip' (only
@@ -13,12 +15,15 @@
 -- delayed with exponential back-off, dead-lettered after max retries).
 -- An entry with no job id (id '') only counts.
 -- A receipt that arrived before its submit_sm_resp was recorded waits as an orphan; it is applied here.
+-- Whatever the outcome (but 'skip'), the quota segments the job holds are given back: a submitted job's
+-- parts are counted as usage instead.
 header()
 local dead, usage, deadlines, orphans, orphan_index = KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local group, ttl = ARGV[2], tonumber(ARGV[3])
 local retry_base, retry_cap, max_retries = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 CTX.record_ttl = tonumber(ARGV[7])
 local dead_maxlen, dead_payload = tonumber(ARGV[8]), tonumber(ARGV[9])
+local held_keys = {[ARGV[10]] = KEYS[13], [ARGV[11]] = KEYS[14]}
 local now = tonumber(CTX.now)
 local segments, handled = 0, 0
 
@@ -27,6 +32,12 @@ local function delay(jobkey, id, current, release, lane, json, detail)
   if set_state(jobkey, id, current, 'delayed', detail, fields) then
     redis.call('ZADD', KEYS[9 + tonumber(lane)], release, id)
   end
+end
+
+-- The quota segments a job not submitted (delayed, retried, refused, ...) holds: given back.
+local function release_held(jobkey)
+  local holds = redis.call('HMGET', jobkey, 'held', 'unit')
+  if holds[1] then give_back(jobkey, holds[1], holds[2] or '', held_keys) end
 end
 
 -- A receipt kept as an orphan under one of `fields` (space-separated), for this job's phone: applied now.
@@ -48,7 +59,7 @@ end
 
 return run(function()
 local check_orphans = redis.call('HLEN', orphans) > 0  -- orphans.lua adds them, never this script
-local a, k = 10, 13
+local a, k = 12, 15
 while k <= #KEYS do
   local jobkey, index = KEYS[k], KEYS[k + 1]
   local id, stream, entry, outcome, detail = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
@@ -69,8 +80,9 @@ while k <= #KEYS do
     if set_state(jobkey, id, current, 'submitted', nil, fields) then
       redis.call('ZADD', deadlines, deadline, id)
       segments = segments + n
-      local meta = redis.call('HMGET', jobkey, 'unit', 'kind', 'to')
+      local meta = redis.call('HMGET', jobkey, 'unit', 'kind', 'to', 'held')
       local unit, to = meta[1] or '', meta[3] or ''
+      if meta[4] then give_back(jobkey, meta[4], unit, held_keys) end
       if unit == '' then unit = '-' end
       incr(usage, unit .. '|' .. (meta[2] or '-'), n)
       incr(usage, unit .. '|*', n)
@@ -80,8 +92,10 @@ while k <= #KEYS do
       end
     end
   elseif outcome == 'delayed' then
+    release_held(jobkey)
     delay(jobkey, id, current, release, lane, json, detail)
   elseif outcome == 'retry' then
+    release_held(jobkey)
     local tries = redis.call('HINCRBY', jobkey, 'retries', 1)
     redis.call('HSET', jobkey, 'error', detail, 'smpp_status', status)
     if tries > max_retries then
@@ -95,6 +109,7 @@ while k <= #KEYS do
       delay(jobkey, id, current, now + wait, lane, json, 'retry ' .. tries .. ': ' .. detail)
     end
   else
+    release_held(jobkey)
     set_state(jobkey, id, current, outcome, detail, {'done_at', CTX.now, 'error', detail, 'smpp_status', status})
   end
   finish_entry(stream, group, entry)
