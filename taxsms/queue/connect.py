@@ -78,14 +78,15 @@ HIREDIS_CLASSES: dict[type, type] = {
 
 class _ClusterConnection(HiredisPacking, Connection):
     """A write on a connection that the cluster client closed under it (it does, when it reloads the
-    topology after a failover) raises AttributeError in redis-py 8.1 (cf. redis/redis-py#4287); say
-    ConnectionError instead, which the cluster client and taxsms both retry."""
+    topology after a failover) raises AttributeError in redis-py 8.1 (cf. redis/redis-py#4287), or uvloop's
+    RuntimeError "unable to perform operation on <TCPTransport closed=True ...>" when the transport was closed
+    but the writer kept; say ConnectionError instead, which the cluster client and taxsms both retry."""
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         try:
             await super().send_packed_command(command, check_health)
-        except (AttributeError, TypeError) as exc:
-            if self._writer is not None:
+        except (AttributeError, TypeError, RuntimeError) as exc:
+            if self._writer is not None and not self._writer.transport.is_closing():
                 raise
             raise RedisConnectionError(f"connection closed while writing ({exc})") from exc
 
