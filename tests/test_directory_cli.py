@@ -88,3 +88,32 @@ def test_deadline_command_refuses_a_year_without_data(capsys: pytest.CaptureFixt
     calendar.write_text('[2027]\n"VAT:2026-12" = 2027-01-18\n', encoding="utf-8")
     assert main(["filings", "deadline", "VAT:2026-12", "--calendar", str(calendar)]) == 0
     assert "2027-01-18 (published in" in capsys.readouterr().out
+
+
+def test_overdue_notices_need_the_signing_operator_logged_in(
+    redis_url: str, keys: Keys, loaded: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`reminders overdue --operator ID` signs with that operator's name: without its password nothing is planned."""
+    from tests.governance_support import PASSWORD, operators
+
+    async def seed() -> None:
+        client = Redis.from_url(redis_url)
+        await operators(client, keys, UnitTree.from_file())
+        await client.aclose()
+
+    asyncio.run(seed())
+    overdue = ["--tax", "VAT", "--period", "2026-11", "--tps", "10", "--start", "2026-12-16T09:00"]
+    overdue += ["--operator", "e1col", "--file-by", "2026-12-20"]
+    monkeypatch.delenv("TAXSMS_OPERATOR_PASSWORD", raising=False)
+    assert run(keys, redis_url, "reminders", "overdue", *overdue) != 0
+    assert "give the password of operator e1col" in capsys.readouterr().err
+    monkeypatch.setenv("TAXSMS_OPERATOR_PASSWORD", "wrong")
+    assert run(keys, redis_url, "reminders", "overdue", *overdue) != 0
+    assert "wrong password" in capsys.readouterr().err
+    client = sync_redis.Redis.from_url(redis_url)
+    assert client.hlen(keys.counts) == 0  # nothing enqueued
+    assert any(b"login.failed" in raw for _, entry in client.xrange(keys.audit) for raw in entry.values())
+    client.close()
+    monkeypatch.setenv("TAXSMS_OPERATOR_PASSWORD", PASSWORD)
+    assert run(keys, redis_url, "reminders", "overdue", *overdue) == 0
+    assert "0 enqueued" in capsys.readouterr().out  # logged in; the directory has nobody overdue

@@ -68,7 +68,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     rplan.add_argument("--unit", help="only this unit and the units below it (default: every unit)")
     overdue = runtime.command(rsub, "overdue", cmd_reminders_overdue)
     _planning_options(overdue)
-    overdue.add_argument("--operator", required=True, help="the collection office's operator id (signs them)")
+    overdue.add_argument(
+        "--operator", required=True, help="the collection office's operator who signs them (password in the env)"
+    )
     overdue.add_argument("--file-by", required=True, help="the date the notice asks taxpayers to file by")
 
 
@@ -298,12 +300,14 @@ def cmd_reminders_plan(args: argparse.Namespace, cfg: Settings) -> int:
 def cmd_reminders_overdue(args: argparse.Namespace, cfg: Settings) -> int:
     """overdue-filing notices after the deadline (collection office)"""
     from taxsms.directory.reminders import plan_overdue
+    from taxsms.governance.enqueue import operator_password
     from taxsms.governance.operators import OperatorBook
 
     file_by = date.fromisoformat(args.file_by)
 
     async def build(directory, tree, catalog, filing, windows, calendar, tps, redis, keys):  # type: ignore[no-untyped-def]
-        operator = await OperatorBook(redis, keys, tree).get(args.operator)
+        # the notices are signed with this operator's name: only that operator, logged in (failures audited)
+        operator = await OperatorBook(redis, keys, tree).login(args.operator, operator_password(args.operator))
         return await plan_overdue(directory, tree, catalog, filing, operator=operator,
                                   file_by=file_by, tps=tps, windows=windows, calendar=calendar,
                                   clock=_start_clock(args))  # fmt: skip
