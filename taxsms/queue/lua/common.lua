@@ -18,25 +18,26 @@ local function header()
   CTX.counts, CTX.events, CTX.stats, CTX.now = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
 end
 
+-- The table gathered for `key` in `gathered` (created empty, and `key` added to `order`, on first use).
+local function gathered_for(gathered, order, key)
+  local items = gathered[key]
+  if not items then
+    items = {}
+    gathered[key] = items
+    order[#order + 1] = key
+  end
+  return items
+end
+
 -- Add `n` to `field` of hash `key`, written by flush() (at the end of run()).
 local function incr(key, field, n)
-  local fields = INCRS[key]
-  if not fields then
-    fields = {}
-    INCRS[key] = fields
-    INCR_KEYS[#INCR_KEYS + 1] = key
-  end
+  local fields = gathered_for(INCRS, INCR_KEYS, key)
   fields[field] = (fields[field] or 0) + n
 end
 
 -- Remove `member` from sorted set `key` at the end of run() (after anything the script adds to it).
 local function zrem_later(key, member)
-  local members = ZREMS[key]
-  if not members then
-    members = {}
-    ZREMS[key] = members
-    ZREM_KEYS[#ZREM_KEYS + 1] = key
-  end
+  local members = gathered_for(ZREMS, ZREM_KEYS, key)
   members[#members + 1] = member
 end
 
@@ -186,11 +187,7 @@ end
 -- Ack a job stream entry and delete it (at the end of run(), with the script's other entries of `stream`): a
 -- handled entry is of no more use, and an acked one left in the stream would hold its job's bytes for ever.
 local function finish_entry(stream, group, entry)
-  local entries = ACKS[stream]
-  if not entries then
-    entries = {group = group}
-    ACKS[stream] = entries
-    ACK_STREAMS[#ACK_STREAMS + 1] = stream
-  end
+  local entries = gathered_for(ACKS, ACK_STREAMS, stream)
+  entries.group = group
   entries[#entries + 1] = entry
 end
