@@ -42,7 +42,7 @@ def candidates(message_id: str) -> dict[str, Form]:
     The same id for both forms (e.g. "9") appears once, as SAME. Symmetric: `b in candidates(a)` exactly
     when `a in candidates(b)`.
     """
-    value = message_id.strip().lower().lstrip("0") or "0"
+    value = normalise_message_id(message_id)
     found = {value: Form.SAME}
     if value.strip(_HEX_DIGITS):  # not a number in hex (nor in decimal)
         return found
@@ -98,21 +98,13 @@ def choose(
     """
     if not found:
         return Verdict.UNKNOWN, None
-    if len(found) == 1:  # the usual case, decided without building lists
-        only = found[0]
-        confirmed = bool(phone and only.phone and only.phone == phone)
-        if not confirmed and phone and only.phone:
-            return Verdict.MISMATCH, None
-        possible = [only]
-    else:
-        matching = [f for f in found if phone and f.phone and f.phone == phone]
-        confirmed = bool(matching)
-        possible = matching or [f for f in found if not (phone and f.phone)]
-        if not possible:
-            return Verdict.MISMATCH, None
+    confirmed = [f for f in found if phone and f.phone and f.phone == phone]
+    possible = confirmed or [f for f in found if not (phone and f.phone)]
+    if not possible:
+        return Verdict.MISMATCH, None
     usual = convention.usual
     if len(possible) == 1:
-        only = possible[0]
+        (only,) = possible
         informative = len(found) == 1 and len(forms) > 1
         if usual is not None and only.form is not usual and not confirmed:
             return Verdict.MISMATCH, None
