@@ -57,7 +57,7 @@ local function quota_of(unit, quota_key)
 end
 
 -- Why the job may not go (or nil), and the quota its segments are to be held against (or nil).
-local function suppression(kind, to, unit, tp, has_filing, k, segments)
+local function suppression(kind, to, unit, tp, has_filing, k, segments, holds)
   local quota = nil
   local cap_key, quota_key, filed, consent = KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
   if has_filing ~= '' and tp ~= '' and redis.call('HEXISTS', filed, tp) == 1 then return 'filed' end
@@ -72,7 +72,7 @@ local function suppression(kind, to, unit, tp, has_filing, k, segments)
     end
   end
   -- (a job claimed again that holds its segments since the first claim keeps them)
-  if unit ~= '' and quota_kind(kind) and redis.call('HEXISTS', KEYS[k], 'held') == 0 then
+  if unit ~= '' and quota_kind(kind) and not holds then
     if string.find(exhausted, ',' .. unit .. ',', 1, true) then return 'monthly quota reached for ' .. unit end
     local q = quota_of(unit, quota_key)
     if q then
@@ -98,20 +98,21 @@ for k = 7, #KEYS, 7 do
   local tp, has_filing, segments = ARGV[a + 6], ARGV[a + 7], tonumber(ARGV[a + 8])
   local jobkey = KEYS[k]
   -- nil: pushed straight into a stream by an upstream system, never counted as queued
-  local current = adopt(jobkey, KEYS[k + 1], id)
+  local record = adopt(jobkey, KEYS[k + 1], id, 'held', 'attempts')
+  local current, holds, attempts = record[1] or nil, record[2], tonumber(record[3] or '0')
   local send = 0
   if current == nil or current == 'queued' or current == 'submitting' or current == 'delayed' then
     local fields = {'kind', kind, 'to', to, 'unit', unit, 'entry', entry}
-    local why, quota = suppression(kind, to, unit, tp, has_filing, k, segments)
+    local why, quota = suppression(kind, to, unit, tp, has_filing, k, segments, holds)
     local moved
     if why then
       fields[#fields + 1], fields[#fields + 2], fields[#fields + 3], fields[#fields + 4] = 'done_at', CTX.now, 'error', why
       moved = set_state(jobkey, id, current, 'suppressed', why, fields)
-      if moved and redis.call('HEXISTS', jobkey, 'attempts') == 0 then remember(KEYS[k + 6], id) end
-      local holds = moved and quota_kind(kind) and redis.call('HGET', jobkey, 'held')
-      if holds then give_back(jobkey, holds, unit, {[month] = held}) end
+      if moved and attempts == 0 then remember(KEYS[k + 6], id) end
+      if moved and holds and quota_kind(kind) then give_back(jobkey, holds, unit, {[month] = held}) end
     else
-      fields[#fields + 1], fields[#fields + 2] = 'submitting_at', CTX.now
+      fields[#fields + 1], fields[#fields + 2], fields[#fields + 3], fields[#fields + 4] = 'submitting_at', CTX.now,
+        'attempts', attempts + 1
       if quota then fields[#fields + 1], fields[#fields + 2] = 'held', month .. ' ' .. segments end
       moved = set_state(jobkey, id, current, 'submitting', nil, fields)
       if moved then
@@ -119,7 +120,7 @@ for k = 7, #KEYS, 7 do
           quota.room = quota.room - segments
           holding[unit] = (holding[unit] or 0) + segments
         end
-        if redis.call('HINCRBY', jobkey, 'attempts', 1) == 1 then remember(KEYS[k + 6], id) end
+        if attempts == 0 then remember(KEYS[k + 6], id) end
         send = 1
       end
     end

@@ -13,6 +13,9 @@ local CTX = {counts = nil, events = nil, stats = nil, now = nil, record_ttl = ni
 local INCRS, INCR_KEYS = {}, {}  -- key -> field -> delta, and the keys in first-use order
 local ACKS, ACK_STREAMS = {}, {}  -- stream -> entry ids to ack and delete, and the streams in first-use order
 local ZREMS, ZREM_KEYS = {}, {}  -- sorted set -> members to remove
+-- job key -> when it was queued, for a record adopt() starts: written with the job's first state change (one
+-- HSET instead of two), or by flush() if the script changes nothing
+local BORN = {}
 
 local function header()
   CTX.counts, CTX.events, CTX.stats, CTX.now = KEYS[1], KEYS[2], KEYS[3], ARGV[1]
@@ -52,6 +55,8 @@ local function call_chunked(command, key, prefix, items)
 end
 
 local function flush()
+  for jobkey, queued_at in pairs(BORN) do redis.call('HSET', jobkey, 'state', 'queued', 'at:queued', queued_at) end
+  BORN = {}
   for _, key in ipairs(INCR_KEYS) do
     for field, n in pairs(INCRS[key]) do
       if n ~= 0 then redis.call('HINCRBY', key, field, n) end
@@ -81,24 +86,30 @@ local QUIET = {queued = true, submitting = true}
 -- table does not declare is refused (the job keeps its state), counted and logged; returns whether it moved.
 -- `fields` (optional, {field, value, ...}) are written with the state, in the same HSET, unless it is refused.
 local function set_state(jobkey, id, current, to, detail, fields)
+  local born = BORN[jobkey]
+  BORN[jobkey] = nil
+  local args
   if current == to then
-    if fields then redis.call('HSET', jobkey, unpack(fields)) end
-    return true
-  end
-  local from = current or ''
-  local allowed = TRANSITIONS[from]
-  if not (allowed and allowed[to]) then
-    redis.call('HINCRBY', CTX.stats, 'refused_transitions', 1)
-    redis.call('HINCRBY', CTX.stats, 'refused:' .. from .. '>' .. to, 1)
-    redis.log(redis.LOG_WARNING, 'taxsms: refused to move job ' .. id .. ' from ' .. (current or '(no record)')
-              .. ' to ' .. to)
-    return false
+    args = born and {'state', 'queued', 'at:queued', born} or {}
+  else
+    local from = current or ''
+    local allowed = TRANSITIONS[from]
+    if not (allowed and allowed[to]) then
+      if born then redis.call('HSET', jobkey, 'state', 'queued', 'at:queued', born) end
+      redis.call('HINCRBY', CTX.stats, 'refused_transitions', 1)
+      redis.call('HINCRBY', CTX.stats, 'refused:' .. from .. '>' .. to, 1)
+      redis.log(redis.LOG_WARNING, 'taxsms: refused to move job ' .. id .. ' from ' .. (current or '(no record)')
+                .. ' to ' .. to)
+      return false
+    end
+    args = {'state', to, 'at:' .. to, CTX.now}
+    if born then args[5], args[6] = 'at:queued', born end
   end
   if fields then
-    redis.call('HSET', jobkey, 'state', to, 'at:' .. to, CTX.now, unpack(fields))
-  else
-    redis.call('HSET', jobkey, 'state', to, 'at:' .. to, CTX.now)
+    for i = 1, #fields do args[#args + 1] = fields[i] end
   end
+  if #args > 0 then redis.call('HSET', jobkey, unpack(args)) end
+  if current == to then return true end
   -- Kept for the retention period from its last change once nothing waits on it: a submitted job's receipt
   -- comes within the message-id TTL, far shorter. Queued, delayed and submitting records never expire.
   if CTX.record_ttl and (FINAL[to] or to == 'submitted') then redis.call('EXPIRE', jobkey, CTX.record_ttl) end
@@ -172,16 +183,19 @@ local function entry_ms(ref)
   return math.floor(tonumber(ref) / 1024)
 end
 
--- The state of job `jobkey` (nil if unknown). A job still only in its queued-index bucket `index` (enqueued,
--- never picked up) gets its record here, state 'queued' since its entry was added, and leaves the index.
-local function adopt(jobkey, index, id)
-  local current = redis.call('HGET', jobkey, 'state')
-  if current then return current end
+-- Job `jobkey`'s record as HMGET gives it: {state, ...} for 'state' and the fields `...` (false for each one
+-- missing; state false: unknown). A job still only in its queued-index bucket `index` (enqueued, never picked
+-- up) leaves the index and gets its record, state 'queued' since its entry was added, with its first change
+-- (set_state, BORN); its state is then 'queued'.
+local function adopt(jobkey, index, id, ...)
+  local record = redis.call('HMGET', jobkey, 'state', ...)
+  if record[1] then return record end
   local ref = redis.call('HGET', index, id)
-  if not ref then return nil end
+  if not ref then return record end
   redis.call('HDEL', index, id)
-  redis.call('HSET', jobkey, 'state', 'queued', 'at:queued', string.format('%.3f', entry_ms(ref) / 1000))
-  return 'queued'
+  BORN[jobkey] = string.format('%.3f', entry_ms(ref) / 1000)
+  record[1] = 'queued'
+  return record
 end
 
 -- Ack a job stream entry and delete it (at the end of run(), with the script's other entries of `stream`): a

@@ -35,9 +35,8 @@ local function delay(jobkey, id, current, release, lane, json, detail)
 end
 
 -- The quota segments a job not submitted (delayed, retried, refused, ...) holds: given back.
-local function release_held(jobkey)
-  local holds = redis.call('HMGET', jobkey, 'held', 'unit')
-  if holds[1] then give_back(jobkey, holds[1], holds[2] or '', held_keys) end
+local function release_held(jobkey, record)
+  if record[5] then give_back(jobkey, record[5], record[2] or '', held_keys) end
 end
 
 -- A receipt kept as an orphan under one of `fields` (space-separated), for this job's phone: applied now.
@@ -67,7 +66,8 @@ while k <= #KEYS do
   local deadline, n = ARGV[a + 9], tonumber(ARGV[a + 10])
   local parts_at, msg_at = a + 11, k + 2
   a, k = a + 11 + 2 * n, k + 2 + n
-  local current = id ~= '' and adopt(jobkey, index, id) or nil
+  local record = id ~= '' and adopt(jobkey, index, id, 'unit', 'kind', 'to', 'held') or {}
+  local current = record[1] or nil
   if outcome == 'skip' or (current and (current == outcome or FINAL[current])) then
     -- nothing to record: an earlier attempt (or a retried batch) already did
   elseif id == '' then
@@ -80,11 +80,10 @@ while k <= #KEYS do
     if set_state(jobkey, id, current, 'submitted', nil, fields) then
       redis.call('ZADD', deadlines, deadline, id)
       segments = segments + n
-      local meta = redis.call('HMGET', jobkey, 'unit', 'kind', 'to', 'held')
-      local unit, to = meta[1] or '', meta[3] or ''
-      if meta[4] then give_back(jobkey, meta[4], unit, held_keys) end
+      local unit, to = record[2] or '', record[4] or ''
+      if record[5] then give_back(jobkey, record[5], unit, held_keys) end
       if unit == '' then unit = '-' end
-      incr(usage, unit .. '|' .. (meta[2] or '-'), n)
+      incr(usage, unit .. '|' .. (record[3] or '-'), n)
       incr(usage, unit .. '|*', n)
       for part = 1, n do
         redis.call('SET', KEYS[msg_at + part - 1], id .. ' ' .. part .. ' ' .. to, 'EX', ttl)
@@ -92,10 +91,10 @@ while k <= #KEYS do
       end
     end
   elseif outcome == 'delayed' then
-    release_held(jobkey)
+    release_held(jobkey, record)
     delay(jobkey, id, current, release, lane, json, detail)
   elseif outcome == 'retry' then
-    release_held(jobkey)
+    release_held(jobkey, record)
     local tries = redis.call('HINCRBY', jobkey, 'retries', 1)
     redis.call('HSET', jobkey, 'error', detail, 'smpp_status', status)
     if tries > max_retries then
@@ -109,7 +108,7 @@ while k <= #KEYS do
       delay(jobkey, id, current, now + wait, lane, json, 'retry ' .. tries .. ': ' .. detail)
     end
   else
-    release_held(jobkey)
+    release_held(jobkey, record)
     set_state(jobkey, id, current, outcome, detail, {'done_at', CTX.now, 'error', detail, 'smpp_status', status})
   end
   finish_entry(stream, group, entry)
