@@ -142,29 +142,31 @@ local function apply_receipt(jobkey, id, part, outcome, stat, err, deadlines)
     redis.call('HINCRBY', CTX.stats, 'unknown_stat_receipts', 1)
     return 'unknown'
   end
-  if redis.call('HSETNX', jobkey, 'r' .. part, stat) == 0 then
-    return 'duplicate'
-  end
-  local record = redis.call('HMGET', jobkey, 'state', 'parts')
+  local seen = 'r' .. part  -- the part's stat word, once: a second receipt for it is a duplicate
+  local record = redis.call('HMGET', jobkey, 'state', 'parts', seen)
+  if record[3] then return 'duplicate' end
   local current = record[1]
-  if not AWAITING_RECEIPT[current] then return 'late' end
-  if current == 'unconfirmed' then incr(CTX.stats, 'receipts_after_timeout', 1) end
-  if outcome == 'undelivered' then
-    local detail = 'part ' .. part .. ': ' .. stat .. ' err:' .. err
-    if not set_state(jobkey, id, current, 'undelivered', detail, {'done_at', CTX.now, 'error', detail}) then
-      return 'refused'
-    end
-    zrem_later(deadlines, id)
-    return 'undelivered'
-  end
   local parts = tonumber(record[2] or '1')
-  local done = parts > 1 and redis.call('HINCRBY', jobkey, 'delivered_parts', 1) or 1
-  if done >= parts then
-    if not set_state(jobkey, id, current, 'delivered', nil, {'done_at', CTX.now}) then return 'refused' end
-    zrem_later(deadlines, id)
-    return 'delivered'
+  local done = 1
+  if AWAITING_RECEIPT[current] and outcome ~= 'undelivered' and parts > 1 then
+    done = redis.call('HINCRBY', jobkey, 'delivered_parts', 1)
   end
-  return 'partial'
+  if not AWAITING_RECEIPT[current] or (outcome ~= 'undelivered' and done < parts) then
+    redis.call('HSET', jobkey, seen, stat)
+    return AWAITING_RECEIPT[current] and 'partial' or 'late'
+  end
+  if current == 'unconfirmed' then incr(CTX.stats, 'receipts_after_timeout', 1) end
+  local to, detail, fields = 'delivered', nil, {seen, stat, 'done_at', CTX.now}
+  if outcome == 'undelivered' then
+    to, detail = 'undelivered', 'part ' .. part .. ': ' .. stat .. ' err:' .. err
+    fields[5], fields[6] = 'error', detail
+  end
+  if not set_state(jobkey, id, current, to, detail, fields) then
+    redis.call('HSET', jobkey, seen, stat)
+    return 'refused'
+  end
+  zrem_later(deadlines, id)
+  return to
 end
 
 -- A stream entry id ('<ms>-<seq>') as the integer ms * 1024 + seq, which Redis stores in 8 bytes (exact in a
