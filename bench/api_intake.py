@@ -28,9 +28,9 @@ from taxsms.api.keys import ApiKeys
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
 
-from common import RESULTS, TEXT, write_json
+from common import BENCH_SYSTEM, RESULTS, TEXT, register_sender, write_json
 
-KINDS = ("notice", "filing_reminder", "overdue_payment", "reply")
+KINDS = ("overdue_filing", "filing_reminder", "overdue_payment", "reply")  # a token sends no notices
 SERVE = (
     "import sys; from taxsms import runtime; from taxsms.api.serve import serve; "
     "runtime.run(serve('127.0.0.1', int(sys.argv[1]), sys.argv[2], sys.argv[3]))"
@@ -44,15 +44,11 @@ def free_port() -> int:
 
 
 def bodies(run: str, requests: int, batch: int) -> list[bytes]:
-    return [
-        msgspec.json.encode(
-            [
-                {"id": f"{run}-{r}-{i}", "kind": KINDS[i % 4], "to": f"139{(r * batch + i) % 10**8:08d}", "text": TEXT}
-                for i in range(batch)
-            ]
-        )
-        for r in range(requests)
-    ]
+    def job(r: int, i: int) -> dict[str, str]:
+        to, unit = f"139{(r * batch + i) % 10**8:08d}", BENCH_SYSTEM.unit
+        return {"id": f"{run}-{r}-{i}", "kind": KINDS[i % 4], "to": to, "text": TEXT, "recipient_unit": unit}
+
+    return [msgspec.json.encode([job(r, i) for i in range(batch)]) for r in range(requests)]
 
 
 async def wait_listening(url: str, timeout: float = 15.0) -> None:
@@ -107,7 +103,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp) / "redis") as server:
         prefix = f"api-{time.time_ns()}"
         redis = Redis.from_url(server.url)
-        token, _ = await TokenStore(redis, ApiKeys(Keys(prefix, 1))).create("city-01", set(KINDS), {"*"})
+        await register_sender(redis, Keys(prefix, 1))  # the unit tree (the token's unit is BENCH_SYSTEM's)
+        token, _ = await TokenStore(redis, ApiKeys(Keys(prefix, 1))).create(BENCH_SYSTEM.unit, set(KINDS), {"*"})
         port = free_port()
         api = subprocess.Popen([sys.executable, "-c", SERVE, str(port), server.url, prefix])
         try:

@@ -1,6 +1,6 @@
 """Chaos: a campaign survives worker kills, SMSC drops, latency spikes, a Redis restart and a throttling storm.
 
-Each scenario runs the same campaign (`--jobs` single-part `notice` jobs, a fresh key prefix, a fresh SMSC
+Each scenario runs the same campaign (`--jobs` single-part `overdue_filing` jobs, a fresh key prefix, a fresh SMSC
 simulator in this process) through `--workers` worker processes (`taxsms worker`, window 64, one bind,
 claim_idle_s 2) and injects one kind of fault every `--interval` seconds until every job was accepted:
 
@@ -51,14 +51,13 @@ from redis.exceptions import ResponseError
 from taxsms import runtime
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.queue.connect import RETRYABLE
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import FINAL_STATES, Lane
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
 from taxsms.queue.server import RedisServer
 from taxsms.queue.store import JobStore
 from taxsms.tasks import cancel_and_wait
 
-from common import BENCH_ENV, RESULTS, job_lines, write_json
+from common import BENCH_ENV, RESULTS, enqueue, job_lines, write_json
 
 SCENARIOS = ("kill9", "drop", "latency", "redis", "throttle", "replies")
 BASE_LATENCY_MS = 5.0
@@ -84,7 +83,7 @@ class ChaosConfig:
     max_faults: int = 20
     timeout_s: float = 300.0  # give up waiting for the campaign to finish after this long
     log_dir: Path | None = None  # worker stderr goes here (default: discarded)
-    kind: str = "notice"  # of every job of the campaign
+    kind: str = "overdue_filing"  # of every job of the campaign (a registered system's: no notices)
 
     @property
     def buffer(self) -> int:
@@ -315,7 +314,7 @@ async def run_scenario(scenario: str, server: RedisServer, cfg: ChaosConfig, *, 
     lines = job_lines(cfg.jobs, prefix, kind=cfg.kind)
     ids = [f"{prefix}-{i}" for i in range(cfg.jobs)]
     phones = {f"139{i:08d}": i for i in range(cfg.jobs)}
-    await enqueue_lines(redis, keys, lines)
+    await enqueue(redis, keys, lines)
     say = (lambda *_: None) if quiet else (lambda msg: print(f"  [{scenario}] {msg}", flush=True))
     config = SimulatorConfig(latency_ms=cfg.latency_ms, dlr_ms=50, keep_accepted=True)
     faults: list[Fault] = []

@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: worker processes, job lines, JSON results."""
+"""What the benchmark scripts share: worker processes, the registered sender and its job lines, JSON results."""
 
 from __future__ import annotations
 
@@ -11,9 +11,26 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from redis.asyncio import Redis
+
+from taxsms.governance.enqueue import enqueue_as
+from taxsms.governance.policy import UPSTREAM_KINDS, Principal, PrincipalKind
+from taxsms.governance.registry import PrincipalBook
+from taxsms.governance.units import Level, Unit, UnitTree, save_units
+from taxsms.queue.keys import Keys
 
 RESULTS = Path(__file__).parent / "results"
 TEXT = "【某市税务局】尊敬的纳税人：您本月增值税申报期限为15日，请及时办理申报。"
+#: The example unit tree plus the benchmarks' city-01, whose registered signature is TEXT's 【某市税务局】, and
+#: the 12366 centre the reply service answers for by default (signature 【12366】).
+BENCH_UNITS = UnitTree([
+    *UnitTree.from_file(),
+    Unit("city-01", "某市税务局", Level.CITY, "prov"),
+    Unit("12366", "省税务局12366纳税服务中心", Level.CITY, "prov", signature="12366"),
+])  # fmt: skip
+#: The benchmarks' upstream system: every job they queue is admitted for it (signed, reviewed), as in production,
+#: so the worker's admission takes the same fast path it takes for real jobs.
+BENCH_SYSTEM = Principal(PrincipalKind.SYSTEM, "bench", "city-01", UPSTREAM_KINDS)
 
 #: Benchmarks run at any hour and to made-up phones: open the window, send to phones without a subscription
 #: record, no per-phone caps. Everything else is the production default.
@@ -33,11 +50,30 @@ def start_worker(
     return subprocess.Popen(command, env={**os.environ, **BENCH_ENV, "TAXSMS_SMPP_PASSWORD": "x", **env})
 
 
-def job_lines(n: int, run: str, kind: str = "filing_reminder", text: str = TEXT, phone_base: int = 0) -> list[bytes]:
-    return [
-        msgspec.json.encode({"id": f"{run}-{i}", "kind": kind, "to": f"139{phone_base + i:08d}", "text": text})
-        for i in range(n)
-    ]
+async def register_sender(redis: Redis, keys: Keys) -> Principal:
+    """Load BENCH_UNITS and register BENCH_SYSTEM under `keys`: who job_lines' jobs are sent by."""
+    await save_units(redis, keys, BENCH_UNITS)
+    await PrincipalBook(redis, keys).register(BENCH_SYSTEM, "the benchmarks' upstream system")
+    return BENCH_SYSTEM
+
+
+async def enqueue(redis: Redis, keys: Keys, lines: list[bytes]) -> int:
+    """Admit `lines` for BENCH_SYSTEM (registered first) and enqueue them, as `taxsms enqueue --token` does;
+    return how many were added (every one must be admitted)."""
+    added, refused = await enqueue_as(redis, keys, lines, await register_sender(redis, keys))
+    assert not refused, f"{refused} benchmark jobs refused (see taxsms dead list)"
+    return added
+
+
+def job_lines(
+    n: int, run: str, kind: str = "filing_reminder", text: str = TEXT, phone_base: int = 0, phones: int = 0,
+    **fields: object,
+) -> list[bytes]:  # fmt: skip
+    """`n` jobs of BENCH_SYSTEM to recipients of its unit, one phone each (or cycling over `phones` phones);
+    `fields`: more of each job's, e.g. a priority."""
+    common = {"kind": kind, "text": text, "recipient_unit": BENCH_SYSTEM.unit, "principal": BENCH_SYSTEM.tag, **fields}
+    numbers = (phone_base + (i % phones if phones else i) for i in range(n))
+    return [msgspec.json.encode({"id": f"{run}-{i}", "to": f"139{to:08d}", **common}) for i, to in enumerate(numbers)]
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -36,6 +36,7 @@ from taxsms.directory.ids import uscc_check_character
 from taxsms.directory.imports import import_file
 from taxsms.directory.reminders import plan_reminders
 from taxsms.dispatcher.windows import WindowPolicy
+from taxsms.governance.policy import UPSTREAM_KINDS, Principal, PrincipalKind
 from taxsms.governance.units import UnitTree, save_units
 from taxsms.holidays import PACKAGE
 from taxsms.queue.connect import connect, keys_for
@@ -109,8 +110,9 @@ async def measure(n: int, tps: float) -> dict[str, object]:
 
         start = datetime.fromisoformat(START).replace(tzinfo=CHINA).timestamp()
         started, cpu_before, redis_before = time.perf_counter(), time.process_time(), await redis_cpu(redis)
+        province = Principal(PrincipalKind.SYSTEM, "bench", tree.root, UPSTREAM_KINDS)  # sends them (planned only)
         plan = await plan_reminders(directory, tree, TemplateCatalog.from_dir(), Filing("VAT", "2026-11"),
-                                    days_before=3, tps=tps, windows=WindowPolicy.build(days_off=True),
+                                    sender=province, days_before=3, tps=tps, windows=WindowPolicy.build(days_off=True),
                                     calendar=PACKAGE, clock=lambda: start)  # fmt: skip
         plan_s = time.perf_counter() - started
         plan_cpu, plan_redis_cpu = time.process_time() - cpu_before, await redis_cpu(redis) - redis_before

@@ -26,11 +26,10 @@ from redis.asyncio import Redis
 
 from taxsms import runtime
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
 
-from common import RESULTS, TEXT, job_lines, start_worker, write_json
+from common import RESULTS, TEXT, enqueue, job_lines, start_worker, write_json
 
 LONG_TEXT = TEXT + "逾期申报将按规定加收滞纳金并影响纳税信用评价，如有疑问请拨打12366咨询。"  # 2 UCS2 parts
 BUSY = "while True: pass"
@@ -53,10 +52,10 @@ async def run_once(server: RedisServer, tps: float, workers: int, seconds: float
     total = singles + 2 * doubles
     prefix = f"rate-{time.time_ns()}"
     redis = Redis.from_url(server.url)
-    lines = job_lines(singles, prefix, kind="notice") + job_lines(
-        doubles, prefix + "L", kind="notice", text=LONG_TEXT, phone_base=singles
+    lines = job_lines(singles, prefix, kind="overdue_filing") + job_lines(
+        doubles, prefix + "L", kind="overdue_filing", text=LONG_TEXT, phone_base=singles
     )
-    await enqueue_lines(redis, Keys(prefix, 1), lines)
+    await enqueue(redis, Keys(prefix, 1), lines)
     sim = SmscSimulator(SimulatorConfig(latency_ms=2, dlr_ms=50, keep_accepted=True))
     await sim.start()
     procs = [

@@ -25,11 +25,10 @@ from redis.asyncio import Redis
 
 from taxsms import runtime
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
 
-from common import BENCH_ENV, RESULTS, job_lines, start_worker, write_json
+from common import BENCH_ENV, RESULTS, enqueue, job_lines, start_worker, write_json
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -49,7 +48,8 @@ async def main() -> None:
         await sim.start()
         redis = Redis.from_url(server.url)
         prefix = f"replies-{time.time_ns()}"
-        await enqueue_lines(redis, Keys(prefix, 1), job_lines(campaign, prefix, kind="notice"))
+        # the campaign's bulk lane (notices need an approved campaign: these are reminders with the bulk priority)
+        await enqueue(redis, Keys(prefix, 1), job_lines(campaign, prefix, priority=3))
         worker = start_worker(server.url, prefix, sim.port, "--tps", str(args.tps), "--window", "64")
         replies = subprocess.Popen(
             [sys.executable, "-m", "taxsms", "replies", "run", "--redis-url", server.url, "--prefix", prefix],

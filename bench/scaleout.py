@@ -23,11 +23,10 @@ from redis.asyncio import Redis
 
 from taxsms import runtime
 from taxsms.dispatcher.processes import cpu_count
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer, free_port
 
-from common import RESULTS, job_lines, start_worker, write_json
+from common import RESULTS, enqueue, job_lines, start_worker, write_json
 from throughput import start_simulator
 
 
@@ -57,7 +56,7 @@ async def scale_run(redis_url: str, redis_pid: int, sim_port: int, sim_pid: int,
     prefix = f"scale-{processes}-{time.time_ns()}"
     redis = Redis.from_url(redis_url)
     keys = Keys(prefix, 1)
-    await enqueue_lines(redis, keys, job_lines(jobs, prefix))
+    await enqueue(redis, keys, job_lines(jobs, prefix))
     worker = start_worker(redis_url, prefix, sim_port, "--window", "64", "--processes", str(processes))
     supervisor, redis_proc, sim_proc = psutil.Process(worker.pid), psutil.Process(redis_pid), psutil.Process(sim_pid)
     started = None

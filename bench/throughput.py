@@ -32,11 +32,10 @@ import smpplib.consts
 from redis.asyncio import Redis
 
 from taxsms import runtime
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer, free_port
 
-from common import RESULTS, job_lines, start_worker, write_json
+from common import RESULTS, enqueue, job_lines, start_worker, write_json
 from rawclient import raw_run
 
 LATENCIES_MS = (0, 5, 20, 50)
@@ -104,7 +103,7 @@ async def taxsms_run(redis_url: str, redis_pid: int, sim_port: int, latency_ms: 
     prefix = f"bench{next(RUN_NUMBERS)}"  # as long as the default prefix (taxsms): the key bytes are production's
     redis = Redis.from_url(redis_url)
     keys = Keys(prefix, 1)
-    await enqueue_lines(redis, keys, job_lines(n, prefix))
+    await enqueue(redis, keys, job_lines(n, prefix))
     worker = start_worker(redis_url, prefix, sim_port, "--window", str(window))
     proc = psutil.Process(worker.pid)
     redis_proc = psutil.Process(redis_pid)

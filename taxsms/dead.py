@@ -1,10 +1,12 @@
 """Dead letters: `taxsms dead list | show ENTRY | requeue ENTRY... [--all]`, with the reason of each.
 
 A dead letter is an entry of a shard's dead-letter stream: the job as JSON, the field and the reason it was
-refused (invalid at intake, or out of retries at the SMSC). `requeue` validates the job again and enqueues it
-through the ordinary intake (deduped by its id); a job that was dead-lettered after being read keeps its
-record, so requeueing it first resets that record (its `dead_lettered` count goes back down). A requeued entry
-leaves the dead-letter stream; one that is still invalid stays, and is reported.
+refused (invalid at intake, or out of retries at the SMSC). `requeue` validates the job again, admits it again
+for the principal it names (the admission gate: a job naming none, or one no longer registered, is refused)
+and enqueues it through the ordinary intake (deduped by its id); both outcomes are audited. A job that was
+dead-lettered after being read keeps its record, so requeueing it first resets that record (its
+`dead_lettered` count goes back down). A requeued entry leaves the dead-letter stream; one that is still
+invalid or refused stays, and is reported.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ from typing import Any
 
 from taxsms import errors, runtime
 from taxsms.errors import InvalidInput, NotFound
+from taxsms.governance.admission import Gate, Refusal
+from taxsms.governance.policy import Refused
 from taxsms.privacy import mask_phone, mask_text
 from taxsms.queue.jobs import JobError, State, job_id_of, job_json, parse_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 from taxsms.settings import Settings
+
+PATH = "requeue"  # the send path audit entries name
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +90,18 @@ async def one(redis: Any, keys: Keys, entry: str) -> DeadLetter:
     return DeadLetter.from_stream(shard.shard_index, *found[0])
 
 
-async def requeue(redis: Any, keys: Keys, letter: DeadLetter) -> str:
-    """Enqueue the letter's job again; return 'requeued' or 'duplicate'. Raises JobError if still invalid."""
+async def requeue(redis: Any, keys: Keys, letter: DeadLetter, gate: Gate) -> str:
+    """Admit the letter's job again for its own principal and enqueue it; return 'requeued' or 'duplicate'.
+    Raises JobError if still invalid, or refused (audited) for naming no principal, an unknown one, or one
+    that may not send it now."""
     job = parse_job(letter.payload)
     shard, entry_id = _split(letter.entry, keys)
+    await gate.prepare([job])
+    try:
+        job = gate.readmit(job)
+    except JobError as error:
+        await gate.record_refused(job.principal or "anonymous", PATH, [Refusal(job.id, error)])
+        raise
     jobkey = shard.job(job.id)
     if await redis.hget(jobkey, "state") == State.DEAD_LETTERED.value.encode():
         async with redis.pipeline(transaction=True) as pipe:  # reset the record it died with
@@ -96,6 +110,7 @@ async def requeue(redis: Any, keys: Keys, letter: DeadLetter) -> str:
             await pipe.execute()
     added = await JobStore(redis, keys).enqueue([job])
     await redis.xdel(shard.dead_letters, entry_id)
+    await gate.record_sent(job.principal, job.unit, PATH, added, 1 - added)
     return "requeued" if added else "duplicate"
 
 
@@ -159,13 +174,15 @@ def cmd_requeue(args: argparse.Namespace, cfg: Settings) -> int:
         letters = (
             await listing(redis, keys, args.limit) if args.all else [await one(redis, keys, e) for e in args.entries]
         )
-        outcomes, problems = {"requeued": 0, "duplicate": 0, "still invalid": 0}, []
+        outcomes, problems = {"requeued": 0, "duplicate": 0, "still invalid": 0, "refused": 0}, []
+        gate = Gate(redis, keys)
         for letter in letters:
             try:
-                outcomes[await requeue(redis, keys, letter)] += 1
+                outcomes[await requeue(redis, keys, letter, gate)] += 1
             except JobError as error:
-                outcomes["still invalid"] += 1
-                problems.append(f"{letter.entry}: still invalid: {mask_text(str(error))}")
+                outcome = "refused" if isinstance(error, Refused) else "still invalid"
+                outcomes[outcome] += 1
+                problems.append(f"{letter.entry}: {outcome}: {mask_text(str(error))}")
         return outcomes, problems
 
     outcomes, problems = runtime.with_redis(cfg, work)

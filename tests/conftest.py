@@ -1,22 +1,30 @@
 """Shared fixtures and helpers: a real redis-server for the session, a local Redis Cluster per module, waits,
-what the SMSC simulator accepted."""
+what the SMSC simulator accepted, the registered system the tests send as."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import pytest
 import uvloop
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SmscSimulator
 from taxsms.channels.smpp import decode_short_message, parse_concat_udh
+from taxsms.governance.admission import Gate
+from taxsms.governance.policy import UPSTREAM_KINDS, Principal, PrincipalKind
+from taxsms.governance.registry import PrincipalBook
+from taxsms.governance.units import UnitTree, load_units, save_units
 from taxsms.queue.cluster import LocalCluster
 from taxsms.queue.connect import RETRYABLE, AnyRedis, connect
+from taxsms.queue.intake import enqueue_lines
+from taxsms.queue.jobs import Job, JobError, Kind, parse_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
 
@@ -106,6 +114,57 @@ async def wait_until(predicate: Callable[[], object], timeout: float = 30.0, *, 
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(every)
+
+
+#: The tree sender() loads when none is: one province signing 【某市税务局】, as the tests' texts do.
+SENDER_UNITS = UnitTree.from_toml('[[unit]]\nid = "city-01"\nname = "某市税务局"\nlevel = "province"\n')
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """A registered upstream system the tests send as: every job reaches the queue admitted for it (its
+    principal, unit and signature), as on every real path; the worker refuses jobs that name none."""
+
+    principal: Principal
+    gate: Gate
+
+    async def admit(self, jobs: list[Job]) -> list[Job | JobError]:
+        """The admission hook of enqueue_lines: each job admitted for the system, or the refusal (a job
+        without a recipient's unit gets the system's own)."""
+        await self.gate.prepare(jobs)
+        verdicts: list[Job | JobError] = []
+        for job in jobs:
+            if not job.recipient_unit and job.kind is not Kind.REPLY:
+                job = msgspec.structs.replace(job, recipient_unit=self.principal.unit)
+            try:
+                verdicts.append(self.gate.admit(job, self.principal))
+            except JobError as error:
+                verdicts.append(error)
+        return verdicts
+
+    async def enqueue(self, lines: Iterable[bytes | str]) -> tuple[int, int]:
+        """enqueue_lines for the system: (added, dead-lettered)."""
+        return await enqueue_lines(self.gate.redis, self.gate.keys, lines, admit=self.admit)
+
+    async def jobs(self, items: Iterable[Job | bytes | str]) -> list[Job]:
+        """`items` (jobs or JSON lines) admitted, for JobStore.enqueue; AssertionError if one is refused."""
+        verdicts = await self.admit([item if isinstance(item, Job) else parse_job(item) for item in items])
+        refused = [str(v) for v in verdicts if isinstance(v, JobError)]
+        assert not refused, f"the test's jobs are refused: {refused}"
+        return verdicts  # type: ignore[return-value]
+
+
+async def sender(redis: AnyRedis, keys: Keys, unit: str = "") -> Sender:
+    """The tests' upstream system (filing reminders, overdue notices, replies) registered for `unit` (default:
+    the root) of the unit tree in the store, which is SENDER_UNITS if none is loaded yet."""
+    tree = await load_units(redis, keys)  # type: ignore[arg-type]
+    if not len(tree):
+        tree = SENDER_UNITS
+        await save_units(redis, keys, tree)  # type: ignore[arg-type]
+    unit = unit or tree.root
+    principal = Principal(PrincipalKind.SYSTEM, f"tests-{unit}", unit, UPSTREAM_KINDS)
+    await PrincipalBook(redis, keys).register(principal, "the tests' upstream system")  # type: ignore[arg-type]
+    return Sender(principal, Gate(redis, keys, max_age=0))  # type: ignore[arg-type]
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, object]:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from conftest import sender
 from redis.asyncio import Redis
 from test_api_support import FAST_HASHER, RunningApi, operator_book, running_api
 
@@ -204,12 +205,10 @@ def test_a_phone_of_taxpayers_of_two_counties_is_their_citys() -> None:
 async def test_a_phone_or_taxpayer_is_looked_up_masked_with_my_units_messages(api: RunningApi, login) -> None:  # type: ignore[no-untyped-def]
     store = JobStore(api.redis, api.keys)
     await store.ensure_group()
-    await store.enqueue(
-        [
-            Job("e1-notice", "notice", "13910000001", "【东市甲县税务局】通知", unit="county-e1"),
-            Job("e2-notice", "notice", "13910000001", "【东市乙县税务局】通知", unit="county-e2"),
-        ]
-    )
+    for unit, county in (("county-e1", "甲"), ("county-e2", "乙")):
+        send = await sender(api.redis, api.keys, unit)
+        await store.enqueue(await send.jobs([Job(f"{unit[-2:]}-notice", "overdue_filing", "13910000001",
+                                                 f"【东市{county}县税务局】通知")]))  # fmt: skip
     entries = await store.read("c", store.streams, 10, None)
     await store.begin([(e, parse_job(e.payload)) for e in entries])
     county = await login("K002")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from conftest import sender, wait_until
 from redis.asyncio import Redis
 from test_api_support import FAST_HASHER, RunningApi, running_api
 
@@ -274,9 +274,9 @@ async def test_a_redis_outage_shows_a_banner_instead_of_stale_numbers(own_redis:
     redis = Redis.from_url(own_redis.url)
     try:
         await seed_console(redis, keys, hasher=FAST_HASHER)
-        await JobStore(redis, keys).enqueue(
-            [Job(f"j{n}", "notice", f"139000000{n:02d}", "【省税务局】通知") for n in range(7)]
-        )
+        send = await sender(redis, keys)
+        jobs = [Job(f"j{n}", "filing_reminder", f"139000000{n:02d}", "【省税务局】通知") for n in range(7)]
+        await JobStore(redis, keys).enqueue(await send.jobs(jobs))
         async with running_api(redis, keys) as api:
             await log_in(page, api.url, "P001")
             await expect(page.locator("#depth")).to_have_text("7")

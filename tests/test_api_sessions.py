@@ -10,10 +10,10 @@ from typing import Literal
 import aiohttp
 import pytest
 from argon2 import PasswordHasher
+from conftest import sender
 from redis.asyncio import Redis
 from test_api_support import (
     PASSWORD,
-    TEXT,
     RunningApi,
     add_operator,
     api_in_thread,
@@ -199,7 +199,10 @@ async def test_password_change_ends_the_other_sessions(api: RunningApi) -> None:
 
 async def test_a_county_operator_cannot_read_another_countys_job_nor_province_wide_counts(api: RunningApi) -> None:
     await add_operator(api.redis, api.keys, "E1003", unit="county-e1")
-    jobs = [Job(f"j{unit}", "notice", "13900000001", TEXT, unit=unit) for unit in ("county-e1", "county-e2")]
+    jobs = []
+    for unit in ("county-e1", "county-e2"):
+        send = await sender(api.redis, api.keys, unit)
+        jobs += await send.jobs([Job(f"j{unit}", "filing_reminder", "13900000001", "请按期申报。")])
     assert await JobStore(api.redis, api.keys).enqueue(jobs) == 2
     assert (await login(api, "E1003")).status == 200
     assert (await api.client.get(f"{api.url}/console/api/jobs/jcounty-e1")).status == 200

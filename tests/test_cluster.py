@@ -11,6 +11,7 @@ import msgspec
 import pytest
 import redis as sync_redis
 from argon2 import PasswordHasher
+from conftest import sender
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.dispatcher.worker import Worker, WorkerConfig
@@ -21,7 +22,6 @@ from taxsms.governance.operators import OperatorBook
 from taxsms.governance.units import UnitTree, load_units, save_units
 from taxsms.queue.cluster import LocalCluster
 from taxsms.queue.connect import AnyRedis, keys_for
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import CHINA, FINAL_STATES
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
@@ -44,7 +44,7 @@ async def simulator() -> AsyncIterator[SmscSimulator]:
 
 def campaign(prefix: str, n: int) -> list[bytes]:
     """n jobs of mixed kinds, one in ten a 3-part message."""
-    kinds = ("filing_reminder", "notice", "overdue_payment", "reply")
+    kinds = ("filing_reminder", "overdue_payment", "overdue_payment", "reply")  # overdue_filing: the quota's kind
     return [
         msgspec.json.encode(
             {"id": f"{prefix}-{i}", "kind": kinds[i % 4], "to": f"139{i:08d}", "text": LONG if i % 10 == 0 else SHORT}
@@ -55,7 +55,8 @@ def campaign(prefix: str, n: int) -> list[bytes]:
 
 def workers(url: str, keys: Keys, sim: SmscSimulator, count: int) -> list[Worker]:
     """`count` in-process workers sharing a 1,000 segments/s limit; a dead one's entries are reclaimed after 2 s."""
-    common = {"send_window": "00:00-24:00", "unknown_subscription": "send", "daily_caps": "", "tps": 1000.0}
+    common = {"send_window": "00:00-24:00", "unknown_subscription": "send", "daily_caps": "", "tps": 1000.0,
+              "quota_kinds": "overdue_filing"}  # fmt: skip
     return [
         Worker(
             WorkerConfig(
@@ -113,19 +114,21 @@ async def test_a_campaign_runs_through_a_cluster(
     keys = keys_for(cluster_client, "c1")
     assert keys.shards > 1
     jobs = campaign("c1", 3000)
-    # city-01 used its quota of 5 in shard 0 alone; its notices to phones of other shards stop all the same.
+    # city-01 used its quota of 5 in shard 0 alone; its overdue notices (a quota kind here) to phones of other
+    # shards stop all the same.
     month = f"{datetime.now(CHINA):%Y-%m}"
     await cluster_client.hset(keys.shard(0).usage(month), "city-01|*", 9)
     for shard in keys.every_shard():
         await cluster_client.set(shard.quota("city-01"), 5)
     phones = [f"1380000{n:04d}" for n in range(100) if keys.for_phone(f"1380000{n:04d}").shard_index != 0][:5]
-    over = [{"id": f"q{n}", "kind": "notice", "to": p, "text": SHORT, "unit": "city-01"} for n, p in enumerate(phones)]
-    assert await enqueue_lines(cluster_client, keys, [msgspec.json.encode(job) for job in over]) == (5, 0)
+    over = [{"id": f"q{n}", "kind": "overdue_filing", "to": p, "text": SHORT} for n, p in enumerate(phones)]
+    send = await sender(cluster_client, keys)  # for city-01
+    assert await send.enqueue([msgspec.json.encode(job) for job in over]) == (5, 0)
     subscriptions = SubscriptionBook(cluster_client, keys)
     await subscriptions.unsubscribe("13900000004", "sms", time.time())  # job c1-4 is a reminder
-    assert await enqueue_lines(cluster_client, keys, jobs) == (3000, 0)
-    duplicate_id = msgspec.json.encode({"id": "c1-7", "kind": "notice", "to": "13700000000", "text": SHORT})
-    assert await enqueue_lines(cluster_client, keys, [*jobs[:10], duplicate_id]) == (0, 0)  # deduped, whatever shard
+    assert await send.enqueue(jobs) == (3000, 0)
+    duplicate_id = msgspec.json.encode({"id": "c1-7", "kind": "overdue_filing", "to": "13700000000", "text": SHORT})
+    assert await send.enqueue([*jobs[:10], duplicate_id]) == (0, 0)  # deduped, whatever shard
     store = JobStore(cluster_client, keys)
     seconds = await run_until_final(workers(cluster.url, keys, simulator, 2), store, 3005)
 
@@ -147,7 +150,7 @@ async def test_a_master_fails_over_during_a_campaign_and_nothing_is_lost(
     cluster: LocalCluster, cluster_client: AnyRedis, simulator: SmscSimulator
 ) -> None:
     keys = keys_for(cluster_client, "c2")
-    assert await enqueue_lines(cluster_client, keys, campaign("c2", 3000)) == (3000, 0)
+    assert await (await sender(cluster_client, keys)).enqueue(campaign("c2", 3000)) == (3000, 0)
     store = JobStore(cluster_client, keys)
     victim = cluster.primaries()[1]
 

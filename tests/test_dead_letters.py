@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import msgspec
 import pytest
+from conftest import sender
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.cli import main
-from taxsms.queue.intake import enqueue_lines
+from taxsms.governance.audit import AuditLog
+from taxsms.queue.jobs import Job, JobError, Kind
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 from tests.governance_support import county_token, seed_units
@@ -64,7 +67,8 @@ def test_enqueue_names_each_refusal_and_dead_list_shows_them(
     assert '"to": "12345"' in capsys.readouterr().out
     assert main(["dead", "requeue", *common, entry]) == 5
     out = capsys.readouterr().out
-    assert f"{entry}: still invalid: to: " in out and out.endswith("0 requeued, 0 duplicate, 1 still invalid\n")
+    assert f"{entry}: still invalid: to: " in out
+    assert out.endswith("0 requeued, 0 duplicate, 1 still invalid, 0 refused\n")
     assert main(["dead", "show", *common, "0/1-1"]) == 1
     assert main(["dead", "requeue", *common]) == 2  # neither entries nor --all
 
@@ -73,11 +77,11 @@ async def test_requeue_after_an_smsc_outage_sends_the_job(redis: Redis, redis_ur
     async with SmscSimulator(SimulatorConfig(dlr_ms=5)) as sim:
         sim.config.syserr_prefixes = ("86139",)  # the SMSC fails these transiently, for too long
         store = JobStore(redis, keys)
-        await enqueue_lines(redis, keys, [line(1)])
+        await (await sender(redis, keys)).enqueue([line(1)])
         worker = make_worker(redis_url, keys, sim, send_window="00:00-24:00", max_retries=1, retry_base_s=0.05)
         task = asyncio.create_task(worker.run())
         await wait_until(lambda: settled(worker, 1))
-        assert (await store.job("notice-1") or {})["state"] == "dead_lettered"
+        assert (await store.job("filing_reminder-1") or {})["state"] == "dead_lettered"
         assert (await store.counts())["dead_lettered"] == 1
 
         sim.config.syserr_prefixes = ()  # the outage is over
@@ -85,7 +89,7 @@ async def test_requeue_after_an_smsc_outage_sends_the_job(redis: Redis, redis_ur
         assert await asyncio.to_thread(main, ["dead", "requeue", *common, "--all"]) == 0
 
         async def delivered() -> bool:
-            return (await store.job("notice-1") or {}).get("state") == "delivered"
+            return (await store.job("filing_reminder-1") or {}).get("state") == "delivered"
 
         await wait_until(delivered)
         worker.stop()
@@ -94,3 +98,25 @@ async def test_requeue_after_an_smsc_outage_sends_the_job(redis: Redis, redis_ur
     assert counts["dead_lettered"] == 0 and counts["delivered"] == 1
     assert await redis.xlen(keys.dead_letters) == 0
     assert await asyncio.to_thread(main, ["dead", "requeue", *common, "--all"]) == 0  # nothing left: no-op
+
+
+async def test_requeue_admits_each_job_again_for_its_own_principal(redis: Redis, redis_url: str, keys: Keys) -> None:
+    """A dead letter naming no principal, or one no longer registered, is refused (audited) and stays."""
+    send = await sender(redis, keys)
+    store, error = JobStore(redis, keys), JobError("smsc", "outage")
+    admitted = (await send.jobs([line(1)]))[0]
+    anonymous = Job("anon-1", Kind.FILING_REMINDER, "13900000002", "【某市税务局】请申报。", recipient_unit="city-01")
+    stranger = msgspec.structs.replace(admitted, id="gone-1", principal="system:gone")
+    for job in (admitted, anonymous, stranger):
+        await store.dead_letter_raw(msgspec.json.encode(job), error)
+    common = ["--redis-url", redis_url, "--prefix", keys.prefix]
+    assert await asyncio.to_thread(main, ["dead", "requeue", *common, "--all"]) == 5
+    assert await store.job(admitted.id) is not None  # requeued as its system's
+    left = [fields[b"id"] for _, fields in await redis.xrange(keys.dead_letters)]
+    assert sorted(left) == [b"anon-1", b"gone-1"]
+    refused = [e async for e in AuditLog(redis, keys).entries() if e.action == "send.refused"]
+    assert {(e.actor, e.details["codes"].popitem()[0]) for e in refused} == {  # type: ignore[attr-defined]
+        ("anonymous", "anonymous"), ("system:gone", "unknown_principal")
+    }
+    sent = [e async for e in AuditLog(redis, keys).entries() if e.action == "send"]
+    assert [(e.actor, e.details["path"]) for e in sent] == [(send.principal.tag, "requeue")]

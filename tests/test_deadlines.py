@@ -15,6 +15,7 @@ from taxsms.directory.ids import uscc_check_character
 from taxsms.directory.records import taxpayer
 from taxsms.directory.reminders import plan_reminders
 from taxsms.dispatcher.windows import WindowPolicy
+from taxsms.governance.policy import UPSTREAM_KINDS, Principal, PrincipalKind
 from taxsms.governance.units import UnitTree
 from taxsms.holidays import PACKAGE, Calendar, CalendarFileError, NoHolidayData
 from taxsms.queue.jobs import CHINA
@@ -90,7 +91,8 @@ async def test_a_plan_made_with_an_injected_clock_uses_the_extended_october_dead
     directory = Directory(redis, keys)
     await directory.apply([Change(record, {"13800000001": True}, Origin(How.IMPORT, "i0", "1"))], 0.0)
     moment = datetime(2026, 10, 9, 9, 0, tzinfo=CHINA).timestamp()  # the Friday after National Day
-    result = await plan_reminders(directory, tree, TemplateCatalog.from_dir(), Filing("VAT", "2026-09"),
+    filing = Principal(PrincipalKind.SYSTEM, "filing", tree.root, UPSTREAM_KINDS)
+    result = await plan_reminders(directory, tree, TemplateCatalog.from_dir(), Filing("VAT", "2026-09"), sender=filing,
                                   days_before=3, tps=10, windows=WindowPolicy.build(days_off=True),
                                   calendar=PACKAGE, clock=lambda: moment)  # fmt: skip
     assert result.deadline.day == date(2026, 10, 22)

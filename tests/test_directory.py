@@ -21,6 +21,7 @@ from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.governance.errors import OutOfScope
 from taxsms.governance.operators import Operator
 from taxsms.governance.operators import Role as OperatorRole
+from taxsms.governance.policy import UPSTREAM_KINDS, Principal, PrincipalKind
 from taxsms.governance.units import UnitTree
 from taxsms.holidays import PACKAGE
 from taxsms.queue.jobs import CHINA, Kind
@@ -29,6 +30,8 @@ from taxsms.replies.subscriptions import How
 from taxsms.templates.catalog import TemplateCatalog
 
 TREE = UnitTree.from_file()
+#: The county's filing system, planning reminders (it signs them; admission would refuse those outside it).
+FILING = Principal(PrincipalKind.SYSTEM, "filing", "county-e1", UPSTREAM_KINDS)
 CATALOG = TemplateCatalog.from_dir()
 VAT_11 = Filing("VAT", "2026-11")  # due 2026-12-15, a Tuesday
 
@@ -153,15 +156,15 @@ async def test_reminder_plan_for_the_unfiled_and_subscribed(redis: Redis, keys: 
     directory = await _directory_of_four(redis, keys)
     await FilingBook(redis, keys, directory).record([FilingEvent(uscc(2), VAT_11, at("2026-12-03 10:00"))])
     windows = WindowPolicy.build(days_off=True)
-    result = await plan_reminders(directory, TREE, CATALOG, VAT_11, days_before=3, tps=10, windows=windows,
-                                  calendar=PACKAGE, clock=lambda: at("2026-12-07 20:00"))  # fmt: skip
+    result = await plan_reminders(directory, TREE, CATALOG, VAT_11, sender=FILING, days_before=3, tps=10,
+                                  windows=windows, calendar=PACKAGE, clock=lambda: at("2026-12-07 20:00"))  # fmt: skip
     assert result.deadline.day == date(2026, 12, 15)
     assert result.send_by == at("2026-12-11 00:00")  # 3 working days before Tuesday the 15th: Thursday the 10th
     assert (result.taxpayers, result.filed, result.without_consent) == (4, 1, 1)
     assert sorted(job.to for job in result.jobs) == ["13800000001", "13800000004"]
     job = next(job for job in result.jobs if job.to == "13800000001")
     assert job.kind is Kind.FILING_REMINDER and job.taxpayer_id == uscc(1) and job.meta == {"filing": "VAT:2026-11"}
-    assert job.text.startswith("【" + TREE.name_of("county-e1") + "】")
+    assert job.text.startswith("【" + TREE.name_of("county-e1") + "】") and job.principal == FILING.tag  # the sender's
     assert "2026年12月15日" in job.text and job.expires_ts == at("2026-12-16 00:00")
     assert result.feasible and set(result.timeline.groups) == {"county-e1", "county-e2"}  # type: ignore[union-attr]
     assert result.timeline.last_send == at("2026-12-08 08:00") + 2 / 10  # type: ignore[union-attr]
@@ -171,8 +174,9 @@ async def test_a_plan_that_cannot_finish_in_time_is_not_feasible(redis: Redis, k
     directory = await _directory_of_four(redis, keys)
     windows = WindowPolicy.build(days_off=True)
     # from Thursday the 10th at 17:59:59.9, at 1 message every 10 s: the first goes, the rest miss the day
-    result = await plan_reminders(directory, TREE, CATALOG, VAT_11, days_before=3, tps=0.1, windows=windows,
-                                  calendar=PACKAGE, clock=lambda: at("2026-12-10 17:59:59.9"))  # fmt: skip
+    late = at("2026-12-10 17:59:59.9")
+    result = await plan_reminders(directory, TREE, CATALOG, VAT_11, sender=FILING, days_before=3, tps=0.1,
+                                  windows=windows, calendar=PACKAGE, clock=lambda: late)  # fmt: skip
     assert not result.feasible
     assert len(result.jobs) == 3 and result.timeline.overdue == 2  # type: ignore[union-attr]
     assert result.window_hours == pytest.approx(0.1 / 3600)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import msgspec
 import pytest
 import redis as sync_redis
 from redis.asyncio import Redis
@@ -12,6 +13,7 @@ from redis.asyncio import Redis
 from taxsms.cli import main
 from taxsms.directory.ids import uscc_check_character
 from taxsms.governance.units import UnitTree, save_units
+from taxsms.queue.jobs import job_json
 from taxsms.queue.keys import Keys
 
 
@@ -34,6 +36,19 @@ def loaded(redis_url: str, keys: Keys, tmp_path: Path) -> Path:
 
     asyncio.run(load())
     return tmp_path
+
+
+def _token(redis_url: str, keys: Keys) -> str:
+    from tests.governance_support import county_token
+
+    async def issue() -> str:
+        client = Redis.from_url(redis_url)
+        try:
+            return await county_token(client, keys)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(issue())
 
 
 def test_import_show_list_plan_and_trail(
@@ -60,6 +75,7 @@ def test_import_show_list_plan_and_trail(
     assert run(keys, redis_url, "filings", "import", str(filings)) == 0
     # 3 working days before 2026-12-15 is the 10th: starting after its window closed cannot finish in time
     plan = ["--tax", "VAT", "--period", "2026-11", "--tps", "10", "--start", "2026-12-10T18:30"]
+    plan += ["--token", _token(redis_url, keys)]  # sent as county-e1's system
     assert run(keys, redis_url, "reminders", "plan", *plan) == 2
     captured = capsys.readouterr()
     assert "deadline 2026-12-15" in captured.out
@@ -117,3 +133,43 @@ def test_overdue_notices_need_the_signing_operator_logged_in(
     monkeypatch.setenv("TAXSMS_OPERATOR_PASSWORD", PASSWORD)
     assert run(keys, redis_url, "reminders", "overdue", *overdue) == 0
     assert "0 enqueued" in capsys.readouterr().out  # logged in; the directory has nobody overdue
+
+
+def test_reminders_are_planned_as_a_logged_in_sender_and_admitted_per_job(
+    redis_url: str, keys: Keys, loaded: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`reminders plan` sends as --as/--token: without one nothing is planned; with one, each job carries the
+    sender and is admitted for it (one outside its unit refused, with the reason), both audited."""
+    from tests.governance_support import PASSWORD, operators
+
+    async def seed() -> None:
+        client = Redis.from_url(redis_url)
+        await operators(client, keys, UnitTree.from_file())
+        await client.aclose()
+
+    asyncio.run(seed())
+    path = loaded / "taxpayers.csv"
+    path.write_text("taxpayer_id,name,unit,phones\n"
+                    f"{uscc(1)},甲公司,county-e1,13800000001:legal:1\n"
+                    f"{uscc(2)},丙公司,county-w1,13800000002:legal:1\n", encoding="utf-8")  # fmt: skip
+    assert run(keys, redis_url, "directory", "import", str(path), "--operator", "op-9") == 0
+    plan = ["--tax", "VAT", "--period", "2026-11", "--tps", "10", "--start", "2026-12-10T09:00"]
+    monkeypatch.delenv("TAXSMS_TOKEN", raising=False)
+    capsys.readouterr()
+    assert run(keys, redis_url, "reminders", "plan", *plan) != 0
+    captured = capsys.readouterr()
+    assert "anonymous jobs are refused" in captured.err and "deadline" not in captured.out  # nothing planned
+    monkeypatch.setenv("TAXSMS_OPERATOR_PASSWORD", PASSWORD)
+    assert run(keys, redis_url, "reminders", "plan", *plan, "--as", "e1col", "--unit", "prov") == 5
+    captured = capsys.readouterr()
+    assert "2 reminders to send" in captured.out and "1 enqueued" in captured.out
+    assert "1 refused for operator:e1col" in captured.out and "outside its jurisdiction" in captured.err
+    client = sync_redis.Redis.from_url(redis_url)
+    ((_, fields),) = client.xrange(keys.lane(2))  # the reminder lane
+    job = msgspec.json.decode(job_json(fields[b"job"]))
+    assert job["principal"] == "operator:e1col" and job["recipient_unit"] == "county-e1"
+    assert job["text"].startswith("【东市甲县税务局】") and job["text"].endswith("（经办人：李征收）")
+    entries = [e for _, e in client.xrange(keys.audit) if e[b"action"].startswith(b"send")]
+    audit = {(e[b"actor"], e[b"action"], msgspec.json.decode(e[b"details"])["path"]) for e in entries}
+    assert audit == {(b"operator:e1col", b"send", "reminders"), (b"operator:e1col", b"send.refused", "reminders")}
+    client.close()

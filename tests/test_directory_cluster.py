@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from conftest import wait_until
+from conftest import sender, wait_until
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.directory.audiences import Audience, AudienceKind, resolve
@@ -18,7 +18,7 @@ from taxsms.directory.imports import import_file
 from taxsms.directory.reminders import plan_reminders
 from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.dispatcher.worker import Worker, WorkerConfig
-from taxsms.governance.units import UnitTree
+from taxsms.governance.units import UnitTree, save_units
 from taxsms.holidays import PACKAGE
 from taxsms.queue.cluster import LocalCluster
 from taxsms.queue.connect import AnyRedis, keys_for
@@ -54,12 +54,15 @@ async def test_reminders_from_the_directory_on_a_cluster(
     expected = sorted(f"139{i:08d}" for i in range(0, N, 2) if i % 4 != 0)
     assert sorted(phone for phone, _ in audience.recipients) == expected
 
-    plan = await plan_reminders(directory, TREE, TemplateCatalog.from_dir(), VAT, days_before=0, tps=100,
+    await save_units(cluster_client, keys, TREE)  # type: ignore[arg-type]
+    send = await sender(cluster_client, keys)  # the province's system
+    plan = await plan_reminders(directory, TREE, TemplateCatalog.from_dir(), VAT, sender=send.principal,
+                                days_before=0, tps=100,
                                 windows=WindowPolicy.build("00:00-24:00"), calendar=PACKAGE,
                                 clock=lambda: 1_796_000_000.0)  # 2026-11-30 08:53 China time  # fmt: skip
     assert sorted(job.to for job in plan.jobs) == expected
     store = JobStore(cluster_client, keys)  # type: ignore[arg-type]
-    assert await store.enqueue(plan.jobs) == len(expected)
+    assert await store.enqueue(await send.jobs(plan.jobs)) == len(expected)
     # after planning: taxpayer 2 files, taxpayer 6's phone opts out by SMS
     await filings.record([FilingEvent(uscc(2), VAT, 1.0)])
     await directory.consent.unsubscribe(f"139{6:08d}", How.SMS, 2.0, ref="mo-1", detail="TD")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
-from conftest import wait_until
+from conftest import sender, wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.addressing import smpp_time
@@ -127,11 +127,13 @@ async def test_directory_reminders_and_audience_end_to_end(
     tasks = [asyncio.create_task(worker.run()), asyncio.create_task(replies.run())]
     try:
         await wait_until(lambda: simulator.stats.binds >= 1)
-        plan = await plan_reminders(directory, TREE, TemplateCatalog.from_dir(), VAT, days_before=3, tps=50,
+        send = await sender(redis, keys)  # the province's system
+        plan = await plan_reminders(directory, TREE, TemplateCatalog.from_dir(), VAT, sender=send.principal,
+                                    days_before=3, tps=50,
                                     windows=config.windows(), calendar=PACKAGE, clock=clock)  # fmt: skip
         assert plan.feasible and sorted(job.to for job in plan.jobs) == [phone(n) for n in (1, 4, 5, 7, 8)]
         ids = {job.to: job.id for job in plan.jobs}
-        assert await JobStore(redis, keys).enqueue(plan.jobs) == 5
+        assert await JobStore(redis, keys).enqueue(await send.jobs(plan.jobs)) == 5
         await wait_until(lambda: _all_in(redis, keys, ids.values(), "delayed"))  # 07:30: waiting for 08:00
 
         # between planning and sending: taxpayer 4 files, phone 5 texts TD

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 
 import msgspec
 import pytest
-from conftest import texts_to, wait_until
+from conftest import sender, texts_to, wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.dispatcher.worker import Worker, WorkerConfig
 from taxsms.governance.admission import Gate
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 from taxsms.replies.config import ReplyConfig
@@ -65,7 +64,7 @@ async def platform(redis: Redis, redis_url: str, keys: Keys) -> AsyncIterator[Pl
 
 
 def reminder(job_id: str, phone: str) -> bytes:
-    job = {"id": job_id, "kind": "filing_reminder", "to": phone, "template": "filing_reminder", "unit": "某市税务局",
+    job = {"id": job_id, "kind": "filing_reminder", "to": phone, "template": "filing_reminder",
            "vars": {"name": "张三", "period": "2026年11月", "tax": "增值税", "deadline": "12月15日"}}  # fmt: skip
     return msgspec.json.encode(job)
 
@@ -74,20 +73,20 @@ async def test_subscribe_then_reminder_is_sent_unsubscribe_then_suppressed(platf
     await platform.text_in("13800000001", "ｋｔ")  # full-width, lower case
     await wait_until(lambda: len(platform.texts_to("13800000001")) == 1)
     assert "开通" in platform.texts_to("13800000001")[0]
-    await enqueue_lines(platform.redis, platform.keys, [reminder("rem-1", "13800000001")])
+    await (await sender(platform.redis, platform.keys, "city-01")).enqueue([reminder("rem-1", "13800000001")])
     await wait_until(lambda: len(platform.texts_to("13800000001")) == 2)
     sent = platform.texts_to("13800000001")[1]
     assert sent.startswith("【某市税务局】") and "张三" in sent
 
     await platform.text_in("13800000001", " 退订 ")
     await wait_until(lambda: len(platform.texts_to("13800000001")) == 3)
-    await enqueue_lines(platform.redis, platform.keys, [reminder("rem-2", "13800000001")])
+    await (await sender(platform.redis, platform.keys, "city-01")).enqueue([reminder("rem-2", "13800000001")])
     await wait_until(lambda: platform.state("rem-2"), timeout=10)
     await wait_until(lambda: _is(platform, "rem-2", "suppressed"))
     record = await JobStore(platform.redis, platform.keys).job("rem-2") or {}
     assert record["error"] == "unsubscribed"
     # A phone nobody subscribed gets no reminder either (the regulation's default).
-    await enqueue_lines(platform.redis, platform.keys, [reminder("rem-3", "13800000009")])
+    await (await sender(platform.redis, platform.keys, "city-01")).enqueue([reminder("rem-3", "13800000009")])
     await wait_until(lambda: _is(platform, "rem-3", "suppressed"))
 
 
@@ -152,15 +151,15 @@ async def test_every_message_is_signed_and_accounting_equals_the_smsc(platform: 
     lines = [reminder(f"acc-{i}", phone) for i, phone in enumerate(phones)]
     long_notice = "【某市税务局】" + "关于延长2026年11月纳税申报期限的通知：" * 6
     lines += [
-        msgspec.json.encode({"id": f"n{i}", "kind": "notice", "to": p, "text": long_notice, "unit": "某市税务局"})
+        msgspec.json.encode({"id": f"n{i}", "kind": "overdue_filing", "to": p, "text": long_notice})
         for i, p in enumerate(phones[:10])
     ]
-    await enqueue_lines(platform.redis, platform.keys, lines)
+    await (await sender(platform.redis, platform.keys, "city-01")).enqueue(lines)
     await wait_until(lambda: platform.sim.stats.accepted >= 30 + 10 * 3)
     await wait_until(lambda: _all_sent(platform, 40))  # every job's outcome recorded: nothing more to come
     month = time.strftime("%Y-%m", time.gmtime(time.time() + 8 * 3600))
     usage = {k.decode(): int(v) for k, v in (await platform.redis.hgetall(platform.keys.usage(month))).items()}
-    assert usage["某市税务局|*"] == platform.sim.stats.accepted == 60
-    assert usage["某市税务局|filing_reminder"] == 30 and usage["某市税务局|notice"] == 30
+    assert usage["city-01|*"] == platform.sim.stats.accepted == 60
+    assert usage["city-01|filing_reminder"] == 30 and usage["city-01|overdue_filing"] == 30
     texts = [t for p in phones for t in platform.texts_to(p)]
     assert len(texts) == 40 and all(t.startswith("【某市税务局】") for t in texts)

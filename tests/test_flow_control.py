@@ -12,12 +12,11 @@ from datetime import datetime
 
 import msgspec
 import pytest
-from conftest import wait_until
+from conftest import sender, wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.dispatcher.worker import Worker, WorkerConfig
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import CHINA, FINAL_STATES
 from taxsms.queue.keys import Keys
 
@@ -40,7 +39,7 @@ class Clock:
         return self.now
 
 
-def line(i: int, kind: str = "notice", to: str | None = None, **extra: object) -> bytes:
+def line(i: int, kind: str = "filing_reminder", to: str | None = None, **extra: object) -> bytes:
     job = {"id": f"{kind}-{i}", "kind": kind, "to": to or f"139{i:08d}", "text": f"【某市税务局】第{i}号通知", **extra}
     return msgspec.json.encode(job)
 
@@ -79,22 +78,22 @@ async def test_window_holds_jobs_and_releases_them_at_the_opening(
     redis: Redis, redis_url: str, keys: Keys, sim: SmscSimulator
 ) -> None:
     clock = Clock("2026-11-23 07:59:50")
-    await enqueue_lines(redis, keys, [line(i) for i in range(20)] + [line(0, "reply", "13800000000")])
+    await (await sender(redis, keys)).enqueue([line(i) for i in range(20)] + [line(0, "reply", "13800000000")])
     worker = make_worker(redis_url, keys, sim, clock)
     task = asyncio.create_task(worker.run())
     await wait_until(lambda: settled(worker, 20, ("delayed",)))  # all 20 held: the clock stands before 08:00
     await wait_until(lambda: settled(worker, 1, ("submitted", "delivered")))
     assert sim.stats.accepted == 1  # only the reply: replies go at any hour
-    record = await worker.store.job("notice-3")
+    record = await worker.store.job("filing_reminder-3")
     assert record is not None and record["state"] == "delayed"
     assert float(record["release_at"]) == china("2026-11-23 08:00:00")
     clock.set("2026-11-23 08:00:00")
     await wait_until(lambda: sim.stats.accepted >= 21)
     worker.stop()
     await task
-    record = await worker.store.job("notice-3") or {}
+    record = await worker.store.job("filing_reminder-3") or {}
     assert float(record["at:delayed"]) < china("2026-11-23 08:00:00") <= float(record["at:submitted"])
-    events = [fields for _, fields in await redis.xrange(keys.events) if fields[b"job"] == b"notice-3"]
+    events = [fields for _, fields in await redis.xrange(keys.events) if fields[b"job"] == b"filing_reminder-3"]
     assert [e[b"state"] for e in events][:2] == [b"delayed", b"submitted"]
 
 
@@ -104,14 +103,14 @@ async def test_a_job_at_17_59_59_9_goes_and_one_at_18_00_waits_for_tomorrow(
     clock = Clock("2026-11-23 17:59:59.900")
     worker = make_worker(redis_url, keys, sim, clock)
     task = asyncio.create_task(worker.run())
-    await enqueue_lines(redis, keys, [line(1)])
+    await (await sender(redis, keys)).enqueue([line(1)])
     await wait_until(lambda: sim.stats.accepted == 1)
     clock.set("2026-11-23 18:00:00")
-    await enqueue_lines(redis, keys, [line(2)])
+    await (await sender(redis, keys)).enqueue([line(2)])
     await wait_until(lambda: settled(worker, 1, ("delayed",)))
     worker.stop()
     await task
-    late = await worker.store.job("notice-2")
+    late = await worker.store.job("filing_reminder-2")
     assert late is not None and float(late["release_at"]) == china("2026-11-24 08:00:00")
     assert sim.stats.accepted == 1
 
@@ -121,7 +120,7 @@ async def test_a_window_closing_mid_batch_stops_the_rest(
 ) -> None:
     # Every reading of the clock moves it 2 ms on: 300 jobs cannot all pass the check before 18:00.
     clock = Clock("2026-11-23 17:59:59.500", tick=0.002)
-    await enqueue_lines(redis, keys, [line(i) for i in range(300)])
+    await (await sender(redis, keys)).enqueue([line(i) for i in range(300)])
     worker = make_worker(redis_url, keys, sim, clock)
     task = asyncio.create_task(worker.run())
     await wait_until(lambda: settled(worker, 300, ("delayed", "submitted", "delivered")))
@@ -130,16 +129,20 @@ async def test_a_window_closing_mid_batch_stops_the_rest(
     c = await counts(worker)
     assert 0 < sim.stats.accepted < 300
     assert c["delayed"] == 300 - sim.stats.accepted
-    delayed = await redis.zrange(keys.delayed(3), 0, -1, withscores=True)
+    delayed = await redis.zrange(keys.delayed(2), 0, -1, withscores=True)  # the reminder lane's
     assert {score for _, score in delayed} == {china("2026-11-24 08:00:00")}
 
 
 async def test_priorities_replies_then_overdue_then_reminders_then_bulk(
     redis: Redis, redis_url: str, keys: Keys, sim: SmscSimulator
 ) -> None:
-    kinds = ["notice"] * 60 + ["filing_reminder"] * 60 + ["overdue_payment"] * 60 + ["reply"] * 60
-    phones = {f"86139{i:08d}": kind for i, kind in enumerate(kinds)}
-    await enqueue_lines(redis, keys, [line(i, kind) for i, kind in enumerate(kinds)])
+    # the bulk lane's notices go out only as a campaign's: here it carries reminders sent with priority 3
+    lanes = [("bulk", "filing_reminder", 3), ("reminder", "filing_reminder", None),
+             ("overdue", "overdue_payment", None), ("reply", "reply", None)]  # fmt: skip
+    rows = [lane for lane in lanes for _ in range(60)]
+    phones = {f"86139{i:08d}": label for i, (label, _, _) in enumerate(rows)}
+    lines = [line(i, kind, priority=lane) for i, (_, kind, lane) in enumerate(rows)]
+    await (await sender(redis, keys)).enqueue(lines)
     sim.config.latency_ms, sim.config.keep_accepted = 2, True
     worker = make_worker(redis_url, keys, sim, window=1, send_window="00:00-24:00")
     task = asyncio.create_task(worker.run())
@@ -150,20 +153,20 @@ async def test_priorities_replies_then_overdue_then_reminders_then_bulk(
     for rank, (_, destination, _) in enumerate(sim.accepted_log):
         ranks.setdefault(phones[destination], []).append(rank)
     median = {kind: sorted(r)[30] for kind, r in ranks.items()}
-    assert median["reply"] < median["overdue_payment"] < median["filing_reminder"] < median["notice"], median
+    assert median["reply"] < median["overdue"] < median["reminder"] < median["bulk"], median
 
 
 async def test_replies_do_not_wait_behind_a_running_campaign(
     redis: Redis, redis_url: str, keys: Keys, sim: SmscSimulator
 ) -> None:
-    await enqueue_lines(redis, keys, [line(i) for i in range(1500)])
+    await (await sender(redis, keys)).enqueue([line(i) for i in range(1500)])
     worker = make_worker(redis_url, keys, sim, tps=500, send_window="00:00-24:00")
     task = asyncio.create_task(worker.run())
     await wait_until(lambda: sim.stats.accepted > 100)
     waits = []
     for i in range(5):
         enqueued = time.time()
-        await enqueue_lines(redis, keys, [line(i, "reply", "13700000000")])
+        await (await sender(redis, keys)).enqueue([line(i, "reply", "13700000000")])
         await wait_until(lambda i=i: _submitted(worker, f"reply-{i}"))
         waits.append(time.time() - enqueued)
     remaining = (await counts(worker))["queued"]
@@ -183,7 +186,7 @@ async def test_per_recipient_daily_cap_suppresses_the_excess_but_never_replies(
 ) -> None:
     phone = "13912345678"
     lines = [line(i, "filing_reminder", phone) for i in range(5)] + [line(i, "reply", phone) for i in range(5)]
-    await enqueue_lines(redis, keys, lines)
+    await (await sender(redis, keys)).enqueue(lines)
     worker = make_worker(redis_url, keys, sim, daily_caps="filing_reminder=3", send_window="00:00-24:00")
     task = asyncio.create_task(worker.run())
     await wait_until(lambda: settled(worker, 10, ("suppressed", "submitted", "delivered")))
@@ -203,7 +206,7 @@ async def test_expired_jobs_are_never_sent(redis: Redis, redis_url: str, keys: K
         line(2, not_before="2026-11-15T19:00:00", expires_at="2026-11-15T23:59:00"),  # window opens too late
         line(3, expires_at="2026-11-16T12:00:00"),  # fine
     ]
-    await enqueue_lines(redis, keys, lines)
+    await (await sender(redis, keys)).enqueue(lines)
     worker = make_worker(redis_url, keys, sim, clock)
     task = asyncio.create_task(worker.run())
     await wait_until(lambda: settled(worker, 3))
@@ -211,7 +214,7 @@ async def test_expired_jobs_are_never_sent(redis: Redis, redis_url: str, keys: K
     await task
     c = await counts(worker)
     assert c["expired"] == 2 and sim.stats.accepted == 1
-    late = await worker.store.job("notice-2")
+    late = await worker.store.job("filing_reminder-2")
     assert late is not None and "after it expires" in late["error"]
 
 
@@ -219,7 +222,7 @@ async def test_a_delayed_job_that_expires_while_waiting_is_marked_expired(
     redis: Redis, redis_url: str, keys: Keys, sim: SmscSimulator
 ) -> None:
     clock = Clock("2026-11-15 07:00:00")
-    await enqueue_lines(redis, keys, [line(1, expires_at="2026-11-15T08:30:00")])
+    await (await sender(redis, keys)).enqueue([line(1, expires_at="2026-11-15T08:30:00")])
     worker = make_worker(redis_url, keys, sim, clock)
     task = asyncio.create_task(worker.run())
     await wait_until(lambda: settled(worker, 1, ("delayed",)))
@@ -234,7 +237,7 @@ async def test_transient_errors_retry_with_back_off_then_dead_letter(
     redis: Redis, redis_url: str, keys: Keys, sim: SmscSimulator
 ) -> None:
     sim.config.syserr_prefixes = ("86139",)
-    await enqueue_lines(redis, keys, [line(1), line(2, to="13700000002")])
+    await (await sender(redis, keys)).enqueue([line(1), line(2, to="13700000002")])
     worker = make_worker(
         redis_url, keys, sim, send_window="00:00-24:00", max_retries=2, retry_base_s=0.05, retry_max_s=0.2
     )
@@ -242,18 +245,18 @@ async def test_transient_errors_retry_with_back_off_then_dead_letter(
     await wait_until(lambda: settled(worker, 2))
     worker.stop()
     await task
-    record = await worker.store.job("notice-1")
+    record = await worker.store.job("filing_reminder-1")
     assert record is not None and record["state"] == "dead_lettered"
     assert "gave up after 2 retries" in record["error"] and "ESME_RSYSERR" in record["error"]
     assert sim.stats.rejected == 3  # the first try and two retries
     dead = await redis.xrange(keys.dead_letters)
-    assert [fields[b"id"] for _, fields in dead] == [b"notice-1"]
-    assert (await worker.store.job("notice-2") or {})["state"] in ("submitted", "delivered")
+    assert [fields[b"id"] for _, fields in dead] == [b"filing_reminder-1"]
+    assert (await worker.store.job("filing_reminder-2") or {})["state"] in ("submitted", "delivered")
 
 
 async def test_a_transient_error_then_success(redis: Redis, redis_url: str, keys: Keys, sim: SmscSimulator) -> None:
     sim.config.syserr_prefixes = ("86139",)
-    await enqueue_lines(redis, keys, [line(1)])
+    await (await sender(redis, keys)).enqueue([line(1)])
     worker = make_worker(redis_url, keys, sim, send_window="00:00-24:00", retry_base_s=0.3)
     task = asyncio.create_task(worker.run())
     await wait_until(lambda: settled(worker, 1, ("delayed",)))
@@ -261,5 +264,5 @@ async def test_a_transient_error_then_success(redis: Redis, redis_url: str, keys
     await wait_until(lambda: settled(worker, 1, ("delivered",)))
     worker.stop()
     await task
-    record = await worker.store.job("notice-1")
+    record = await worker.store.job("filing_reminder-1")
     assert record is not None and record["retries"] == "1" and sim.stats.accepted == 1

@@ -565,3 +565,22 @@ async def test_a_raw_job_without_unit_is_counted_against_its_units_quota(world: 
     assert record.get("unit") == "county-e1" and record.get("state") == "delivered"
     usage = await world.redis.hgetall(world.keys.usage(f"{datetime.now(CHINA):%Y-%m}"))
     assert usage[b"county-e1|*"] == b"1" and b"-|*" not in usage
+
+
+async def test_a_queued_job_naming_no_principal_is_refused_by_the_worker(world: World) -> None:
+    """An in-process caller's raw JobStore.enqueue (or XADD into a lane) of a job naming nobody: the worker
+    rejects it as anonymous, audited, and the SMSC sees nothing."""
+    p = 11
+    signed = "【东市甲县税务局】" + CLEAN
+    jobs = [parse_job(msgspec.json.encode(world.job(f"nobody-{n}", phone(p, n), signed))) for n in range(2)]
+    await JobStore(world.redis, world.keys).enqueue(jobs[:1])
+    await world.redis.xadd(world.keys.lane(1), {"job": msgspec.json.encode(jobs[1])})  # straight into a lane
+    world.refused += [phone(p, 0), phone(p, 1)]
+    await world.run_worker_until_final()
+    assert not world.sim.accepted_log  # the simulator recorded nothing
+    store = JobStore(world.redis, world.keys)
+    for n in range(2):
+        record = await store.job(f"nobody-{n}") or {}
+        assert record["state"] == "rejected" and "every job must name its sender" in record["error"], record
+    refusals = [e for e in await world.audit("send.refused") if e["details"]["path"] == "worker"]  # type: ignore[index]
+    assert [(e["actor"], e["details"]["codes"]) for e in refusals] == [("anonymous", {"anonymous": 2})]  # type: ignore[index]

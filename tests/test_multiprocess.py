@@ -9,11 +9,10 @@ import subprocess
 import sys
 
 import msgspec
-from conftest import wait_until
+from conftest import sender, wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import FINAL_STATES
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
@@ -40,10 +39,10 @@ async def test_kill_9_of_one_worker_loses_nothing_and_duplicates_at_most_its_win
     redis: Redis, redis_url: str, keys: Keys
 ) -> None:
     lines = [
-        msgspec.json.encode({"id": f"m{i}", "kind": "notice", "to": f"139{i:08d}", "text": f"【某县税务局】通知{i}"})
+        msgspec.json.encode({"id": f"m{i}", "kind": "overdue_filing", "to": f"139{i:08d}", "text": f"通知{i}"})
         for i in range(JOBS)
     ]
-    await enqueue_lines(redis, keys, lines)
+    await (await sender(redis, keys)).enqueue(lines)
     store = JobStore(redis, keys)
     # The SMSC accepts 400/s; the three workers together are allowed 1,200/s and reach far more than 400/s even
     # on a loaded machine: it throttles them.

@@ -13,12 +13,11 @@ import bisect
 import time
 
 import msgspec
-from conftest import wait_until
+from conftest import sender, wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.dispatcher.worker import Worker, WorkerConfig
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 
 TPS = 10
@@ -34,9 +33,9 @@ def most_in_a_second(stamps: list[float]) -> int:
 async def test_grants_are_spent_at_the_write_not_queued_behind_a_full_window(
     redis: Redis, redis_url: str, keys: Keys
 ) -> None:
-    job = {"kind": "notice", "text": "【某市税务局】缴费通知"}
+    job = {"kind": "overdue_filing", "text": "【某市税务局】缴费通知"}
     lines = [msgspec.json.encode({**job, "id": f"p-{i}", "to": f"139{i:08d}"}) for i in range(JOBS)]
-    await enqueue_lines(redis, keys, lines)
+    await (await sender(redis, keys)).enqueue(lines)
     config = SimulatorConfig(latency_ms=1000, dlr_ms=5, keep_accepted=True)
     async with SmscSimulator(config) as sim:
         worker = Worker(

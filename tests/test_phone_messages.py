@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from conftest import sender
 from redis.asyncio import Redis
 
 from taxsms.queue.jobs import Job, parse_job
@@ -24,14 +25,16 @@ async def test_each_message_is_listed_once_newest_first_and_the_list_is_capped(r
     clock = [1_000.0]
     store = JobStore(redis, keys, clock=lambda: clock[0])
     await store.ensure_group()
-    await store.enqueue([Job("first", "notice", PHONE, "【省税务局】通知"), Job("other", "notice", "13910000002", "x")])
+    send = await sender(redis, keys)
+    await store.enqueue(await send.jobs([Job("first", "overdue_filing", PHONE, "通知"),
+                                         Job("other", "overdue_filing", "13910000002", "x")]))  # fmt: skip
     claimed = await claim_all(store)
     await store.begin(claimed[:1])  # claimed again (a restart before submitting): not listed twice
     assert [r["id"] for r in await store.recent_to(PHONE)] == ["first"]
     assert (await store.recent_to(PHONE))[0]["state"] == "submitting"
     for n in range(RECENT_PER_PHONE * 2):
         clock[0] += 1
-        await store.enqueue([Job(f"n{n:02d}", "notice", PHONE, "【省税务局】通知")])
+        await store.enqueue(await send.jobs([Job(f"n{n:02d}", "overdue_filing", PHONE, "通知")]))
         await claim_all(store)
     recent = [r["id"] for r in await store.recent_to(PHONE)]
     assert RECENT_PER_PHONE <= len(recent) <= RECENT_PER_PHONE + 10  # trimmed back now and then

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from conftest import wait_until
+from conftest import sender, wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
@@ -145,7 +145,7 @@ async def test_poison_through_raw_intake_and_in_a_lane_is_dead_lettered_per_entr
         await redis.xadd(keys.intake, {"id": job_id, "job": payload})
     # Straight into a lane, past intake: the worker must survive what enqueue would have refused.
     await redis.xadd(keys.lane(Lane.BULK), {"job": deep_msgpack("lane-deep-pack")})
-    await redis.xadd(keys.lane(Lane.BULK), {"job": pack_job(parse_job(msgspec.json.encode(good(99))))})
+    await redis.xadd(keys.lane(Lane.BULK), {"job": pack_job(parse_job(msgspec.json.encode(good(99) | signed)))})
     await run_until_settled(redis, keys, simulator, sent=21, dead=5)
     dead = await dead_letters(redis, keys)
     assert dead["huge-var"][0] == "job" and "bytes" in dead["huge-var"][1]  # over MAX_JOB_BYTES: never decoded
@@ -165,7 +165,9 @@ async def test_an_entry_delivered_too_often_is_dead_lettered_on_sight(
     """One that killed worker after worker (here: delivered to six dead consumers) is not admitted again."""
     store = JobStore(redis, keys)
     await store.ensure_group()
-    await store.enqueue([parse_job(msgspec.json.encode(good(i))) for i in range(3)])
+    await save_units(redis, keys, UNITS)
+    send = await sender(redis, keys, "city-01")
+    await store.enqueue(await send.jobs([msgspec.json.encode(good(i)) for i in range(3)]))
     stream = keys.lane(Lane.BULK)
     entries = await redis.xreadgroup(CONSUMER_GROUP, "dead-0", {stream: ">"}, count=1)
     worn = entries[0][1][0][0]

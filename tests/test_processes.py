@@ -8,12 +8,11 @@ import subprocess
 import sys
 
 import msgspec
-from conftest import wait_until
+from conftest import sender, wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.dispatcher.processes import child_argv
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import FINAL_STATES
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
@@ -37,7 +36,7 @@ async def test_two_processes_share_the_work_and_stop_together_on_sigterm(
         msgspec.json.encode({"id": f"p{i}", "kind": "filing_reminder", "to": f"139{i:08d}", "text": f"{TEXT}{i}"})
         for i in range(JOBS)
     ]
-    await enqueue_lines(redis, keys, lines)
+    await (await sender(redis, keys)).enqueue(lines)
     store = JobStore(redis, keys)
     env = {
         **os.environ,

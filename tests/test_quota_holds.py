@@ -5,21 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
+from conftest import sender
 from redis.asyncio import Redis
 
-from taxsms.queue.intake import enqueue_lines
+from taxsms.governance.units import UnitTree, save_units
 from taxsms.queue.jobs import CHINA, parse_job
 from taxsms.queue.keys import Keys
-from taxsms.queue.store import JobStore, Settlement, StreamEntry
+from taxsms.queue.store import DispatchRules, JobStore, Settlement, StreamEntry
 
 
 async def claimable(redis: Redis, keys: Keys, n: int) -> tuple[JobStore, dict[str, StreamEntry]]:
-    """n notices of county-e1 (quota 5 segments), read from their lane: job id -> entry."""
+    """n overdue notices of county-e1 (quota 5 segments, their kind counted against it), read from their lane:
+    job id -> entry. (Notices, the default quota kind, go out only as an approved campaign's.)"""
     await redis.set(keys.quota("county-e1"), 5)
-    notice = {"kind": "notice", "text": "【x】通知", "unit": "county-e1"}
+    await save_units(redis, keys, UnitTree.from_file())
+    notice = {"kind": "overdue_filing", "text": "通知"}
     lines = [msgspec.json.encode({**notice, "id": f"n{i}", "to": f"1380000000{i}"}) for i in range(1, n + 1)]
-    await enqueue_lines(redis, keys, lines)
-    store = JobStore(redis, keys)
+    await (await sender(redis, keys, "county-e1")).enqueue(lines)
+    store = JobStore(redis, keys, rules=DispatchRules(quota_kinds=frozenset({"overdue_filing"})))
     await store.ensure_group()
     entries = await store.read("c", store.streams, 10, None)
     return store, {parse_job(e.payload).id: e for e in entries}
@@ -62,9 +65,9 @@ async def test_a_claim_holds_the_jobs_segments_and_settling_turns_them_into_usag
 
 
 async def test_replies_hold_nothing(redis: Redis, keys: Keys) -> None:
-    line = b'{"id": "r1", "kind": "reply", "to": "13800000001", "text": "\xe3\x80\x90x\xe3\x80\x91ok", "unit": "u"}'
-    await redis.set(keys.quota("u"), 0)
-    await enqueue_lines(redis, keys, [line])
+    line = b'{"id": "r1", "kind": "reply", "to": "13800000001", "text": "ok"}'
+    await redis.set(keys.quota("city-01"), 0)  # the tests' system's unit
+    await (await sender(redis, keys)).enqueue([line])
     store = JobStore(redis, keys)
     await store.ensure_group()
     [entry] = await store.read("c", store.streams, 10, None)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import wait_until
+from conftest import sender, wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.channels.smpp import DeliverSm, decode, encode, parse_receipt
 from taxsms.dispatcher.receipts import receipt_update
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 from tests.test_worker import job, worker_for
 
@@ -33,7 +32,7 @@ async def test_a_decimal_writing_smsc_needs_no_setting(
     is live too). Every job ends with its own receipt."""
     config = SimulatorConfig(dlr_ms=30, receipt_id_format="decimal", receipt_tlvs=receipt_tlvs, undeliv_rate=0.3)
     async with SmscSimulator(config) as sim:
-        await enqueue_lines(redis, keys, [job(i) for i in range(JOBS)])
+        await (await sender(redis, keys)).enqueue([job(i) for i in range(JOBS)])
         worker = worker_for(redis_url, keys, sim)
         task = asyncio.create_task(worker.run())
 
@@ -55,7 +54,7 @@ async def test_a_decimal_writing_smsc_needs_no_setting(
 
 async def test_a_message_whose_receipt_never_comes_ends_unconfirmed(redis: Redis, redis_url: str, keys: Keys) -> None:
     async with SmscSimulator(SimulatorConfig(dlr_ms=3_600_000)) as sim:  # receipts an hour away
-        await enqueue_lines(redis, keys, [job(i) for i in range(5)])
+        await (await sender(redis, keys)).enqueue([job(i) for i in range(5)])
         worker = worker_for(redis_url, keys, sim, receipt_timeout_s=0.5)
         task = asyncio.create_task(worker.run())
 

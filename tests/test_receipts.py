@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
+from conftest import sender
 from redis.asyncio import Redis
 
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import CHINA, JobError, parse_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import RECORD_TTL_S, JobStore, ReceiptUpdate, Settlement, StorageCaps, StreamEntry
@@ -15,8 +15,8 @@ from taxsms.queue.store import RECORD_TTL_S, JobStore, ReceiptUpdate, Settlement
 
 async def submitted(redis: Redis, keys: Keys, job_id: str, message_ids: list[str]) -> JobStore:
     """Enqueue one job, claim it and record its submission with these message ids (one per part)."""
-    line = f'{{"id": "{job_id}", "kind": "reply", "to": "13800138000", "text": "【12366】x"}}'
-    await enqueue_lines(redis, keys, [line])
+    line = f'{{"id": "{job_id}", "kind": "reply", "to": "13800138000", "text": "【某市税务局】x"}}'
+    await (await sender(redis, keys)).enqueue([line])
     store = JobStore(redis, keys)
     await store.ensure_group()
     entries = await store.read("c", store.streams, 10, None)
@@ -90,10 +90,10 @@ async def test_records_are_kept_for_the_retention_period_once_nothing_waits_on_t
     assert 0 < await redis.ttl(keys.job("kept")) <= RECORD_TTL_S  # submitted: its receipt comes within days
     await store.apply_receipts([receipt("k1")])
     assert RECORD_TTL_S - 5 <= await redis.ttl(keys.job("kept")) <= RECORD_TTL_S
-    line = '{"id": "waits", "kind": "notice", "to": "13800138001", "text": "【某县税务局】明天开会。"}'
-    await enqueue_lines(redis, keys, [line])
+    line = '{"id": "waits", "kind": "overdue_filing", "to": "13800138001", "text": "【某市税务局】明天开会。"}'
+    await (await sender(redis, keys)).enqueue([line])
     entry = next(e for e in await store.read("c", store.streams, 10, None) if parse_job(e.payload).id == "waits")
-    await store.settle([Settlement("waits", entry.stream, entry.entry_id, "delayed", release_at=2e9, lane=3)])
+    await store.settle([Settlement("waits", entry.stream, entry.entry_id, "delayed", release_at=2e9, lane=1)])
     assert (await store.job("waits") or {})["state"] == "delayed"
     assert await redis.ttl(keys.job("waits")) == -1  # a delayed job's record never expires
 
@@ -120,8 +120,8 @@ async def submitted_at(
     **job: object,
 ) -> JobStore:
     """Like submitted(), with an injected clock and a receipt timeout of one hour."""
-    line = msgspec.json.encode({"id": job_id, "kind": "reply", "to": to, "text": "【12366】x", **job})
-    await enqueue_lines(redis, keys, [line])
+    line = msgspec.json.encode({"id": job_id, "kind": "reply", "to": to, "text": "【某市税务局】x", **job})
+    await (await sender(redis, keys)).enqueue([line])
     store = JobStore(redis, keys, clock=clock, receipt_timeout_s=3600)
     entries = await redis.xrange(keys.lane(0))
     entry_id, fields = next((eid, f) for eid, f in entries if parse_job(f[b"job"]).id == job_id)

@@ -10,12 +10,11 @@ import sys
 import time
 
 import msgspec
-from conftest import wait_until
+from conftest import sender, wait_until
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import FINAL_STATES, Lane
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
 from taxsms.queue.store import JobStore
@@ -52,10 +51,10 @@ async def test_a_reply_backlog_is_shared_within_buffers_and_a_kill_9_strands_not
     redis: Redis, redis_url: str, keys: Keys
 ) -> None:
     replies = [
-        msgspec.json.encode({"id": f"r{i}", "kind": "reply", "to": f"139{i:08d}", "text": f"【12366】答复{i}"})
+        msgspec.json.encode({"id": f"r{i}", "kind": "reply", "to": f"139{i:08d}", "text": f"【某市税务局】答复{i}"})
         for i in range(JOBS)
     ]
-    assert await enqueue_lines(redis, keys, replies) == (JOBS, 0)
+    assert await (await sender(redis, keys)).enqueue(replies) == (JOBS, 0)
     store, stream = JobStore(redis, keys), keys.lane(Lane.REPLY)
     most = {"w0": 0, "w1": 0}
 

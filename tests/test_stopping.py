@@ -14,12 +14,11 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from conftest import wait_until
+from conftest import sender, wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.dispatcher.worker import Worker, WorkerConfig
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer, free_port
 from taxsms.queue.store import JobStore
@@ -47,7 +46,7 @@ WORKER_PROCESS = textwrap.dedent(
 
 def jobs(n: int, start: int = 0) -> list[bytes]:
     return [
-        msgspec.json.encode({"id": f"s{i}", "kind": "notice", "to": f"139{i:08d}", "text": f"【某县税务局】通知{i}"})
+        msgspec.json.encode({"id": f"s{i}", "kind": "overdue_filing", "to": f"139{i:08d}", "text": f"通知{i}"})
         for i in range(start, start + n)
     ]
 
@@ -87,7 +86,7 @@ async def test_a_worker_stops_on_a_signal_mid_run_while_redis_is_down(
     own_redis: RedisServer, keys: Keys, sig: signal.Signals
 ) -> None:
     redis = Redis.from_url(own_redis.url)
-    await enqueue_lines(redis, Keys("taxsms", 1), jobs(3000))
+    await (await sender(redis, Keys("taxsms", 1))).enqueue(jobs(3000))
     async with SmscSimulator(SimulatorConfig(tps=300, dlr_ms=20)) as sim:
         process = start_worker(own_redis.url, sim.port)
         try:
@@ -115,14 +114,14 @@ async def test_a_redis_that_comes_back_empty_gets_its_groups_recreated(
             )  # fmt: skip
             worker = Worker(config)
             task = asyncio.create_task(worker.run())
-            await enqueue_lines(redis, keys, jobs(50))
+            await (await sender(redis, keys)).enqueue(jobs(50))
             await wait_until(lambda: sim.stats.accepted >= 50)
             with caplog.at_level(logging.ERROR, logger="taxsms.dispatcher.redis_calls"):
                 server.kill()
                 (tmp_path / "redis" / "dump.rdb").unlink(missing_ok=True)
                 server.start()
                 await redis.connection_pool.disconnect()  # the test's own connections died with the server
-                await enqueue_lines(redis, keys, jobs(50, start=1000))
+                await (await sender(redis, keys)).enqueue(jobs(50, start=1000))
                 await wait_until(lambda: sim.stats.accepted >= 100)
             assert not task.done(), "the worker died"
             assert any("lost the consumer groups" in r.getMessage() for r in caplog.records)

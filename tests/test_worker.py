@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
-from conftest import wait_until
+from conftest import sender, wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.dispatcher.worker import Worker, WorkerConfig
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import FINAL_STATES
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer
@@ -55,7 +54,7 @@ async def test_jobs_are_sent_and_tracked_to_their_receipts(
     redis: Redis, redis_url: str, keys: Keys, simulator: SmscSimulator
 ) -> None:
     lines = [job(i) for i in range(150)] + [job(1000 + i, LONG_CHINESE) for i in range(50)]
-    added, refused = await enqueue_lines(redis, keys, lines)
+    added, refused = await (await sender(redis, keys)).enqueue(lines)
     assert (added, refused) == (200, 0)
     worker = worker_for(redis_url, keys, simulator)
     task = asyncio.create_task(worker.run())
@@ -78,8 +77,8 @@ async def test_jobs_are_sent_and_tracked_to_their_receipts(
 
 
 async def test_enqueue_is_idempotent(redis: Redis, keys: Keys) -> None:
-    assert await enqueue_lines(redis, keys, [job(1), job(2)]) == (2, 0)
-    assert await enqueue_lines(redis, keys, [job(1), job(2), job(3)]) == (1, 0)
+    assert await (await sender(redis, keys)).enqueue([job(1), job(2)]) == (2, 0)
+    assert await (await sender(redis, keys)).enqueue([job(1), job(2), job(3)]) == (1, 0)
     assert await redis.xlen(keys.lane(2)) == 3  # filing reminders travel in the reminder lane
 
 
@@ -97,7 +96,7 @@ async def test_bad_jobs_are_dead_lettered_with_a_reason_and_the_worker_goes_on(
     }
     for job_id, payload in bad.items():  # straight into the stream, as an upstream system may do
         await redis.xadd(keys.intake, {"id": job_id, "job": payload})
-    await enqueue_lines(redis, keys, [job(i) for i in range(20)])
+    await (await sender(redis, keys)).enqueue([job(i) for i in range(20)])
     worker = worker_for(redis_url, keys, simulator)
     task = asyncio.create_task(worker.run())
     await wait_until(lambda: all_final(worker, 27))
@@ -120,7 +119,7 @@ async def test_bad_jobs_are_dead_lettered_with_a_reason_and_the_worker_goes_on(
 
 async def test_permanent_smsc_error_fails_the_job_with_the_status(redis: Redis, redis_url: str, keys: Keys) -> None:
     async with SmscSimulator(SimulatorConfig(reject_prefixes=("8613900000",))) as sim:
-        await enqueue_lines(redis, keys, [job(1), job(100_000)])
+        await (await sender(redis, keys)).enqueue([job(1), job(100_000)])
         worker = worker_for(redis_url, keys, sim)
         task = asyncio.create_task(worker.run())
         await wait_until(lambda: all_final(worker, 2))
@@ -135,7 +134,7 @@ async def test_permanent_smsc_error_fails_the_job_with_the_status(redis: Redis, 
 
 async def test_throttling_slows_down_and_loses_nothing(redis: Redis, redis_url: str, keys: Keys) -> None:
     async with SmscSimulator(SimulatorConfig(tps=300, dlr_ms=10)) as sim:
-        await enqueue_lines(redis, keys, [job(i) for i in range(600)])
+        await (await sender(redis, keys)).enqueue([job(i) for i in range(600)])
         worker = worker_for(redis_url, keys, sim)
         task = asyncio.create_task(worker.run())
         await wait_until(lambda: all_final(worker, 600))
@@ -151,7 +150,7 @@ async def test_throttling_slows_down_and_loses_nothing(redis: Redis, redis_url: 
 async def test_connection_drops_mid_batch_lose_nothing(redis: Redis, redis_url: str, keys: Keys) -> None:
     window = 32
     async with SmscSimulator(SimulatorConfig(latency_ms=20, dlr_ms=10)) as sim:
-        await enqueue_lines(redis, keys, [job(i) for i in range(3000)])
+        await (await sender(redis, keys)).enqueue([job(i) for i in range(3000)])
         worker = worker_for(redis_url, keys, sim, window=window)
         task = asyncio.create_task(worker.run())
         drops = 3
@@ -170,7 +169,7 @@ async def test_connection_drops_mid_batch_lose_nothing(redis: Redis, redis_url: 
 
 async def test_window_is_never_exceeded(redis: Redis, redis_url: str, keys: Keys) -> None:
     async with SmscSimulator(SimulatorConfig(latency_ms=30, dlr_ms=10)) as sim:
-        await enqueue_lines(redis, keys, [job(i) for i in range(400)])
+        await (await sender(redis, keys)).enqueue([job(i) for i in range(400)])
         worker = worker_for(redis_url, keys, sim, window=8, binds=2)
         task = asyncio.create_task(worker.run())
         await wait_until(lambda: all_final(worker, 400))
@@ -182,7 +181,7 @@ async def test_window_is_never_exceeded(redis: Redis, redis_url: str, keys: Keys
 async def test_a_crashed_worker_leftovers_are_reclaimed_once(
     redis: Redis, redis_url: str, keys: Keys, simulator: SmscSimulator
 ) -> None:
-    await enqueue_lines(redis, keys, [job(i) for i in range(50)])
+    await (await sender(redis, keys)).enqueue([job(i) for i in range(50)])
     await redis.xgroup_create(keys.lane(2), "dispatchers", id="0")
     # A worker read 30 entries and died before sending them.
     await redis.xreadgroup("dispatchers", "dead-worker", {keys.lane(2): ">"}, count=30)
@@ -197,7 +196,7 @@ async def test_a_crashed_worker_leftovers_are_reclaimed_once(
 
 async def test_redis_restart_mid_run_loses_nothing(own_redis: RedisServer, keys: Keys) -> None:
     redis = Redis.from_url(own_redis.url)
-    await enqueue_lines(redis, keys, [job(i) for i in range(2000)])
+    await (await sender(redis, keys)).enqueue([job(i) for i in range(2000)])
     await redis.aclose()
     async with SmscSimulator(SimulatorConfig(latency_ms=10, dlr_ms=10)) as sim:
         worker = worker_for(own_redis.url, keys, sim)

@@ -10,11 +10,11 @@ import sys
 
 import aiohttp
 import msgspec
+from conftest import sender
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
-from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore
 from tests.test_worker import wait_until
@@ -43,10 +43,10 @@ async def scrape(url: str) -> dict[str, float]:
 
 async def test_worker_metrics_while_it_sends(redis: Redis, redis_url: str, keys: Keys, tmp_path) -> None:  # type: ignore[no-untyped-def]
     lines = [
-        msgspec.json.encode({"id": f"x{i}", "kind": "notice", "to": f"139{i:08d}", "text": f"【某县税务局】通知{i}"})
+        msgspec.json.encode({"id": f"x{i}", "kind": "overdue_filing", "to": f"139{i:08d}", "text": f"通知{i}"})
         for i in range(JOBS)
     ]
-    await enqueue_lines(redis, keys, lines)
+    await (await sender(redis, keys)).enqueue(lines)
     port = free_port()
     env = {
         **os.environ,

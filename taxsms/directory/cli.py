@@ -1,7 +1,8 @@
 """`taxsms directory ...`, `taxsms filings ...` and `taxsms reminders ...`.
 
 Names, taxpayer ids and phone numbers are masked in everything printed. Exit codes (taxsms.errors): 0 done,
-5 an import with refused rows (each reported with its line), 1 not found or out of scope, 2 bad input
+5 an import with refused rows (each reported with its line) or a plan with jobs its sender may not send
+(named on stderr; the rest enqueued), 1 not found or out of scope, 2 bad input
 (a bad id or period, a year without holiday data) or a reminder plan that cannot finish in time.
 """
 
@@ -28,6 +29,8 @@ from taxsms.queue.jobs import CHINA
 from taxsms.queue.keys import Keys
 from taxsms.replies.subscriptions import How
 from taxsms.settings import Settings
+
+SHOWN = 10  # refused jobs of a plan named on stderr
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -65,7 +68,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     rplan = runtime.command(rsub, "plan", cmd_reminders_plan)
     _planning_options(rplan)
     rplan.add_argument("--days-before", type=int, default=3, help="working days before the deadline (default 3)")
-    rplan.add_argument("--unit", help="only this unit and the units below it (default: every unit)")
+    rplan.add_argument("--unit", help="only this unit and the units below it (default: the sender's unit)")
+    rplan.add_argument("--token", help="send as this API token (default: $TAXSMS_TOKEN)")
+    rplan.add_argument("--as", dest="actor", help="send as this operator (password: $TAXSMS_OPERATOR_PASSWORD)")
     overdue = runtime.command(rsub, "overdue", cmd_reminders_overdue)
     _planning_options(overdue)
     overdue.add_argument(
@@ -252,6 +257,10 @@ def _start_clock(args: argparse.Namespace) -> Any:
 
 
 def _run_plan(args: argparse.Namespace, cfg: Settings, build: Any) -> int:
+    """Build the plan, print it and, when it is feasible, enqueue the jobs its sender's admission lets through
+    (those it refuses are named, and both outcomes audited, path 'reminders')."""
+    from taxsms.governance.admission import Gate
+    from taxsms.privacy import mask_text
     from taxsms.queue.store import JobStore
     from taxsms.templates.catalog import TemplateCatalog
 
@@ -277,21 +286,31 @@ def _run_plan(args: argparse.Namespace, cfg: Settings, build: Any) -> int:
         if args.dry_run:
             print("dry run: nothing enqueued")
             return 0
-        added = await JobStore(redis, keys).enqueue(result.jobs)
-        print(f"{added:,} enqueued ({len(result.jobs) - added:,} already planned)")
-        return 0
+        gate, sender = Gate(redis, keys), result.sender
+        admitted, refusals = await gate.admit_all(result.jobs, sender, "reminders")
+        for refusal in refusals[:SHOWN]:
+            print(f"refused {refusal.job_id}: {mask_text(str(refusal.error))}", file=sys.stderr)
+        added = await JobStore(redis, keys).enqueue(admitted)
+        await gate.record_sent(sender.tag, sender.unit, "reminders", added, len(admitted) - added)
+        more = f" ({len(refusals) - SHOWN:,} more not shown)" if len(refusals) > SHOWN else ""
+        refused = f"; {len(refusals):,} refused for {sender.tag}{more}" if refusals else ""
+        print(f"{added:,} enqueued ({len(admitted) - added:,} already planned){refused}")
+        return errors.PARTIAL if refusals else errors.OK
 
     return runtime.with_redis(cfg, work)
 
 
 def cmd_reminders_plan(args: argparse.Namespace, cfg: Settings) -> int:
-    """plan (and enqueue) reminders for the unfiled, subscribed taxpayers"""
+    """plan (and enqueue) reminders for the unfiled, subscribed taxpayers, sent as --token or --as"""
     from taxsms.directory.reminders import plan_reminders
+    from taxsms.governance.enqueue import resolve_principal
 
     async def build(directory, tree, catalog, filing, windows, calendar, tps, redis, keys):  # type: ignore[no-untyped-def]
-        units = {unit.id for unit in tree.subtree(args.unit)} if args.unit else None
-        return await plan_reminders(directory, tree, catalog, filing, days_before=args.days_before, tps=tps,
-                                    windows=windows, calendar=calendar, clock=_start_clock(args),
+        # nothing anonymous: the sender logs in (or shows its token) before anything is planned
+        sender = await resolve_principal(redis, keys, token=args.token or "", operator=args.actor or "")
+        units = {unit.id for unit in tree.subtree(args.unit or sender.unit)}
+        return await plan_reminders(directory, tree, catalog, filing, sender=sender, days_before=args.days_before,
+                                    tps=tps, windows=windows, calendar=calendar, clock=_start_clock(args),
                                     units=units)  # fmt: skip
 
     return _run_plan(args, cfg, build)

@@ -1,11 +1,12 @@
 """Automatic filing reminders (before the deadline) and overdue-filing notices (after it), from the directory.
 
 `plan_reminders` builds one `filing_reminder` job per subscribed phone of every taxpayer that has not filed,
-unit by unit, each signed by the taxpayer's unit and expiring at the deadline, and simulates sending them
-(taxsms.dispatcher.planning: the send windows and the link's TPS) to check that all go out at least
-`days_before` working days before the deadline. `plan_overdue` builds the collection office's
-`overdue_filing` notices once the deadline has passed. Neither enqueues anything: the caller does, when the
-plan is feasible. Job ids are derived from the return, taxpayer and phone, so planning twice sends nothing twice.
+unit by unit, each sent by (and signed with the unit of) the principal planning them and expiring at the
+deadline, and simulates sending them (taxsms.dispatcher.planning: the send windows and the link's TPS) to
+check that all go out at least `days_before` working days before the deadline. `plan_overdue` builds the
+collection office's `overdue_filing` notices once the deadline has passed. Every job carries its principal.
+Neither enqueues anything: the caller does, through the admission gate, when the plan is feasible. Job ids
+are derived from the return, taxpayer and phone, so planning twice sends nothing twice.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from taxsms.dispatcher.planning import Plan, plan
 from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.errors import Refused
 from taxsms.governance.operators import Operator
+from taxsms.governance.policy import Principal, operator_principal
 from taxsms.governance.scope import check_send
 from taxsms.governance.units import Level, UnitTree
 from taxsms.holidays import Calendar
@@ -43,6 +45,7 @@ class ReminderPlan:
     """The jobs of one run and their predicted timeline."""
 
     kind: Kind
+    sender: Principal  # who sends them: every job carries it, and is admitted for it
     filing: Filing
     deadline: Deadline
     start: float
@@ -114,6 +117,7 @@ async def plan_reminders(
     catalog: TemplateCatalog,
     filing: Filing,
     *,
+    sender: Principal,
     days_before: int,
     tps: float,
     windows: WindowPolicy,
@@ -121,25 +125,28 @@ async def plan_reminders(
     clock: Callable[[], float],
     units: set[str] | None = None,
 ) -> ReminderPlan:
-    """Reminder jobs for the unfiled, subscribed taxpayers of `units` (all when None), and their timeline."""
+    """Reminder jobs from `sender` (its unit's signature, its operator's name if it is one) for the unfiled,
+    subscribed taxpayers of `units` (all when None), and their timeline. Admission refuses those outside the
+    sender's scope."""
     due = deadline(filing, calendar)
     last_day = working_days_before(due.day, days_before, calendar)
     send_by = datetime.combine(last_day + timedelta(days=1), time(0), CHINA).timestamp()
     start = clock()
-    result = ReminderPlan(Kind.FILING_REMINDER, filing, due, start, send_by)
+    result = ReminderPlan(Kind.FILING_REMINDER, sender, filing, due, start, send_by)
     pending = await _unfiled(directory, filing, units, result)
     consent = await directory.consent.records([p for t in pending for p in t.phones])
     variables = {"period": _period_text(filing), "tax": TAX_NAMES.get(filing.tax, filing.tax),
                  "deadline": _chinese_date(due.day)}  # fmt: skip
-    texts = _Texts(catalog, REMINDER_TEMPLATE, variables, tree, "")
+    texts = _Texts(catalog, REMINDER_TEMPLATE, variables, tree, sender.name)
     for taxpayer in pending:
         phones = [p for p in taxpayer.phones if p in consent and consent[p].subscribed_for(taxpayer.id)]
         if not phones:
             result.without_consent += 1
             continue
-        text = texts.for_taxpayer(taxpayer.unit, taxpayer.name)
+        text = texts.for_taxpayer(sender.unit, taxpayer.name)
         for phone in phones:
-            result.jobs.append(_job(Kind.FILING_REMINDER, "rem", filing, taxpayer, phone, text, due.ends_at, ""))
+            result.jobs.append(_job(Kind.FILING_REMINDER, "rem", filing, taxpayer, phone, text, due.ends_at, sender,
+                                    unit=sender.unit))  # fmt: skip
     result.window_hours = open_hours(windows, Kind.FILING_REMINDER, start, send_by)
     result.timeline = plan(result.jobs, tps=tps, windows=windows, start=start, due=send_by, group=_unit_of)
     return result
@@ -173,7 +180,7 @@ async def plan_overdue(
         raise PlanRefused(f"--file-by {file_by} is not in the future")
     units = {unit.id for unit in tree.subtree(operator.unit)}
     send_by = datetime.combine(file_by, time(0), CHINA).timestamp()
-    result = ReminderPlan(Kind.OVERDUE_FILING, filing, due, start, send_by)
+    result = ReminderPlan(Kind.OVERDUE_FILING, operator_principal(operator), filing, due, start, send_by)
     variables = {"period": _period_text(filing), "tax": TAX_NAMES.get(filing.tax, filing.tax),
                  "deadline": _chinese_date(file_by)}  # fmt: skip
     texts = _Texts(catalog, OVERDUE_TEMPLATE, variables, tree, operator.name)
@@ -182,7 +189,7 @@ async def plan_overdue(
         text = texts.for_taxpayer(office, taxpayer.name)
         for phone in taxpayer.phones:
             expires = datetime.fromtimestamp(send_by, CHINA)
-            job = _job(Kind.OVERDUE_FILING, "ovd", filing, taxpayer, phone, text, expires, operator.id, unit=office)
+            job = _job(Kind.OVERDUE_FILING, "ovd", filing, taxpayer, phone, text, expires, result.sender, unit=office)
             result.jobs.append(job)
     result.window_hours = open_hours(windows, Kind.OVERDUE_FILING, start, send_by)
     result.timeline = plan(result.jobs, tps=tps, windows=windows, start=start, due=send_by, group=_unit_of)
@@ -204,7 +211,7 @@ class _Texts:
     def for_taxpayer(self, unit: str, name: str) -> str:
         text = self._by_unit.get(unit)
         if text is None:
-            signature = Signature(self.tree.name_of(unit), self.operator_name)
+            signature = Signature(self.tree.get(unit).sms_signature, self.operator_name)
             text = self.catalog.render(self.template, {**self.variables, "name": self._NAME}, signature).text
             self._by_unit[unit] = text
         return text.replace(self._NAME, name)
@@ -221,7 +228,7 @@ def _unit_of(job: Job) -> str:
 
 def _job(
     kind: Kind, prefix: str, filing: Filing, taxpayer: Taxpayer, phone: str, text: str, expires: datetime,
-    operator: str, *, unit: str = "",
+    sender: Principal, *, unit: str,
 ) -> Job:  # fmt: skip
     return validate_job(
         Job(
@@ -229,8 +236,9 @@ def _job(
             kind=kind,
             to=phone,
             text=text,
-            unit=unit or taxpayer.unit,
-            operator=operator,
+            unit=unit,
+            operator=sender.operator,
+            principal=sender.tag,
             recipient_unit=taxpayer.unit,
             taxpayer_id=taxpayer.id,
             period=filing.period,

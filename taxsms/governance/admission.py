@@ -23,7 +23,6 @@ from taxsms.governance.policy import (
     Registry,
     admit,
     readmit,
-    recheck_unattributed,
 )
 from taxsms.governance.registry import load_registry
 from taxsms.queue.jobs import Job, JobError
@@ -139,9 +138,10 @@ class Gate:
 
     def check(self, job: Job, *, raw: bool) -> Job:
         """The worker's admission of one job (pure, on the current snapshot): admitted again for the
-        principal it names (raw intake entries must name a registered system), or Refused, remembered for
-        flush_refusals(). StaleRegistry when it names a principal the snapshot does not know and the snapshot
-        is not brand new: the worker reloads it and decides again (a campaign approved a moment ago)."""
+        principal it names (a job naming none is refused; raw intake entries must name a registered system),
+        or Refused, remembered for flush_refusals(). StaleRegistry when it names a principal the snapshot
+        does not know and the snapshot is not brand new: the worker reloads it and decides again (a campaign
+        approved a moment ago)."""
         registry = self._registry
         assert registry is not None, "load the registry first"
         verdict = _recheck(job, raw, registry)
@@ -152,6 +152,15 @@ class Gate:
             raise StaleRegistry(verdict.field, verdict.code, verdict.reason)
         self._refused.append((job, verdict))
         raise verdict
+
+    def readmit(self, job: Job) -> Job:
+        """A job queued before (a dead letter requeued) admitted again for the principal it names, on the
+        current snapshot; Refused when it names none, one the registry does not know, or the rules refuse it."""
+        assert self._registry is not None, "load the registry first"
+        verdict = _recheck(job, False, self._registry)
+        if isinstance(verdict, Refused):
+            raise verdict
+        return verdict
 
     async def flush_refusals(self) -> None:
         """One audit entry per principal for the jobs check() refused since the last flush."""
@@ -203,6 +212,10 @@ class Gate:
 
 
 UNKNOWN = "unknown_principal"
+ANONYMOUS = (
+    "the job names no principal: every job must name its sender: taxsms enqueue --as/--token, the API, a "
+    "campaign, or a registered system"
+)
 
 
 class StaleRegistry(Refused):
@@ -218,7 +231,7 @@ def _recheck(job: Job, raw: bool, registry: Registry) -> Verdict:
                 "a raw intake entry must name its registered system: principal = system:NAME (taxsms system add)",
             )
         if not job.principal:
-            return recheck_unattributed(job, registry)
+            raise Refused("principal", "anonymous", ANONYMOUS)
         principal = registry.resolve(job.principal)
         if principal is None:
             raise Refused(

@@ -318,28 +318,6 @@ def _review(job: Job, registry: Registry, text: str) -> None:
             raise Refused("text" if text else "vars", "content", f"forbidden content: {found}")
 
 
-def recheck_unattributed(job: Job, registry: Registry) -> Job:
-    """What the worker checks on a queued job that names no principal (enqueued by a trusted in-process
-    caller, e.g. the demo and the benchmarks): a signature, no suspension or cancel, clean content."""
-    if job.text and not SIGNATURE.search(job.text):
-        raise Refused(
-            "text", "signature", "no signature: the text must start or end with 【sending unit】 (nothing anonymous)"
-        )
-    for unit in (job.unit, job.recipient_unit):
-        reason = registry.suspension(unit) if unit else None
-        if reason:
-            raise Refused("unit", "suspended", reason)
-    op = registry.operators.get(job.operator) if job.operator else None
-    if op is not None and not op.active:
-        raise Refused("operator", "suspended", f"operator {op.id} is suspended and may not send: {op.suspended_reason}")
-    if job.campaign and job.campaign in registry.cancelled:
-        raise Refused(
-            "campaign", "cancelled", f"campaign {job.campaign} was cancelled: {registry.cancelled[job.campaign]}"
-        )
-    _review(job, registry, job.text)
-    return job
-
-
 def admit(job: Job, principal: Principal | None, registry: Registry) -> Job:
     """The job as `principal` may send it, or Refused (see the module docstring)."""
     if principal is None:

@@ -19,7 +19,7 @@ async def enqueue_lines(
     lines: Iterable[bytes | str],
     on_refused: Callable[[int, JobError], None] | None = None,
     *,
-    admit: Callable[[list[Job]], Awaitable[list[Job | JobError]]] | None = None,
+    admit: Callable[[list[Job]], Awaitable[list[Job | JobError]]],
 ) -> tuple[int, int]:
     """Enqueue JSON lines (one job each; blank lines ignored). Return (added, dead-lettered).
 
@@ -42,9 +42,7 @@ async def enqueue_lines(
             on_refused(number, error)
 
     async def flush() -> int:
-        verdicts: list[Job | JobError] = [job for _, _, job in batch]
-        if admit is not None:
-            verdicts = await admit([job for _, _, job in batch])
+        verdicts = await admit([job for _, _, job in batch])
         jobs = []
         for (number, raw, _), verdict in zip(batch, verdicts, strict=True):
             if isinstance(verdict, JobError):
