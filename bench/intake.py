@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 
 import msgspec
-from redis.asyncio import Redis
 
 from taxsms import runtime
-from taxsms.queue.connect import keys_for
+from taxsms.queue.connect import connect, keys_for
 from taxsms.queue.server import RedisServer
 
 from common import BENCH_SYSTEM, RESULTS, enqueue, write_json
@@ -57,7 +56,7 @@ def jobs(n: int, run: str) -> list[bytes]:
 async def measure(run: str, n: int) -> dict[str, float]:
     lines = jobs(n, run)
     with tempfile.TemporaryDirectory() as tmp, RedisServer(Path(tmp) / "redis") as server:
-        redis = Redis.from_url(server.url)
+        redis = connect(server.url)  # as `taxsms enqueue` connects (hiredis packing)
         before = int((await redis.info("memory"))["used_memory"])
         started = time.perf_counter()
         added = await enqueue(redis, keys_for(redis), lines)
