@@ -2,7 +2,7 @@
 
 Three measurements over the example unit tree and the shipped forbidden list, each on `--jobs` jobs:
 - `admit`: an upstream token's job with a text of its own (no two alike: the content-review cache never hits),
-  admitted from scratch (scope, signature, review), as POST /v1/jobs and `taxsms enqueue` do;
+  admitted from scratch (keeper, scope, signature, review), as POST /v1/jobs and `taxsms enqueue` do;
 - `readmit`: the worker admitting an admitted job again (the principal resolved from the job), same texts;
 - `campaign`: the worker's re-admission of a campaign's jobs (one text: review is remembered per text).
 For scale, `parse_job` (decoding and validating the job's JSON, which the worker does for every job anyway)
@@ -20,7 +20,7 @@ from pathlib import Path
 import msgspec
 
 from taxsms.governance.admission import _recheck
-from taxsms.governance.operators import Operator, Role
+from taxsms.governance.operators import Operator, Role, Status
 from taxsms.governance.policy import CampaignGrant, Principal, PrincipalKind, Registry, admit
 from taxsms.governance.units import UnitTree
 from taxsms.queue.jobs import Job, Kind, encode_job, parse_job
@@ -33,12 +33,15 @@ REPEATS = 5
 
 
 def registry() -> Registry:
-    token = Principal(PrincipalKind.TOKEN, "tok1", "county-e1", frozenset({Kind.OVERDUE_FILING, Kind.FILING_REMINDER}))
+    kinds = frozenset({Kind.OVERDUE_FILING, Kind.FILING_REMINDER})
+    token = Principal(PrincipalKind.TOKEN, "tok1", "county-e1", kinds, keeper="E1001")  # its keeper is checked
+    admin = Operator("E1001", "赵一", "county-e1", frozenset({Role.ADMIN}), confirmed_by="P001")
     publisher = Operator("E2001", "王五", "city-east", frozenset({Role.PUBLISHER}), confirmed_by="P001")
+    other = Operator("E1009", "钱九", "county-e1", frozenset({Role.ADMIN}), Status.SUSPENDED, suspended_reason="违规")
     return Registry(
         UnitTree.from_file(),
         ContentReview.from_file(),
-        operators={publisher.id: publisher},
+        operators={op.id: op for op in (admin, publisher, other)},  # one suspended: keepers are looked up
         principals={token.tag: token},
         campaigns={"cmp-1": CampaignGrant("cmp-1", "city-east", Kind.NOTICE, "E2001")},
     )

@@ -23,8 +23,11 @@ async def seed_units(redis: Redis, keys: Keys) -> UnitTree:
     return tree
 
 
-async def county_token(redis: Redis, keys: Keys, unit: str = "county-e1", kinds: set[str] | None = None) -> str:
-    secret, _ = await TokenStore(redis, ApiKeys(keys)).create(unit, kinds or UPSTREAM, {"*"})
+async def county_token(
+    redis: Redis, keys: Keys, unit: str = "county-e1", kinds: set[str] | None = None, actor: str = ""
+) -> str:
+    """A token for `unit` (default: the upstream kinds, any recipient unit) issued by `actor` (default: none)."""
+    secret, _ = await TokenStore(redis, ApiKeys(keys)).create(unit, kinds or UPSTREAM, {"*"}, actor=actor)
     return secret
 
 

@@ -192,6 +192,16 @@ async def test_cli_enqueue_path(world: World, tmp_path: Path, monkeypatch: pytes
     world.refused.append(phone(p, 7))
     await world.reinstate_unit("city-east")
 
+    # a token answers to the operator who issued it: refused while e1admin is suspended
+    kept = await county_token(world.redis, world.keys, actor="e1admin")
+    await world.book().suspend(world.ops["eadmin"], "e1admin", "违规发放")
+    kept_job = tmp_path / "kept.jsonl"
+    kept_job.write_text(json.dumps(world.job("kept", phone(p, 8))) + "\n")
+    assert await asyncio.to_thread(cli, world, "enqueue", "--token", kept, str(kept_job)) == 5
+    assert (await world.refusal_codes("cli"))["suspended"] == 2
+    world.refused.append(phone(p, 8))
+    await world.book().reinstate(world.ops["eadmin"], "e1admin")
+
     await world.run_worker_until_final()
     record = await JobStore(world.redis, world.keys).job("by-e1col")
     assert record is not None and record["state"] == "rejected" and "may not send: 违规" in record["error"]
@@ -226,10 +236,24 @@ async def test_api_path(world: World) -> None:
         status, detail = await post(world.job("suspended", phone(p, 6)))
         assert status == 403 and "suspended" in detail
         await world.reinstate_unit("county-e1")
-        # a suspended operator has no token: tokens are systems'; an operator's jobs are the CLI's --as (above)
-    world.refused += [phone(p, c) for c in (1, 3, 4, 5, 6)] + [phone(p, 2, i) for i in range(len(TRICKS))]
-    codes = await world.refusal_codes("api")
-    assert codes == {"needs_approval": 1, "content": len(TRICKS), "signature": 1, "scope": 2, "suspended": 1}
+        # a suspended operator: a token answers to the operator who issued it, for what it sends and what it
+        # queued before (an operator's own jobs are the CLI's --as, above)
+        kept = await county_token(world.redis, world.keys, actor="e1admin")
+        assert (await api.post_jobs(world.job("kept-queued", phone(p, 7)), token=kept)).status == 202
+        await world.book().suspend(world.ops["eadmin"], "e1admin", "违规发放")
+        response = await api.post_jobs(world.job("kept", phone(p, 8)), token=kept)
+        detail = (await response.json())["detail"]
+        assert response.status == 403 and "was issued by operator e1admin, who is suspended: 违规发放" in detail
+        world.refused += [phone(p, c) for c in (1, 3, 4, 5, 6, 7, 8)] + [phone(p, 2, i) for i in range(len(TRICKS))]
+        codes = await world.refusal_codes("api")
+        assert codes == {"needs_approval": 1, "content": len(TRICKS), "signature": 1, "scope": 2, "suspended": 2}
+        await world.run_worker_until_final()
+        record = await JobStore(world.redis, world.keys).job(api.stored("kept-queued", kept)) or {}
+        assert record.get("state") == "rejected" and "who is suspended: 违规发放" in record.get("error", "")
+        assert await world.refusal_codes("worker") == {"suspended": 1}
+        await world.book().reinstate(world.ops["eadmin"], "e1admin")  # reinstated: its token sends again
+        assert (await api.post_jobs(world.job("kept-again", phone(p, 9)), token=kept)).status == 202
+        world.allowed.append(phone(p, 9))
     await world.run_worker_until_final()
     assert_nothing_reached_the_smsc(world)
 
@@ -251,12 +275,24 @@ async def test_raw_intake_path(world: World) -> None:
     await xadd(world.job("forged", phone(p, 3), FORGED))
     await xadd(world.job("outside", phone(p, 4), recipient_unit="county-w1"))
     await xadd(world.job("padmin", phone(p, 5), "【省税务局】全省纳税人通知", operator="padmin"))
-    # a suspended operator: the system cannot sign as one, (padmin above); a suspended unit: below
+    # an operator: the system cannot sign as one (padmin above); a suspended unit, a suspended keeper: below
     world.refused += [phone(p, c) for c in (1, 3, 4, 5, 8, 9)] + [phone(p, 2, i) for i in range(len(TRICKS))]
     await world.run_worker_until_final()
     await world.suspend_unit("county-e1")
     await xadd(world.job("suspended", phone(p, 6)))
     world.refused.append(phone(p, 6))
+    await world.run_worker_until_final()
+    await world.reinstate_unit("county-e1")
+    # a suspended operator: a system answers to the operator who registered it
+    kept = Principal(PrincipalKind.SYSTEM, "kept-e1", "county-e1", frozenset({Kind.OVERDUE_FILING}), keeper="e1admin")
+    await PrincipalBook(world.redis, world.keys).register(kept, "kept-e1")
+    await world.book().suspend(world.ops["eadmin"], "e1admin", "违规登记")
+    await xadd(world.job("kept", phone(p, 7)), principal=kept.tag)
+    world.refused.append(phone(p, 7))
+    await world.run_worker_until_final()
+    await world.book().reinstate(world.ops["eadmin"], "e1admin")  # reinstated: the system sends again
+    await xadd(world.job("kept-again", phone(p, 10)), principal=kept.tag)
+    world.allowed.append(phone(p, 10))
     await world.run_worker_until_final()
     dead = {f[b"id"].decode(): f[b"reason"].decode() for _, f in await world.redis.xrange(world.keys.dead_letters)}
     assert "registered system" in dead["anonymous"] and "registered system" in dead["impostor"]
@@ -264,8 +300,11 @@ async def test_raw_intake_path(world: World) -> None:
     assert all("forbidden content" in dead[f"t{i}"] for i in range(len(TRICKS)))
     assert "【国家税务总局】" in dead["forged"] and "outside its jurisdiction" in dead["outside"]
     assert "may not sign as operator 'padmin'" in dead["padmin"]
+    assert "system:kept-e1 was registered by operator e1admin, who is suspended: 违规登记" in dead["kept"]
     codes = await world.refusal_codes("worker")
-    assert codes["content"] == len(TRICKS) and codes["anonymous"] == 2 and codes["suspended"] == 1
+    assert codes["content"] == len(TRICKS) and codes["anonymous"] == 2 and codes["suspended"] == 2
+    refusals = [e for e in await world.audit("send.refused") if e["actor"] == kept.tag]
+    assert [e["details"]["codes"] for e in refusals] == [{"suspended": 1}]  # type: ignore[index]
     assert_nothing_reached_the_smsc(world)
 
 

@@ -160,6 +160,32 @@ def test_suspended_operator_and_unit_send_nothing(registry: Registry) -> None:
     assert error.code == "suspended" and "under 东市税务局" in error.reason
 
 
+def test_a_token_or_system_sends_nothing_while_its_issuing_operator_is_suspended(registry: Registry) -> None:
+    """The keeper rule: a token or system answers to the operator who issued or registered it, on first
+    admission and on the worker's second look at what it queued before; keepers that are no operator are not
+    checked."""
+    admin = Operator("E1001", "赵一", "county-e1", frozenset({Role.ADMIN}))
+    suspended = msgspec.structs.replace(admin, status=Status.SUSPENDED, suspended_reason="违规")
+    registry = Registry(registry.tree, registry.review, operators={admin.id: admin})
+    kinds = COUNTY.kinds
+    token = Principal(PrincipalKind.TOKEN, "tok2", "county-e1", kinds, keeper=admin.id)
+    system = Principal(PrincipalKind.SYSTEM, "filing", "county-e1", kinds, keeper=admin.id)
+    queued = [admit(job(), principal, registry) for principal in (token, system)]
+    registry = Registry(registry.tree, registry.review, operators={admin.id: suspended})
+    for principal, out, verb in zip((token, system), queued, ("issued", "registered"), strict=True):
+        error = refused(registry, principal)
+        assert (error.field, error.code) == ("operator", "suspended")
+        assert error.reason == f"{principal.tag} was {verb} by operator E1001, who is suspended: 违规"
+        with pytest.raises(Refused, match="who is suspended: 违规") as info:
+            readmit(out, principal, registry)
+        assert info.value.code == "suspended"
+    for keeper in ("bootstrap", ""):  # not an operator; or a token issued before keepers were recorded
+        unchecked = Principal(PrincipalKind.TOKEN, "tok3", "county-e1", kinds, keeper=keeper)
+        assert admit(job(), unchecked, registry).principal == "token:tok3"
+    registry = Registry(registry.tree, registry.review, operators={admin.id: admin})  # reinstated: sends again
+    assert [readmit(out, p, registry) for out, p in zip(queued, (token, system), strict=True)] == queued
+
+
 def test_a_cancelled_campaign_sends_nothing(registry: Registry) -> None:
     principal = registry.resolve("campaign:cmp-1")
     assert principal is not None

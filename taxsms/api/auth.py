@@ -2,7 +2,8 @@
 
 A token is 32 random bytes (url-safe base64, prefixed `tsk_`); Redis keeps only its sha256 digest (a
 high-entropy secret needs no slow hash). Its record names the unit it acts for, the job kinds it may
-enqueue and the recipient units its jobs may target ('*' = any). Nothing here logs a token.
+enqueue, the recipient units its jobs may target ('*' = any) and the operator who issued it (its keeper:
+while they are suspended, the token sends nothing). Nothing here logs a token.
 """
 
 from __future__ import annotations
@@ -53,12 +54,15 @@ class ApiToken:
     recipient_units: frozenset[str]
     name: str = ""
     pii: bool = False  # may read full phone numbers
+    keeper: str = ""  # the operator who issued it (it sends nothing while they are suspended)
 
     @property
     def principal(self) -> Principal:
-        """The token as the admission policy sees it: its unit, kinds and recipient units."""
+        """The token as the admission policy sees it: its unit, kinds, recipient units and keeper."""
         kinds = frozenset(Kind(kind) for kind in self.kinds)
-        return Principal(PrincipalKind.TOKEN, self.id, self.unit, kinds, frozenset(self.recipient_units))
+        return Principal(
+            PrincipalKind.TOKEN, self.id, self.unit, kinds, frozenset(self.recipient_units), keeper=self.keeper
+        )
 
     @property
     def namespace(self) -> str:
@@ -91,7 +95,8 @@ class TokenStore:
         pii: bool = False,
         actor: str = "",
     ) -> tuple[str, ApiToken]:
-        """Issue a token; return (the secret, shown once, and its record). Recipient units default to `unit`."""
+        """Issue a token; return (the secret, shown once, and its record). Recipient units default to `unit`;
+        `actor`, the issuing operator, is its keeper."""
         if not unit:
             raise ValueError("a token must be bound to a unit")
         unknown = set(kinds) - {kind.value for kind in Kind}
@@ -99,7 +104,8 @@ class TokenStore:
             raise ValueError(f"kinds must be some of {', '.join(k.value for k in Kind)} (unknown: {sorted(unknown)})")
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         hashed = digest(secret)
-        token = ApiToken(hashed[:16], unit, frozenset(kinds), frozenset(recipient_units or {unit}), name, pii)
+        scope = frozenset(recipient_units or {unit})
+        token = ApiToken(hashed[:16], unit, frozenset(kinds), scope, name, pii, actor)
         record = {
             "id": token.id,
             "unit": unit,
@@ -107,13 +113,14 @@ class TokenStore:
             "recipient_units": _csv(token.recipient_units),
             "name": name,
             "pii": int(pii),
+            "created_by": actor,
             "created_at": f"{time.time():.3f}",
         }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.token(hashed), mapping=record)
             pipe.hset(self.keys.tokens, token.id, hashed)
             await pipe.execute()
-        await self.principals.register(token.principal, name, created_by=actor, at=float(record["created_at"]))
+        await self.principals.register(token.principal, name, at=float(record["created_at"]))
         details = {"unit": unit, "kinds": sorted(token.kinds), "recipient_units": sorted(token.recipient_units)}
         await self.audit.append(actor or "cli", Action.TOKEN_CREATE, token.id, details | {"name": name, "pii": pii})
         return secret, token
@@ -143,9 +150,8 @@ class TokenStore:
         raw = {k.decode(): v.decode() for k, v in replies[0].items()}
         if not raw:
             return None, 0
-        token = ApiToken(
-            raw["id"], raw["unit"], _set(raw["kinds"]), _set(raw["recipient_units"]), raw["name"], raw["pii"] == "1"
-        )
+        kinds, scope, keeper = _set(raw["kinds"]), _set(raw["recipient_units"]), raw.get("created_by", "")
+        token = ApiToken(raw["id"], raw["unit"], kinds, scope, raw["name"], raw["pii"] == "1", keeper)
         return token, int(replies[1]) if rate_limit else 0
 
 

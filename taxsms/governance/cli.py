@@ -528,8 +528,8 @@ async def cmd_system_add(ctx: _Context, args: argparse.Namespace) -> int:
     kinds = frozenset(upstream_kinds(args.kind))
     if not _valid_name(args.name):
         raise ValueError(f"system name {args.name!r}: letters, digits, '-', '_' and '.'")
-    principal = Principal(PrincipalKind.SYSTEM, args.name, args.unit, kinds)
-    await PrincipalBook(ctx.redis, ctx.keys).register(principal, args.name)
+    principal = Principal(PrincipalKind.SYSTEM, args.name, args.unit, kinds, keeper=op.id)  # it answers to op
+    await PrincipalBook(ctx.redis, ctx.keys).register(principal, args.name, at=_now())
     details = {"unit": args.unit, "kinds": sorted(kinds)}
     await ctx.audit.append(op.id, Action.SYSTEM_ADD, principal.tag, details)
     print(f"registered {principal.tag} for {ctx.tree.describe(args.unit)}: {', '.join(sorted(kinds))}")

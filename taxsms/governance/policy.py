@@ -8,8 +8,8 @@ a short code and the reason. It is idempotent: admitting an admitted job returns
 applies it again at admission and nothing that changed since (a suspension, a cancel, a longer term list)
 slips through. The rules (Art. 4, 7, 8, 10, 11 of the measures):
 
-- anonymous jobs are refused; a suspended operator, a suspended unit (or a unit under a suspended one) and a
-  cancelled campaign send nothing;
+- anonymous jobs are refused; a suspended operator, a token or system whose issuing operator (its keeper) is
+  suspended, a suspended unit (or a unit under a suspended one) and a cancelled campaign send nothing;
 - upstream systems (API tokens, registered intake systems) send filing reminders, overdue notices and
   replies, for their own unit, to recipients within it; notices and internal messages go out only as jobs
   of an approved campaign; an operator sends directly what its roles allow except those two;
@@ -69,6 +69,7 @@ class Principal:
     recipient_units: frozenset[str] = frozenset({ANY_UNIT})  # within `unit`'s subtree; '*' = all of it
     name: str = ""  # an operator's (or a campaign creator's) real name, signed where the kind calls for it
     operator: str = ""  # the operator id a job of this principal names
+    keeper: str = ""  # a token's or system's issuing operator: it answers to them (sends nothing while suspended)
     tag: str = field(init=False, default="")  # 'kind:id', as jobs carry it
 
     def __post_init__(self) -> None:
@@ -96,7 +97,8 @@ class CampaignGrant:
 @dataclass(slots=True)
 class Registry:
     """A snapshot of what admission reads: the unit tree, suspensions, operators, principals, campaigns,
-    the content review. Build it with taxsms.governance.registry.load_registry (or directly, in tests)."""
+    the content review. Build it with taxsms.governance.registry.load_registry (or directly, in tests); the
+    tree and the operators are indexed when it is built."""
 
     tree: UnitTree
     review: ContentReview
@@ -108,6 +110,7 @@ class Registry:
     directory: DirectoryLookup | None = None
     _ancestors: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
     _heads: dict[str, str] = field(default_factory=dict, repr=False)  # unit -> '【signature】'
+    _suspended_operators: dict[str, str] = field(default_factory=dict, repr=False)  # operator id -> reason
     _clean: dict[str, bool] = field(default_factory=dict, repr=False)
     _clean_digest: str = field(default="", repr=False)
     _campaign_principals: dict[str, Principal] = field(default_factory=dict, repr=False)
@@ -115,6 +118,7 @@ class Registry:
     def __post_init__(self) -> None:
         self._ancestors = {unit.id: frozenset(u.id for u in self.tree.path(unit.id)) for unit in self.tree}
         self._heads = {unit.id: f"【{unit.sms_signature}】" for unit in self.tree}
+        self._suspended_operators = {op.id: op.suspended_reason for op in self.operators.values() if not op.active}
 
     # -- lookups ---------------------------------------------------------------------------------------
 
@@ -218,6 +222,15 @@ def _standing(principal: Principal, registry: Registry, job: Job) -> None:
             why = op.suspended_reason if op else "no such operator"
             raise Refused(
                 "operator", "suspended", f"operator {principal.operator} is suspended and may not send: {why}"
+            )
+    if principal.keeper and registry._suspended_operators:
+        why = registry._suspended_operators.get(principal.keeper)  # not an operator ('bootstrap'): not checked
+        if why is not None:
+            issued = "registered" if principal.kind is PrincipalKind.SYSTEM else "issued"
+            raise Refused(
+                "operator",
+                "suspended",
+                f"{principal.tag} was {issued} by operator {principal.keeper}, who is suspended: {why}",
             )
     if principal.kind is PrincipalKind.CAMPAIGN:
         cancelled = registry.cancelled.get(principal.id)

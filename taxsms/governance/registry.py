@@ -1,9 +1,10 @@
 """The store edge of the admission policy: upstream principals in Redis, and the snapshot admission reads.
 
 `PrincipalBook` keeps the upstream senders (API tokens and registered intake systems) in the hash
-`keys.principals` (tag -> JSON: unit, kinds, recipient units). `load_registry` reads, in one round trip,
-everything `taxsms.governance.policy.admit` needs: units, unit suspensions, operators, principals, approved
-and cancelled campaigns and the forbidden-term list.
+`keys.principals` (tag -> JSON: unit, kinds, recipient units, and the operator who issued or registered it:
+its keeper, see `Principal.keeper`). `load_registry` reads, in one round trip, everything
+`taxsms.governance.policy.admit` needs: units, unit suspensions, operators, principals, approved and
+cancelled campaigns and the forbidden-term list.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class PrincipalRecord(msgspec.Struct, frozen=True):
     created_at: float = 0.0
 
     def principal(self) -> Principal:
-        return Principal(self.kind, self.id, self.unit, frozenset(self.kinds), frozenset(self.recipient_units))
+        kinds, scope = frozenset(self.kinds), frozenset(self.recipient_units)
+        return Principal(self.kind, self.id, self.unit, kinds, scope, keeper=self.created_by)
 
 
 class GrantRecord(msgspec.Struct, frozen=True):
@@ -72,7 +74,8 @@ class PrincipalBook:
         self.redis = redis
         self.keys = keys
 
-    async def register(self, principal: Principal, name: str = "", *, created_by: str = "", at: float = 0.0) -> None:
+    async def register(self, principal: Principal, name: str = "", *, at: float = 0.0) -> None:
+        """Store `principal` (its keeper recorded as created_by), registered at `at`."""
         record = PrincipalRecord(
             principal.kind,
             principal.id,
@@ -80,7 +83,7 @@ class PrincipalBook:
             sorted(principal.kinds),
             sorted(principal.recipient_units),
             name,
-            created_by,
+            principal.keeper,
             at,
         )
         await self.redis.hset(self.keys.principals, principal.tag, msgspec.json.encode(record))
