@@ -58,6 +58,16 @@ class PrincipalKind(StrEnum):
     SERVICE = "service"  # the reply service (automatic answers)
 
 
+#: The members the per-job checks compare with, bound once: looking a member up (`PrincipalKind.CAMPAIGN`)
+#: costs about 0.2 µs on Python 3.11, and the worker's second look at a token's job made five such lookups.
+_OPERATOR, _CAMPAIGN, _SERVICE, _REPLY = (
+    PrincipalKind.OPERATOR,
+    PrincipalKind.CAMPAIGN,
+    PrincipalKind.SERVICE,
+    Kind.REPLY,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who a job is sent by: bound to a unit and to the kinds it may send."""
@@ -165,10 +175,10 @@ class Registry:
     def resolve(self, tag: str) -> Principal | None:
         """The principal a job names, as it stands now (None: unknown, removed, or a campaign not approved)."""
         kind, _, ident = tag.partition(":")
-        if kind == PrincipalKind.OPERATOR:
+        if kind == _OPERATOR:
             op = self.operators.get(ident)
             return operator_principal(op) if op else None
-        if kind == PrincipalKind.CAMPAIGN:
+        if kind == _CAMPAIGN:
             found = self._campaign_principals.get(ident)
             if found is None:
                 grant = self.campaigns.get(ident)
@@ -180,7 +190,7 @@ class Registry:
                 found = Principal(PrincipalKind.CAMPAIGN, ident, grant.unit, kinds, name=name, operator=grant.creator)
                 self._campaign_principals[ident] = found
             return found
-        if kind == PrincipalKind.SERVICE and ident in self.tree:
+        if kind == _SERVICE and ident in self.tree:
             return service_principal(ident)
         return self.principals.get(tag)
 
@@ -232,7 +242,7 @@ def _standing(principal: Principal, registry: Registry, job: Job) -> None:
                 "suspended",
                 f"{principal.tag} was {issued} by operator {principal.keeper}, who is suspended: {why}",
             )
-    if principal.kind is PrincipalKind.CAMPAIGN:
+    if principal.kind is _CAMPAIGN:
         cancelled = registry.cancelled.get(principal.id)
         if cancelled is not None:
             raise Refused("campaign", "cancelled", f"campaign {principal.id} was cancelled: {cancelled}")
@@ -241,7 +251,7 @@ def _standing(principal: Principal, registry: Registry, job: Job) -> None:
 
 
 def _kind(principal: Principal, job: Job, registry: Registry) -> None:
-    if job.kind in principal.kinds and (job.kind not in CAMPAIGN_KINDS or principal.kind is PrincipalKind.CAMPAIGN):
+    if job.kind in principal.kinds and (job.kind not in CAMPAIGN_KINDS or principal.kind is _CAMPAIGN):
         return  # notices and internal messages: only as an approved campaign's jobs, whatever a token was granted
     if job.kind in CAMPAIGN_KINDS:
         raise Refused(
@@ -257,7 +267,7 @@ def _kind(principal: Principal, job: Job, registry: Registry) -> None:
 def _recipient_unit(principal: Principal, job: Job, registry: Registry) -> str:
     unit = job.recipient_unit
     if not unit:
-        if job.kind is Kind.REPLY:
+        if job.kind is _REPLY:
             return ""  # an answer to whoever wrote in
         found = registry.directory(job.to, job.taxpayer_id) if registry.directory is not None else ()
         if not found:
@@ -341,7 +351,7 @@ def admit(job: Job, principal: Principal | None, registry: Registry) -> Job:
         )
     _standing(principal, registry, job)
     _kind(principal, job, registry)
-    if job.id.startswith(CAMPAIGN_ID_PREFIX) and principal.kind is not PrincipalKind.CAMPAIGN:
+    if job.id.startswith(CAMPAIGN_ID_PREFIX) and principal.kind is not _CAMPAIGN:
         raise Refused("id", "reserved", f"job ids starting {CAMPAIGN_ID_PREFIX!r} are reserved for campaigns")
     if job.unit and job.unit != principal.unit:
         raise Refused(
@@ -393,7 +403,7 @@ def readmit(job: Job, principal: Principal, registry: Registry) -> Job:
         registry.within(principal.unit, unit)
         and (ANY_UNIT in principal.recipient_units or unit in principal.recipient_units)
         if unit
-        else job.kind is Kind.REPLY
+        else job.kind is _REPLY
     )
-    reserved = principal.kind is not PrincipalKind.CAMPAIGN and job.id.startswith(CAMPAIGN_ID_PREFIX)
+    reserved = principal.kind is not _CAMPAIGN and job.id.startswith(CAMPAIGN_ID_PREFIX)
     return job if in_scope and not reserved else admit(job, principal, registry)
