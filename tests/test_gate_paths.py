@@ -558,6 +558,45 @@ async def test_a_token_creates_a_campaign_pending_approval_and_never_sends_one(w
     assert_nothing_reached_the_smsc(world)
 
 
+async def test_a_token_whose_keeper_is_suspended_proposes_nothing_and_its_proposal_is_not_approved(
+    world: World,
+) -> None:
+    """The keeper rule on the campaign path: while the operator who issued a token is suspended, the token's
+    proposal is refused and one it made before is not approved; reinstated, the proposal is approved."""
+    from taxsms.api.auth import TokenStore
+    from taxsms.api.keys import ApiKeys
+
+    p = 10
+    token, _ = await TokenStore(world.redis, ApiKeys(world.keys)).create(
+        "county-e1", {"notice"}, {"*"}, actor="e1admin"
+    )
+    why = "was issued by operator e1admin, who is suspended: 违规发放"
+    async with running_api(world.redis, world.keys) as api:
+
+        async def propose() -> tuple[int, dict[str, object]]:
+            recipients = [{"to": phone(p, 0), "recipient_unit": "county-e1"}]
+            proposal = {"name": "申报提醒", "text": CLEAN, "recipients": recipients}
+            response = await api.client.post(f"{api.url}/v1/campaigns", json=proposal, headers=api.auth(token))
+            return response.status, await response.json()
+
+        status, body = await propose()
+        assert status == 201, body
+        await world.book().suspend(world.ops["eadmin"], "e1admin", "违规发放")
+        status, refused = await propose()
+        assert status == 403 and why in str(refused["detail"])
+    campaigns = CampaignBook(world.redis, world.keys, UNITS, world.book())
+    with pytest.raises(PermissionDenied, match=why):
+        await campaigns.approve(world.ops["padmin2"], str(body["id"]))
+    reasons = [e["details"]["reason"] for e in await world.audit("campaign.refused")]
+    assert len(reasons) == 2 and all(why in reason for reason in reasons)
+    await world.book().reinstate(world.ops["eadmin"], "e1admin")
+    assert await campaigns.approve(world.ops["padmin2"], str(body["id"])) == 1
+    world.allowed.append(phone(p, 0))
+    await world.run_worker_until_final()
+    assert len(world.texts_to(phone(p, 0))) == 1
+    assert_nothing_reached_the_smsc(world)
+
+
 async def test_the_quota_hard_stop_overshoots_by_less_than_one_batch(world: World) -> None:
     """Item 7: two campaigns each within the quota of 7 are approved before either is sent (5 messages of one
     segment and 3 of two: 11 in all), then a worker with the default buffer (one batch, 64 entries, takes

@@ -117,7 +117,9 @@ def approval_refusal(
     if not APPROVER_ROLES & approver.roles:
         return f"{who} may not approve campaigns: it needs the role publisher or admin"
     if not creator.active:
-        return f"the creator of campaign {campaign.id}, operator {creator.id}, is suspended"
+        why = f": {creator.suspended_reason}" if creator.suspended_reason else ""
+        named = creator.id if ":" in creator.id else f"operator {creator.id}"  # token:ID for a token's proposal
+        return f"the creator of campaign {campaign.id}, {named}, is suspended{why}"
     if approver.unit not in tree or campaign.unit not in tree:
         return f"unknown unit {approver.unit if approver.unit not in tree else campaign.unit!r}"
     mine, theirs = tree.level_of(approver.unit), tree.level_of(campaign.unit)
@@ -301,6 +303,8 @@ class CampaignBook:
         async with self._refusal_audited(token.tag, token.unit, name, recipients):
             if record is None or record.kind is not PrincipalKind.TOKEN:
                 raise PermissionDenied(f"{token.tag} is not a registered API token")
+            if why := await self._keeper_suspended(record):
+                raise PermissionDenied(why)
             return await self._propose(record, text, recipients, name, Kind(kind), not_before, expires_at)
 
     @contextlib.asynccontextmanager
@@ -388,13 +392,23 @@ class CampaignBook:
         if not campaign.creator.startswith(f"{PrincipalKind.TOKEN}:"):
             return await self.operators.get(campaign.creator)
         record = await PrincipalBook(self.redis, self.keys).record(campaign.creator)
-        status = Status.ACTIVE if record is not None else Status.SUSPENDED
+        why = "the token was revoked" if record is None else await self._keeper_suspended(record)
         return Operator(
-            campaign.creator, record.name if record else "", campaign.unit, frozenset(), status=status,
-            suspended_reason="" if record else "the token was revoked",
+            campaign.creator, record.name if record else "", campaign.unit, frozenset(),
+            status=Status.SUSPENDED if why else Status.ACTIVE, suspended_reason=why,
             created_by=record.created_by if record else "", created_at=record.created_at if record else 0.0,
             confirmed_by="token",
         )  # fmt: skip
+
+    async def _keeper_suspended(self, record: PrincipalRecord) -> str:
+        """Why a token may not propose (nor have its proposal approved): its keeper, the operator who issued
+        it, is suspended (the rule the admission policy applies to its jobs); '' if not."""
+        keeper = await self.operators.find(record.created_by) if record.created_by else None
+        if keeper is None or keeper.active:
+            return ""  # not an operator ('bootstrap'), or active
+        return (
+            f"token:{record.id} was issued by operator {keeper.id}, who is suspended: {keeper.suspended_reason}"
+        )
 
     async def _placed(
         self, recipients: Sequence[tuple[str, str]], reaches: Callable[[str], bool], refusal: str
