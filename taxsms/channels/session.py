@@ -1,8 +1,8 @@
 """One SMPP transceiver bind over asyncio: a thin shell around the sans-I/O Connection (smpp/connection.py).
 
-The session binds, keeps the link alive with enquire_link and reconnects with back-off and jitter when it
-is lost; a bind refused for its credentials backs off to minutes, logged once per change. Its submit side
-(the window over the shared queue) is window.py, its deliver_sm side inbound.py.
+The session binds, keeps the link alive with enquire_link and reconnects when it is lost (the waits and the
+refusal log: rebind.py). Its submit side (the window over the shared queue) is window.py, its deliver_sm side
+inbound.py.
 """
 
 from __future__ import annotations
@@ -18,22 +18,14 @@ from typing import Any
 from taxsms.channels import smpp
 from taxsms.channels.inbound import EventSink, Inbound
 from taxsms.channels.link import SmppLink
-from taxsms.channels.smpp import BIND_CREDENTIAL_STATUSES, BindState, Response
+from taxsms.channels.rebind import BindError, Rebinding
+from taxsms.channels.smpp import BindState, Response
 from taxsms.channels.submits import PendingSubmit, SessionConfig, SessionStats, SubmitResult
 from taxsms.channels.window import SubmitWindow
-from taxsms.retry import Backoff
 
 __all__ = ["BindError", "EventSink", "PendingSubmit", "SessionConfig", "SessionStats", "SmppSession", "SubmitResult"]
 log = logging.getLogger(__name__)
 _BOUND_TRX = BindState.BOUND_TRX
-
-
-class BindError(ConnectionError):
-    """The SMSC refused our bind."""
-
-    def __init__(self, status: int) -> None:
-        self.status, self.name = status, smpp.status_name(status)
-        super().__init__(f"bind refused: {self.name}")
 
 
 class SmppSession:
@@ -57,9 +49,7 @@ class SmppSession:
         self._inbound = Inbound(config, on_event, self.stats, name)
         self._link: SmppLink | None = None
         self._lost, self._closing, self._task = asyncio.Event(), False, None
-        self._reconnect = Backoff(cfg.reconnect_min, cfg.reconnect_max)
-        self._refused = Backoff(cfg.bind_refused_retry_min, cfg.bind_refused_retry_max)
-        self._refusal: int | None = None  # the bind refusal last logged: logged again only when it changes
+        self._rebinding = Rebinding(cfg, name)
         self._window = SubmitWindow(config, queue, self.stats, clock)
 
     @property
@@ -107,28 +97,21 @@ class SmppSession:
         self._on_room()
 
     async def _run(self) -> None:
-        cfg = self.config
+        cfg, rebinding = self.config, self._rebinding
         while not self._closing:
-            backoff = self._reconnect
+            rebinding.lost()
             try:
                 await self._connect_and_bind()
-                self._reconnect.reset()
-                self._refused.reset()
                 await self._serve()
             except BindError as exc:
                 self.stats.bind_refusals += 1
-                if exc.status in BIND_CREDENTIAL_STATUSES:  # retrying soon would not help and may lock the account
-                    backoff = self._refused
-                if exc.status != self._refusal:  # logged once per change, not at every retry
-                    self._refusal = exc.status
-                    log.error("%s: bind to %s:%s as %r refused: %s; retrying with back-off to %.0f s", self.name,
-                              cfg.host, cfg.port, cfg.system_id, exc.name, backoff.maximum)  # fmt: skip
+                rebinding.refused(exc)
             except (OSError, TimeoutError, ConnectionError) as exc:
                 log.warning("%s: SMPP link to %s:%s down: %s", self.name, cfg.host, cfg.port, exc)
             finally:
                 self._drop()
             if not self._closing:
-                await backoff.wait()
+                await rebinding.next.wait()
 
     async def _connect_and_bind(self) -> None:
         cfg = self.config
@@ -143,9 +126,8 @@ class SmppSession:
         if not self.bound:  # refused, or answered by generic_nack
             raise BindError(resp.command_status or smpp.CommandStatus.ESME_RBINDFAIL)
         self.bound_event.set()
-        again = " (after refusals)" if self._refusal is not None else ""
+        again = self._rebinding.bound()
         log.info("%s: bound to %s:%s as %s%s", self.name, cfg.host, cfg.port, cfg.system_id, again)
-        self._refusal = None
         self.pump()
         self._on_room()
 
