@@ -86,8 +86,7 @@ local QUIET = {queued = true, submitting = true}
 -- table does not declare is refused (the job keeps its state), counted and logged; returns whether it moved.
 -- `fields` (optional, {field, value, ...}) are written with the state, in the same HSET, unless it is refused.
 local function set_state(jobkey, id, current, to, detail, fields)
-  local born = BORN[jobkey]
-  BORN[jobkey] = nil
+  local born = BORN[jobkey]  -- a refused move leaves it to flush()
   local args
   if current == to then
     args = born and {'state', 'queued', 'at:queued', born} or {}
@@ -95,7 +94,6 @@ local function set_state(jobkey, id, current, to, detail, fields)
     local from = current or ''
     local allowed = TRANSITIONS[from]
     if not (allowed and allowed[to]) then
-      if born then redis.call('HSET', jobkey, 'state', 'queued', 'at:queued', born) end
       redis.call('HINCRBY', CTX.stats, 'refused_transitions', 1)
       redis.call('HINCRBY', CTX.stats, 'refused:' .. from .. '>' .. to, 1)
       redis.log(redis.LOG_WARNING, 'taxsms: refused to move job ' .. id .. ' from ' .. (current or '(no record)')
@@ -105,6 +103,7 @@ local function set_state(jobkey, id, current, to, detail, fields)
     args = {'state', to, 'at:' .. to, CTX.now}
     if born then args[5], args[6] = 'at:queued', born end
   end
+  BORN[jobkey] = nil
   if fields then
     for i = 1, #fields do args[#args + 1] = fields[i] end
   end
@@ -188,10 +187,14 @@ end
 -- Job `jobkey`'s record as HMGET gives it: {state, ...} for 'state' and the fields `...` (false for each one
 -- missing; state false: unknown). A job still only in its queued-index bucket `index` (enqueued, never picked
 -- up) leaves the index and gets its record, state 'queued' since its entry was added, with its first change
--- (set_state, BORN); its state is then 'queued'.
+-- (set_state, BORN); its state is then 'queued', also when this script call meets it again before that.
 local function adopt(jobkey, index, id, ...)
   local record = redis.call('HMGET', jobkey, 'state', ...)
   if record[1] then return record end
+  if BORN[jobkey] then
+    record[1] = 'queued'
+    return record
+  end
   local ref = redis.call('HGET', index, id)
   if not ref then return record end
   redis.call('HDEL', index, id)
