@@ -29,7 +29,7 @@ from taxsms.governance.accounting import Accounting
 from taxsms.governance.audit import Action, AuditLog
 from taxsms.governance.errors import NotFound, OutOfScope, PermissionDenied
 from taxsms.governance.operators import CONFIRMATION_PERIOD_S, Operator, OperatorBook, Role, Status
-from taxsms.governance.policy import Principal, PrincipalKind
+from taxsms.governance.policy import Principal, PrincipalKind, keeper_suspended
 from taxsms.governance.registry import PrincipalBook, PrincipalRecord, grant_json, load_review
 from taxsms.governance.scope import send_refusal
 from taxsms.governance.units import UnitTree
@@ -406,9 +406,7 @@ class CampaignBook:
         keeper = await self.operators.find(record.created_by) if record.created_by else None
         if keeper is None or keeper.active:
             return ""  # not an operator ('bootstrap'), or active
-        return (
-            f"token:{record.id} was issued by operator {keeper.id}, who is suspended: {keeper.suspended_reason}"
-        )
+        return keeper_suspended(record.principal(), keeper.suspended_reason)
 
     async def _placed(
         self, recipients: Sequence[tuple[str, str]], reaches: Callable[[str], bool], refusal: str

@@ -236,18 +236,20 @@ def _standing(principal: Principal, registry: Registry, job: Job) -> None:
     if principal.keeper and registry._suspended_operators:
         why = registry._suspended_operators.get(principal.keeper)  # not an operator ('bootstrap'): not checked
         if why is not None:
-            issued = "registered" if principal.kind is PrincipalKind.SYSTEM else "issued"
-            raise Refused(
-                "operator",
-                "suspended",
-                f"{principal.tag} was {issued} by operator {principal.keeper}, who is suspended: {why}",
-            )
+            raise Refused("operator", "suspended", keeper_suspended(principal, why))
     if principal.kind is _CAMPAIGN:
         cancelled = registry.cancelled.get(principal.id)
         if cancelled is not None:
             raise Refused("campaign", "cancelled", f"campaign {principal.id} was cancelled: {cancelled}")
         if job.campaign != principal.id:
             raise Refused("campaign", "campaign", f"job {job.id} is not a job of campaign {principal.id}")
+
+
+def keeper_suspended(principal: Principal, reason: str) -> str:
+    """Why a token or system sends nothing: its keeper, the operator who issued or registered it, is suspended
+    for `reason`."""
+    issued = "registered" if principal.kind is PrincipalKind.SYSTEM else "issued"
+    return f"{principal.tag} was {issued} by operator {principal.keeper}, who is suspended: {reason}"
 
 
 def _kind(principal: Principal, job: Job, registry: Registry) -> None:
