@@ -16,12 +16,13 @@ import msgspec
 import pytest
 from conftest import sender, wait_until
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.dispatcher.worker import Worker, WorkerConfig
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer, free_port
-from taxsms.queue.store import JobStore
+from taxsms.queue.store import JobStore, lost_groups
 
 STOP_WITHIN_S = 5.0
 # The library's Worker in a process of its own, stopped by signals the way `taxsms worker` is.
@@ -131,3 +132,12 @@ async def test_a_redis_that_comes_back_empty_gets_its_groups_recreated(
     finally:
         await redis.aclose()
         server.kill()
+
+
+def test_a_lost_group_is_recognised_also_in_a_pipelines_error() -> None:
+    nogroup = "NOGROUP No such key '{t0:0}:stream:lane0' or consumer group 'dispatchers'"
+    assert lost_groups(ResponseError(nogroup))
+    command = "XAUTOCLAIM {t0:0}:stream:lane0 dispatchers w 1000 0-0 COUNT 10"
+    piped = f'Command # 1 ({command}) of pipeline caused error: ("{nogroup}",)'  # as redis-py words it
+    assert lost_groups(ResponseError(piped))
+    assert not lost_groups(ResponseError('Command # 1 (EVALSHA x 1 NOGROUP ) of pipeline caused error: ("ERR x",)'))

@@ -8,6 +8,7 @@ stays in one shard (one hash tag, so one cluster slot); see taxsms.queue.keys fo
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -127,9 +128,13 @@ async def job_shards(redis: Any, keys: Keys, job_ids: Sequence[str]) -> list[Key
     return [None if home is None else keys.shard(int(home)) for home in homes]
 
 
+_NOGROUP = re.compile(r"""(?:^|of pipeline caused error: \(?['"]?)NOGROUP """)
+
+
 def lost_groups(exc: BaseException) -> bool:
-    """Whether `exc` says a job stream has no consumer group (Redis restarted without its data)."""
-    return isinstance(exc, ResponseError) and str(exc).startswith("NOGROUP")
+    """Whether `exc` says a job stream has no consumer group (Redis restarted without its data), also when a
+    pipeline's command said it (redis-py puts the command first: 'Command # 1 (XAUTOCLAIM ...) of pipeline ...')."""
+    return isinstance(exc, ResponseError) and _NOGROUP.search(str(exc)) is not None
 
 
 def _entry_id(ref: str) -> str:
