@@ -78,6 +78,9 @@ class Worker(_Table):
     batch: Annotated[Positive, _doc("stream entries read per call")] = 256
     block_ms: Annotated[Positive, _doc("how long a read blocks, ms")] = 200
     claim_idle_s: Annotated[Seconds, _doc("a pending entry idle this long belongs to a dead worker")] = 60.0
+    handback_after_s: Annotated[
+        Seconds, _doc("no SMPP bind up this long: claimed jobs not yet at the SMSC go back to the other workers")
+    ] = 5.0
     message_id_ttl: Annotated[Positive, _doc("seconds an SMSC message id is kept for its receipt")] = 3 * 24 * 3600
     record_ttl_days: Annotated[float, Meta(ge=0), _doc("days a final job's record is kept (0: for ever)")] = 90.0
     subscription_kinds: Annotated[str, _doc("kinds an unsubscribe suppresses, comma-separated")] = "filing_reminder"

@@ -44,6 +44,7 @@ class WorkerConfig:
     mo_max_pending: int = _SMPP.mo_max_pending
     mo_max_pending_bytes: int = _SMPP.mo_max_pending_bytes
     claim_idle_s: float = _WORKER.claim_idle_s
+    handback_after_s: float = _WORKER.handback_after_s
     message_id_ttl: int = _WORKER.message_id_ttl
     record_ttl_days: float = _WORKER.record_ttl_days
     receipt_timeout_s: float = _WORKER.receipt_timeout_s

@@ -106,6 +106,14 @@ class LaneBuffer(Generic[T]):
             self._ready.clear()
             await self._ready.wait()
 
+    def take_all(self) -> list[T]:
+        """Empty the buffer: every item, most urgent lane first (what a worker with no bind up hands back)."""
+        items = [item for queue in self._queues for item in queue]
+        for queue in self._queues:
+            queue.clear()
+        self.segments = 0
+        return items
+
     def close(self) -> None:
         """No more puts: get() drains what is left, then returns None."""
         self._closed = True

@@ -35,7 +35,10 @@ SESSION_COUNTERS = {
 }
 
 #: WorkerStats counters exposed as taxsms_worker_jobs_total{outcome=...}.
-JOB_OUTCOMES = ("read", "submitted", "failed", "retried", "delayed", "expired", "dead_lettered", "skipped")
+JOB_OUTCOMES = (
+    "read", "submitted", "failed", "retried", "delayed", "expired", "dead_lettered", "skipped", "reclaimed",
+    "handed_back",
+)  # fmt: skip
 
 
 class _WorkerCollector(Collector):

@@ -21,7 +21,8 @@ class WorkerStats:
     dead_lettered: int = 0
     skipped: int = 0  # already handled by an earlier attempt, or suppressed by the rules
     segments: int = 0
-    reclaimed: int = 0
+    reclaimed: int = 0  # taken over from dead consumers, or handed back by workers with no bind up
+    handed_back: int = 0  # claimed, then given back to the other workers: no bind of this one was up
     released: int = 0
     redis_errors: int = 0  # failed Redis calls, each retried
     unconfirmed: int = 0  # submitted jobs this worker ended for want of a receipt

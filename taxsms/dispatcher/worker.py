@@ -6,7 +6,8 @@ outside its send window or before its not_before, and the rest is claimed in Red
 attempt settled, suppressing what the rules forbid) → the sender (dispatcher/sending.py) takes the most
 urgent claimed job, submits every part and records the outcome. Entries left pending by a dead worker are
 reclaimed through the JobStore; delayed jobs are released, unconfirmed ones ended, the heartbeat written by
-the chores of dispatcher/maintenance.py.
+the chores of dispatcher/maintenance.py. While no bind is up the worker reads nothing, and after
+handback_after_s hands the jobs it claimed back to the others (dispatcher/handback.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from taxsms.channels.addressing import Addressing
 from taxsms.channels.pool import SmppPool
 from taxsms.dispatcher.admission import Admission, Held, Raw, Ready, Refused
 from taxsms.dispatcher.config import WorkerConfig
+from taxsms.dispatcher.handback import TAKE_S, WATCH_S, Outage, until_bound
 from taxsms.dispatcher.heartbeat import report_worker_health
 from taxsms.dispatcher.lanes import LaneBuffer, Room
 from taxsms.dispatcher.maintenance import CATALOG_S, HEALTH_S, QUOTAS_S, UNCONFIRMED_S, Chore, run_chore
@@ -35,7 +37,7 @@ from taxsms.dispatcher.stats import WorkerStats
 from taxsms.governance.admission import Gate
 from taxsms.queue.connect import AnyRedis, connect, keys_for
 from taxsms.queue.jobs import Job, JobError, Lane
-from taxsms.queue.store import JobStore, StorageCaps, StreamEntry
+from taxsms.queue.store import HANDED_BACK_IDLE_MS, JobStore, StorageCaps, StreamEntry
 from taxsms.templates.catalog import TemplateCatalog, TemplateError
 
 __all__ = ["Worker", "WorkerConfig", "WorkerStats"]
@@ -94,6 +96,9 @@ class Worker:
         capacity = config.buffer or max(config.batch, in_flight) + in_flight
         self.room = Room(capacity, reserved=int(capacity * config.reply_share))
         self._in_progress: dict[EntryKey, bool] = {}  # (stream, entry id) -> in the room's reply share?
+        self._outage = Outage(config.handback_after_s)
+        self._handed_back_seen: int | None = None  # the shards' handed_back count at our last pass taking them
+        self._refreshing = asyncio.Lock()  # a heartbeat never runs with a handback (it would refresh those again)
         self.sender = Sender(
             self._buffer, self.admission, Addressing(config.source_addr), self.calls, self.stats,
             limiter=self.limiter, clock=clock, forget=self._forget,
@@ -215,8 +220,11 @@ class Worker:
     async def _read_loop(self, streams: list[str], *, replies: bool) -> None:
         """Keep the buffer fed from `streams` (of one shard; there is a reply and a bulk reader per shard).
 
-        Each read asks only for what the room has free (the reply reader may use the reply share too).
+        Each read asks only for what the room has free (the reply reader may use the reply share too), and only
+        while a bind is up: with none, what it read would wait here while other workers could send it.
         """
+        pool = self.pool
+        assert pool is not None
         while not self.calls.stopping.is_set():
             # Replies are read as soon as there is room for one per stream; the other lanes wait for a quarter
             # batch of room, so that a full window freeing its slots one by one is not read one entry at a time.
@@ -224,6 +232,9 @@ class Worker:
             room = await self.room.reserve(self.config.batch, replies=replies, minimum=minimum)
             if not room:
                 return  # stopping
+            if not await until_bound(pool, self.calls.stopping):
+                self.room.release(room, replies=replies)
+                return
             entries = await self._read(streams, room)
             kept = await self._admit(entries, replies=replies) if entries and not self.calls.stopping.is_set() else 0
             self.room.release(room - kept, replies=replies)
@@ -243,13 +254,45 @@ class Worker:
     def _chores(self) -> list[Chore]:
         """The periodic chores (dispatcher/maintenance.py), each a task of its own; the first round comes soon."""
         first = self.config.release_interval_s
+        watch = min(WATCH_S, self.config.handback_after_s / 2)
         return [
+            Chore("handback", "handing claimed jobs back", watch, self._hand_back_if_down, watch),
+            Chore("take", "taking handed-back jobs", TAKE_S, self._take_handed_back, first),
             Chore("release", "releasing delayed jobs", first, self._release_due, first),
             Chore("unconfirmed", "ending unconfirmed jobs", UNCONFIRMED_S, self._end_unconfirmed, first),
             Chore("health", "reporting health", HEALTH_S, self._report_health, first),
             Chore("quotas", "summing quotas", QUOTAS_S, self.store.refresh_quotas, first),
             Chore("catalog", "reloading templates", CATALOG_S, self._reload_catalog, first),
         ]
+
+    async def _hand_back_if_down(self) -> None:
+        """No bind up for handback_after_s: hand the claimed jobs still in the buffer back to the other workers.
+
+        Those already given to the binds stay (at the SMSC their outcome is unknown; the others wait for a bind).
+        """
+        assert self.pool is not None
+        if not self._outage.due(self.pool.bound, time.monotonic()) or not len(self._buffer):
+            return
+        async with self._refreshing:
+            claimed = self._buffer.take_all()
+            for item in claimed:
+                self._forget(item.key)
+            handed = await self.calls.wait_out(self.store.hand_back, self.config.consumer, [c.entry for c in claimed])
+        self.stats.handed_back += handed
+        log.warning(
+            "no SMPP bind up for %.1f s: handed %d claimed jobs back to the workers whose binds are up "
+            "(%d given to the binds kept, sent when a bind is up again)",
+            time.monotonic() - (self._outage.since or 0.0), handed, len(self._in_progress),
+        )  # fmt: skip
+
+    async def _take_handed_back(self) -> None:
+        """Reclaim what workers with no bind up handed back, at once (not after claim_idle_s), when a bind is up."""
+        assert self.pool is not None
+        if not self.pool.bound:
+            return
+        total = await self.store.handed_back()
+        if total != self._handed_back_seen and await self._reclaim_pass(HANDED_BACK_IDLE_MS, "workers with no bind"):
+            self._handed_back_seen = total
 
     async def _release_due(self) -> None:
         """Move delayed jobs whose time has come back into their lanes (every worker does it; once each)."""
@@ -281,9 +324,10 @@ class Worker:
         """Keep our in-flight entries' idle time fresh (one round trip for all), so nobody reclaims them."""
         interval = max(self.config.claim_idle_s / 3, 0.05)
         while not await self.calls.pause(interval):
-            await self.calls.attempt(
-                "refreshing in-flight entries", self.store.heartbeat, self.config.consumer, [*self._in_progress]
-            )
+            async with self._refreshing:
+                await self.calls.attempt(
+                    "refreshing in-flight entries", self.store.heartbeat, self.config.consumer, [*self._in_progress]
+                )
 
     async def _reclaim_loop(self) -> None:
         """Take over entries a dead consumer left pending, as many as there is room for, until none is left.
@@ -302,24 +346,32 @@ class Worker:
                 continue
             await self._reclaim_pass(idle_ms)
 
-    async def _reclaim_pass(self, idle_ms: int) -> None:
-        """Reclaim idle entries into the room there is; while idle ones are left, go on as soon as room frees."""
+    async def _reclaim_pass(self, idle_ms: int, whose: str = "dead consumers") -> bool:
+        """Reclaim idle entries into the room there is; while idle ones are left, go on as soon as room frees.
+
+        Only while a bind is up (else they would wait here). Returns whether none idle is left.
+        """
+        assert self.pool is not None
         more = True
         while more:
             room = await self.room.reserve(self.config.batch, replies=False)
             if not room:
-                return  # stopping
+                return False  # stopping
+            if not self.pool.bound:
+                self.room.release(room, replies=False)
+                return False
             reclaimed = await self.calls.attempt("reclaiming", self.store.reclaim, self.config.consumer, idle_ms, room)
             if reclaimed is None:
                 self.room.release(room, replies=False)
-                return
+                return False
             entries, more = reclaimed
             kept = 0
             if entries:
                 self.stats.reclaimed += len(entries)
-                log.info("reclaimed %d pending entries from dead consumers", len(entries))
+                log.info("reclaimed %d pending entries from %s", len(entries), whose)
                 kept = await self._admit(entries, redelivered=True)
             self.room.release(room - kept, replies=False)
+        return True
 
     # -- admission --------------------------------------------------------------------------------------------
 

@@ -31,6 +31,9 @@ MESSAGE_ID_TTL_S = 3 * 24 * 3600  # receipts can take days (a phone switched off
 RECORD_TTL_S = 90 * 24 * 3600  # a submitted or final job's record (and its dedupe by id) is kept 90 days
 RECENT_PER_PHONE = 30  # message ids kept per phone (Keys.phone_messages), for looking a phone up
 RECEIPT_TIMEOUT_S = 48 * 3600  # a submitted job without a receipt this long (or past its expiry) is unconfirmed
+#: The idle time a handed-back entry gets (ten years: no live entry is ever idle that long), so that reclaiming
+#: entries idle this long takes handed-back ones only, at once, whatever claim_idle_s and Redis's uptime.
+HANDED_BACK_IDLE_MS = 10 * 365 * 86400 * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +269,7 @@ class JobStore:
         self._orphans = redis.register_script(load_script("orphans"))
         self._unconfirmed = redis.register_script(load_script("unconfirmed"))
         self._read = redis.register_script(load_script("read", common=False))
+        self._hand_back = redis.register_script(load_script("handback", common=False))
         self._shards = list(self.keys.every_shard())
         self._shard_of_stream = {stream: shard.shard_index for shard in self._shards for stream in self._lanes(shard)}
         self._shard_of_stream[self.keys.intake] = 0
@@ -432,7 +436,8 @@ class JobStore:
         return await uptime_s(self.redis)
 
     async def reclaim(self, consumer: str, idle_ms: int, limit: int) -> tuple[list[StreamEntry], bool]:
-        """Take over up to `limit` entries idle for `idle_ms` or more (a dead consumer's) from every stream.
+        """Take over up to `limit` entries idle for `idle_ms` or more (a dead consumer's, or handed back: idle
+        HANDED_BACK_IDLE_MS) from every stream.
 
         Each stream's XAUTOCLAIM cursor is followed until nothing idle is left or `limit` is reached, one
         pipelined round trip per step for all streams. Returns (the entries, whether idle ones were left).
@@ -454,6 +459,26 @@ class JobStore:
                 else:
                     cursors[stream] = self._text(cursor)
         return taken, bool(cursors)
+
+    async def hand_back(self, consumer: str, entries: Sequence[StreamEntry]) -> int:
+        """Make `consumer`'s pending lane `entries` reclaimable by any worker at once (handback.lua: idle
+        HANDED_BACK_IDLE_MS, this delivery not counted); returns how many were still its own."""
+        calls: list[ScriptCall] = []
+        for shard_index, group in _by_shard((self._shard_of_stream[e.stream], e) for e in entries).items():
+            lanes = self._lanes(self._shards[shard_index])
+            args: list[Any] = [CONSUMER_GROUP, consumer, HANDED_BACK_IDLE_MS]
+            for entry in group:
+                args += (lanes.index(entry.stream) + 2, entry.entry_id)
+            calls.append((self._hand_back, [self._shards[shard_index].stats, *lanes], args))
+        return sum(await run_scripts(self.redis, calls)) if calls else 0
+
+    async def handed_back(self) -> int:
+        """How many entries have been handed back so far, over every shard (a taker looks for more when it grows)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for shard in self._shards:
+                pipe.hget(shard.stats, "handed_back")
+            replies = await pipe.execute()
+        return sum(int(reply or 0) for reply in replies)
 
     async def deliveries(self, entries: Sequence[StreamEntry]) -> list[int]:
         """How many times each pending entry has been delivered to a consumer (0: no longer pending)."""

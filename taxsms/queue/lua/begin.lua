@@ -4,7 +4,7 @@
 -- A job of a quota kind whose unit has a quota is claimed only if its segments fit in what the quota leaves
 -- (used, and held by jobs claimed but not yet answered); its segments are then held (the month's held hash,
 -- and field 'held' = 'YYYY-MM n' of its record) until settle.lua turns them into usage or gives them back. A
--- job claimed again (its worker died) keeps what it holds.
+-- job claimed again (its worker died, or handed it back: handback.lua) keeps what it holds.
 -- The first time it handles a job (claimed or suppressed), it adds the job's id to its phone's list of recent
 -- messages (Keys.phone_messages: newest first, capped, expiring with the records).
 -- KEYS: counts hash, events stream, stats hash, subscription state hash, this month's usage hash, this
