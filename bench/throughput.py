@@ -5,7 +5,10 @@ simulator`) and one worker (`taxsms worker`, one bind). Jobs are enqueued first;
 worker's first claim (its process started and bound: interpreter start-up is not throughput) to the moment the
 last receipt is recorded in Redis, so it includes filling and draining the pipeline. CPU µs per message is the
 worker process's (and, separately, redis-server's) user+system time from its first claim to the last receipt
-(start-up and imports excluded) divided by the jobs it sent. Right after each taxsms run the same number of
+(start-up and imports excluded) divided by the jobs it sent. Over the same span the worker's /metrics says
+where its send loop waited (taxsms_sender_wait_seconds_total): for a claimed job ("wait job": reading and
+admission did not keep up) or for a slot ("wait slot": the SMSC's answers and the outcome writes behind them),
+as shares of the run's time. Right after each taxsms run the same number of
 messages goes through a minimal raw windowed client (`rawclient.py`: no Redis, receipts answered) with the
 same window against the same simulator, so the share of the raw rate taxsms reaches is measured in the same
 sitting. The same latencies are then run with a synchronous smpplib client that waits for each submit_sm_resp
@@ -26,9 +29,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import aiohttp
 import psutil
 import smpplib.client
 import smpplib.consts
+from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from taxsms import runtime
@@ -59,6 +64,8 @@ class Run:
     redis_cpu_us_per_msg: float | None = None
     raw_msg_per_s: float | None = None  # the minimal raw client, same latency, window and jobs, same run
     pct_of_raw: float | None = None
+    pct_waiting_for_job: float | None = None  # of the run's time, the worker's send loop had no claimed job
+    pct_waiting_for_slot: float | None = None  # ... had a job but every slot was taken
 
 
 def start_simulator(port: int, latency_ms: float) -> subprocess.Popen[bytes]:
@@ -93,6 +100,19 @@ def jobs_for(latency_ms: float, window: int) -> int:
     return int(min(MAX_JOBS, max(50, rate * RUN_SECONDS)))
 
 
+async def sender_waits(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """The worker's taxsms_sender_wait_seconds_total by what it waited for, from its /metrics."""
+    async with http.get(url) as response:
+        text = await response.text()
+    return {
+        sample.labels["waiting_for"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "taxsms_sender_wait_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
 def cpu_seconds(proc: psutil.Process) -> float:
     times = proc.cpu_times()
     return times.user + times.system
@@ -104,26 +124,32 @@ async def taxsms_run(redis_url: str, redis_pid: int, sim_port: int, latency_ms: 
     redis = Redis.from_url(redis_url)
     keys = Keys(prefix, 1)
     await enqueue(redis, keys, job_lines(n, prefix))
-    worker = start_worker(redis_url, prefix, sim_port, "--window", str(window))
+    metrics = f"http://127.0.0.1:{(metrics_port := free_port())}/metrics"
+    worker = start_worker(redis_url, prefix, sim_port, "--window", str(window), "--metrics-port", str(metrics_port))
     proc = psutil.Process(worker.pid)
     redis_proc = psutil.Process(redis_pid)
     spawned = time.perf_counter()
     started = None
     worker_cpu = redis_cpu = 0.0
+    waited: dict[str, float] = {}
     try:
-        while True:
-            queued, *outcomes = await redis.hmget(keys.counts, "queued", "delivered", "undelivered", "failed")
-            if started is None and int(queued or 0) < n:  # the worker is up and bound: its first claim
-                started = time.perf_counter()
-                worker_cpu, redis_cpu = cpu_seconds(proc), cpu_seconds(redis_proc)  # start-up is not per message
-            if sum(int(v) for v in outcomes if v) >= n:
-                break
-            if worker.poll() is not None:
-                raise RuntimeError("worker exited")
-            await asyncio.sleep(0.005)
-        seconds = time.perf_counter() - (started or spawned)
-        cpu = cpu_seconds(proc) - worker_cpu
-        redis_cpu = cpu_seconds(redis_proc) - redis_cpu
+        async with aiohttp.ClientSession() as http:
+            while True:
+                queued, *outcomes = await redis.hmget(keys.counts, "queued", "delivered", "undelivered", "failed")
+                if started is None and int(queued or 0) < n:  # the worker is up and bound: its first claim
+                    started = time.perf_counter()
+                    worker_cpu, redis_cpu = cpu_seconds(proc), cpu_seconds(redis_proc)  # start-up is not per message
+                    waited = await sender_waits(http, metrics)
+                if sum(int(v) for v in outcomes if v) >= n:
+                    break
+                if worker.poll() is not None:
+                    raise RuntimeError("worker exited")
+                await asyncio.sleep(0.005)
+            seconds = time.perf_counter() - (started or spawned)
+            cpu = cpu_seconds(proc) - worker_cpu
+            redis_cpu = cpu_seconds(redis_proc) - redis_cpu
+            at_end = await sender_waits(http, metrics)
+            waited = {what: total - waited.get(what, 0.0) for what, total in at_end.items()}
     finally:
         worker.terminate()
         worker.wait(30)
@@ -141,6 +167,8 @@ async def taxsms_run(redis_url: str, redis_pid: int, sim_port: int, latency_ms: 
         None if bound is None else 100 * rate / bound,
         cpu / n * 1e6,
         redis_cpu / n * 1e6,
+        pct_waiting_for_job=100 * waited["job"] / seconds,
+        pct_waiting_for_slot=100 * waited["slot"] / seconds,
     )
 
 
@@ -190,7 +218,7 @@ def smpplib_run(sim_port: int, latency_ms: float) -> Run:
 def print_table(runs: list[Run]) -> None:
     print(
         f"\n{'client':<22}{'latency':>9}{'window':>8}{'jobs':>8}{'msg/s':>10}{'raw msg/s':>11}{'% raw':>7}"
-        f"{'bound':>9}{'% bound':>9}{'worker µs':>11}{'redis µs':>10}"
+        f"{'bound':>9}{'% bound':>9}{'worker µs':>11}{'redis µs':>10}{'wait job':>10}{'wait slot':>11}"
     )
 
     def fmt(value: float | None, spec: str, suffix: str = "") -> str:
@@ -202,6 +230,7 @@ def print_table(runs: list[Run]) -> None:
             f"{fmt(r.raw_msg_per_s, ',.0f'):>11}{fmt(r.pct_of_raw, '.0f', '%'):>7}"
             f"{fmt(r.bound_msg_per_s, ',.0f'):>9}{fmt(r.pct_of_bound, '.0f', '%'):>9}"
             f"{fmt(r.cpu_us_per_msg, '.0f'):>11}{fmt(r.redis_cpu_us_per_msg, '.0f'):>10}"
+            f"{fmt(r.pct_waiting_for_job, '.0f', '%'):>10}{fmt(r.pct_waiting_for_slot, '.0f', '%'):>11}"
         )
 
 
@@ -233,7 +262,8 @@ async def main() -> None:
                     print(
                         f"taxsms  latency {latency:>3} ms  window {window:>3}: {run.msg_per_s:>8,.0f} msg/s"
                         f"  raw client {raw.msg_per_s:>8,.0f} ({run.pct_of_raw:.0f} %)"
-                        f"  worker {run.cpu_us_per_msg:.0f} µs/msg, redis {run.redis_cpu_us_per_msg:.0f} µs/msg",
+                        f"  worker {run.cpu_us_per_msg:.0f} µs/msg, redis {run.redis_cpu_us_per_msg:.0f} µs/msg"
+                        f"  waiting for a job {run.pct_waiting_for_job:.0f} %, a slot {run.pct_waiting_for_slot:.0f} %",
                         flush=True,
                     )
                 base = smpplib_run(port, latency)

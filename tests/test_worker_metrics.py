@@ -88,6 +88,10 @@ async def test_worker_metrics_while_it_sends(redis: Redis, redis_url: str, keys:
             assert after["taxsms_segments_sent_total"] >= during["taxsms_segments_sent_total"]
             assert after["taxsms_segments_sent_total"] == after["taxsms_smpp_submits_total{outcome=accepted}"]
             assert after["taxsms_worker_redis_errors_total"] == 0
+            # 600 jobs through 16 slots answered after 40 ms take >= 1.5 s, nearly all of it waiting for a slot
+            assert after["taxsms_sender_wait_seconds_total{waiting_for=slot}"] >= 1.0
+            assert after["taxsms_sender_wait_seconds_total{waiting_for=rate}"] == 0  # no --tps
+            assert after["taxsms_sender_wait_seconds_total{waiting_for=job}"] >= 0
             assert (await store.counts())["dead_lettered"] == 0
         finally:
             proc.send_signal(signal.SIGTERM)

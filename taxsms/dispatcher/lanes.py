@@ -93,18 +93,23 @@ class LaneBuffer(Generic[T]):
         self.segments += item.segments
         self._ready.set()
 
+    def get_nowait(self) -> T | None:
+        """The next item to send, or None if the buffer is empty now."""
+        for queue in self._queues:
+            if queue:
+                item = queue.popleft()
+                self.segments -= item.segments
+                return item
+        return None
+
     async def get(self) -> T | None:
-        """The next item to send; None once the buffer is closed and empty."""
-        while True:
-            for queue in self._queues:
-                if queue:
-                    item = queue.popleft()
-                    self.segments -= item.segments
-                    return item
+        """The next item to send, waiting for one; None once the buffer is closed and empty."""
+        while (item := self.get_nowait()) is None:
             if self._closed:
                 return None
             self._ready.clear()
             await self._ready.wait()
+        return item
 
     def take_all(self) -> list[T]:
         """Empty the buffer: every item, most urgent lane first (what a worker with no bind up hands back)."""

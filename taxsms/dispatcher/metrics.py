@@ -75,6 +75,17 @@ class _WorkerCollector(Collector):
             yield counter(f"taxsms_smpp_{name}", doc, _of(session, name))
         yield counter("taxsms_segments_sent", "segments accepted by the SMSC", worker.stats.segments)
         yield counter("taxsms_worker_redis_errors", "failed Redis calls (each retried)", worker.stats.redis_errors)
+        stats = worker.stats
+        waited = CounterMetricFamily(
+            "taxsms_sender_wait_seconds",
+            "time the send loop waited: for a claimed job (idle, or reading behind the link), for a slot (the "
+            "SMSC's answers and outcome writes), for the rate limit",
+            labels=["link", "waiting_for"],
+        )
+        waited.add_metric([link, "job"], stats.waited_for_job_s)
+        waited.add_metric([link, "slot"], stats.waited_for_slot_s)
+        waited.add_metric([link, "rate"], stats.waited_for_rate_s)
+        yield waited
         waits = worker.limiter.waits if worker.limiter is not None else 0
         yield counter("taxsms_rate_limit_waits", "times a send waited for the shared rate limit", waits)
         jobs = CounterMetricFamily("taxsms_worker_jobs", "jobs handled by this worker", labels=["link", "outcome"])

@@ -125,15 +125,26 @@ class Sender:
     async def run(self) -> None:
         """Submit claimed jobs, most urgent first, inside their window and within the shared rate."""
         assert self._slots is not None
-        while (claimed := await self._buffer.get()) is not None:
+        buffer, slots, stats = self._buffer, self._slots, self.stats
+        while True:
+            if (claimed := buffer.get_nowait()) is None:
+                since = time.monotonic()
+                claimed = await buffer.get()
+                stats.waited_for_job_s += time.monotonic() - since
+                if claimed is None:
+                    return
             held = self.admission.hold(claimed.entry, claimed.job, self._clock())
             if held is None:
-                await self._slots.acquire()
+                since = time.monotonic()
+                await slots.acquire()
+                stats.waited_for_slot_s += time.monotonic() - since
                 if self.limiter is not None:
+                    since = time.monotonic()
                     await self._paced(claimed.segments)
+                    stats.waited_for_rate_s += time.monotonic() - since
                     held = self.admission.hold(claimed.entry, claimed.job, self._clock())  # the window may have closed
                 if held is not None:
-                    self._slots.release()
+                    slots.release()
             if held is not None:
                 self.record(held, claimed.key)
                 continue

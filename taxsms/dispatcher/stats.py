@@ -26,6 +26,11 @@ class WorkerStats:
     released: int = 0
     redis_errors: int = 0  # failed Redis calls, each retried
     unconfirmed: int = 0  # submitted jobs this worker ended for want of a receipt
+    # Where the send loop waited (seconds): for a claimed job to send (idle, or reading and admission behind
+    # the link), for a slot (the SMSC's answers and the outcome writes behind it), for the shared rate limit.
+    waited_for_job_s: float = 0.0
+    waited_for_slot_s: float = 0.0
+    waited_for_rate_s: float = 0.0
     latencies: list[float] = field(default_factory=list)  # seconds, first part sent -> last part answered
     observe_latency: Callable[[float], None] | None = None  # the metrics exporter's histogram, when it runs
 
