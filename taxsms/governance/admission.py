@@ -166,7 +166,7 @@ class Gate:
         """One audit entry per principal for the jobs check() refused since the last flush."""
         refused, self._refused = self._refused, []
         if refused:
-            await self.audit_worker_refusals(refused)
+            await self.audit_refusals(refused, "worker")
 
     def signature(self, job: Job) -> Signature:
         """Who a template job is signed by: the unit's registered signature and the operator's real name."""
@@ -181,13 +181,14 @@ class Gate:
             found = "; ".join(f"{m.term} ({m.category})" for m in self._registry.review.check(text))
             raise Refused("text", "content", f"forbidden content in the rendered template: {found}")
 
-    async def audit_worker_refusals(self, refused: Sequence[tuple[Job, JobError]]) -> None:
-        """One audit entry per principal for the jobs the worker refused at admission."""
+    async def audit_refusals(self, refused: Sequence[tuple[Job, JobError]], path: str) -> None:
+        """One audit entry per principal the jobs name for those refused on `path` (the worker's admission,
+        a dead-letter requeue)."""
         by_actor: dict[str, list[Refusal]] = {}
         for job, error in refused:
             by_actor.setdefault(job.principal or "anonymous", []).append(Refusal(job.id, error))
         for actor, refusals in by_actor.items():
-            await self.record_refused(actor, "worker", refusals)
+            await self.record_refused(actor, path, refusals)
 
     async def record_sent(self, actor: str, unit: str, path: str, accepted: int, duplicates: int = 0) -> None:
         if accepted or duplicates:

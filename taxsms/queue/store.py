@@ -293,6 +293,13 @@ class JobStore:
                 calls.append(self._enqueue_call(self._shards[shard], group[start : start + ENQUEUE_CHUNK]))
         return sum(int(added) for added in await run_scripts(self.redis, calls))
 
+    async def enqueue_each(self, jobs: Sequence[Job]) -> list[bool]:
+        """enqueue() telling which jobs were new: one script call per job, all in one pipeline (for a few
+        hundred jobs whose outcome is reported one by one: `taxsms dead requeue`'s batches)."""
+        homes = await self._homes(jobs)
+        calls = [self._enqueue_call(self._shards[home], [job]) for home, job in zip(homes, jobs, strict=True)]
+        return [bool(int(added)) for added in await run_scripts(self.redis, calls)]
+
     async def _homes(self, items: Sequence[Job]) -> list[int]:
         if self.keys.shards == 1:
             return [0] * len(items)
