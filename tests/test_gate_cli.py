@@ -12,7 +12,9 @@ from redis.asyncio import Redis
 from taxsms.api.auth import TokenStore
 from taxsms.api.keys import ApiKeys
 from taxsms.cli import main
+from taxsms.governance.policy import Principal, PrincipalKind
 from taxsms.governance.registry import PrincipalBook
+from taxsms.queue.jobs import Kind
 from taxsms.queue.keys import Keys
 from tests.governance_support import PASSWORD, operators, seed_units
 
@@ -117,3 +119,45 @@ def test_api_token_create_needs_an_authenticated_admin_whose_scope_bounds_the_to
     refused = [actor for action, actor in by_action if action == "token.refused"]
     assert refused == ["e1pub", "e1admin", "eadmin", "e1pub"]
     assert ("token.create", "eadmin") in by_action and ("token.revoke", "e1admin") in by_action
+
+
+def test_system_list_shows_whom_each_system_and_token_answers_to(
+    redis_url: str, keys: Keys, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its keeper, a suspended one said so; those registered before keepers were recorded, or kept by no
+    operator, are named as out of the suspension rule, with what to do."""
+    _seed(redis_url, keys)
+    monkeypatch.setenv("TAXSMS_OPERATOR_PASSWORD", PASSWORD)
+    target = ["--redis-url", redis_url, "--prefix", keys.prefix]
+    assert main(["system", "list", *target]) == 0
+    assert capsys.readouterr().out == ""  # nothing registered: no summary either
+    kinds = ["--kind", "filing_reminder"]
+    assert main(["system", "add", "filing-e1", "--unit", "county-e1", *kinds, *target, "--as", "e1admin"]) == 0
+    create = ["api-token", "create", "--kinds", "filing_reminder", "--unit", "county-e1", "--name", "crm"]
+    assert main([*create, *target, "--as", "eadmin"]) == 0
+    token_id = capsys.readouterr().err.split()[2]
+
+    async def legacy() -> None:  # as `system add` and `api-token create` recorded them before keepers were
+        client = Redis.from_url(redis_url)
+        book, kinds = PrincipalBook(client, keys), frozenset({Kind.FILING_REMINDER})
+        for kind, name, keeper in ((PrincipalKind.SYSTEM, "old-e1", ""), (PrincipalKind.TOKEN, "0ld70k3n", ""),
+                                   (PrincipalKind.SYSTEM, "boot-e1", "bootstrap")):  # fmt: skip
+            await book.register(Principal(kind, name, "county-e1", kinds, keeper=keeper), name)
+        await client.aclose()
+
+    asyncio.run(legacy())
+    assert main(["operator", "suspend", "e1admin", "--reason", "调岗", *target, "--as", "eadmin"]) == 0
+    capsys.readouterr()
+    assert main(["system", "list", *target]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert rows.pop("system:boot-e1").endswith("keeper: bootstrap (not an operator; the suspension rule cannot apply)")
+    suspended = "keeper: e1admin (suspended: it sends nothing until they are reinstated)"
+    assert rows.pop("system:filing-e1").endswith(suspended)
+    never = "keeper: none recorded ({} before keepers were kept; the suspension rule cannot apply)"
+    assert rows.pop("system:old-e1").endswith(never.format("registered"))
+    assert rows.pop("token:0ld70k3n").endswith(never.format("issued"))
+    assert rows.pop(f"token:{token_id}").endswith("  crm  keeper: eadmin")
+    assert rows == {
+        "3": "3 of 5 answer to no operator: re-register them (taxsms system add; taxsms api-token create, then "
+        "revoke the old token) so that the suspension rule applies"
+    }

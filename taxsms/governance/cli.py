@@ -29,7 +29,7 @@ from taxsms.governance.campaigns import CampaignBook
 from taxsms.governance.errors import NotFound, PermissionDenied
 from taxsms.governance.operators import Operator, OperatorBook, Role
 from taxsms.governance.policy import Principal, PrincipalKind
-from taxsms.governance.registry import PrincipalBook, load_review, upstream_kinds
+from taxsms.governance.registry import PrincipalBook, PrincipalRecord, load_review, upstream_kinds
 from taxsms.governance.units import Level, UnitError, UnitSuspensions, UnitTree, load_units, save_units
 from taxsms.privacy import mask_name
 from taxsms.queue.jobs import CHINA, Kind
@@ -87,7 +87,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignor
     sys_remove = sys_sub.add_parser("remove", parents=both, help="remove a registered system")
     sys_remove.add_argument("name")
     sys_remove.set_defaults(handler=cmd_system_remove)
-    sys_list = sys_sub.add_parser("list", parents=[target], help="list registered systems and API tokens")
+    sys_list = sys_sub.add_parser("list", parents=[target], help="registered systems and API tokens, with keepers")
     sys_list.set_defaults(handler=cmd_system_list)
 
     quota_sub = runtime.group(subparsers, "quota", "units' monthly segment quotas")
@@ -553,10 +553,33 @@ async def cmd_system_remove(ctx: _Context, args: argparse.Namespace) -> int:
 
 @_command("system list")
 async def cmd_system_list(ctx: _Context, args: argparse.Namespace) -> int:
-    for record in await PrincipalBook(ctx.redis, ctx.keys).all():
-        kinds = ",".join(record.kinds)
-        print(_printable(f"{record.kind}:{record.id:<20} {record.unit:<14} {kinds}  {record.name}"))
+    """Each registered system and API token with its keeper (the operator it answers to), and those without."""
+    operators = {op.id: op for op in await ctx.operators.all()}
+    records = await PrincipalBook(ctx.redis, ctx.keys).all()
+    unkept = 0
+    for record in records:
+        keeper, kept = _keeper(record, operators)
+        unkept += not kept
+        tag, kinds = f"{record.kind}:{record.id}", ",".join(record.kinds)
+        print(_printable(f"{tag:<28} {record.unit:<14} {kinds}  {record.name}  keeper: {keeper}"))
+    if unkept:
+        print(
+            f"{unkept} of {len(records)} answer to no operator: re-register them (taxsms system add; taxsms "
+            "api-token create, then revoke the old token) so that the suspension rule applies"
+        )
     return 0
+
+
+def _keeper(record: PrincipalRecord, operators: dict[str, Operator]) -> tuple[str, bool]:
+    """Who a system or token answers to, as `system list` shows it, and whether that is an operator (so the
+    suspension rule applies, see policy.keeper_suspended)."""
+    if not record.created_by:
+        made = "registered" if record.kind is PrincipalKind.SYSTEM else "issued"
+        return f"none recorded ({made} before keepers were kept; the suspension rule cannot apply)", False
+    op = operators.get(record.created_by)
+    if op is None:
+        return f"{record.created_by} (not an operator; the suspension rule cannot apply)", False
+    return (op.id if op.active else f"{op.id} (suspended: it sends nothing until they are reinstated)"), True
 
 
 def _valid_name(name: str) -> bool:
