@@ -1,4 +1,5 @@
-"""A worker with no SMPP bind up reads nothing and hands the jobs it claimed back to the workers whose binds are up.
+"""A worker with no SMPP bind up reads nothing and hands the jobs it claimed back to the workers whose binds are up;
+a stopping worker hands back those it did not send.
 
 Real Redis, the SMSC simulator over real TCP. claim_idle_s is 600 s throughout: a handed-back job that reaches the
 SMSC within seconds went by the handback, not by the reclaim of a dead worker's entries.
@@ -183,3 +184,49 @@ async def test_a_worker_with_no_bind_up_reads_no_jobs(redis: Redis, redis_url: s
             worker.stop()
             await task
     assert worker.stats.read == 20 and sim.stats.accepted == 20
+
+
+async def test_a_stopping_worker_hands_back_what_it_did_not_send_and_the_other_sends_it_at_once(
+    redis: Redis, redis_url: str, keys: Keys
+) -> None:
+    assert await (await sender(redis, keys)).enqueue(reminders(JOBS)) == (JOBS, 0)
+    slow = SmscSimulator(SimulatorConfig(latency_ms=60_000, dlr_ms=20, keep_accepted=True))  # a's window stays full
+    near = SmscSimulator(SimulatorConfig(dlr_ms=20, keep_accepted=True))
+    back = SmscSimulator(SimulatorConfig(dlr_ms=20, keep_accepted=True))
+    for sim in (slow, near, back):
+        await sim.start()
+    a = worker_for(redis_url, keys, slow, consumer="a")
+    b = worker_for(redis_url, keys, near, consumer="b")
+    again = worker_for(redis_url, keys, back, consumer="a")  # a restarted: it sends what it left at the SMSC
+    a_run = asyncio.create_task(a.run())
+    tasks = [asyncio.create_task(b.run())]
+    try:
+        share = a.room.capacity - a.room.reserved
+        await wait_until(lambda: slow.stats.submits == WINDOW and len(a._buffer) == share - WINDOW - 1)
+        await wait_until(lambda: near.stats.accepted == JOBS - share)  # b sent all that a did not hold
+        stopped = asyncio.get_running_loop().time()
+        a.stop()  # as on SIGTERM
+        await wait_until(lambda: near.stats.accepted == JOBS - WINDOW, 30)
+        took = asyncio.get_running_loop().time() - stopped
+        await a_run
+        print(f"\nstopping: {a.stats.handed_back} handed back, at the SMSC through b {took:.2f} s after stop()")
+        assert took < a.config.stop_timeout_s + 2, f"{took:.1f} s: that was no handback"
+        # the one a's sender held waiting for a slot went back too; those at the SMSC stay a's, as before
+        assert a.stats.handed_back == share - WINDOW and b.stats.reclaimed == share - WINDOW
+        assert await pending_of(redis, keys, "a") == WINDOW
+        tasks.append(asyncio.create_task(again.run()))
+        await wait_until(lambda: all_final(a.store, JOBS), 30)
+    finally:
+        a.stop()
+        b.stop()
+        again.stop()
+        await asyncio.gather(a_run, *tasks)
+        for sim in (slow, near, back):
+            await sim.stop()
+    assert (await a.store.counts())["delivered"] == JOBS
+    via_b = Counter(destination for _, destination, _ in near.accepted_log)
+    via_a = Counter(destination for sim in (slow, back) for _, destination, _ in sim.accepted_log)
+    assert len(via_b) == JOBS - WINDOW and set(via_b.values()) == {1}  # none twice ...
+    assert not set(via_b) & set(via_a)  # ... nor by both workers
+    assert len(via_a) == WINDOW and a.stats.submitted == 0 and again.stats.submitted == WINDOW
+    assert b.stats.submitted == JOBS - WINDOW

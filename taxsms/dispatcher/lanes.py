@@ -112,7 +112,7 @@ class LaneBuffer(Generic[T]):
         return item
 
     def take_all(self) -> list[T]:
-        """Empty the buffer: every item, most urgent lane first (what a worker with no bind up hands back)."""
+        """Empty the buffer: every item, most urgent lane first (what a worker hands back)."""
         items = [item for queue in self._queues for item in queue]
         for queue in self._queues:
             queue.clear()
@@ -120,6 +120,6 @@ class LaneBuffer(Generic[T]):
         return items
 
     def close(self) -> None:
-        """No more puts: get() drains what is left, then returns None."""
+        """No more puts (but the job a stopped sender gives back): get() drains what is left, then returns None."""
         self._closed = True
         self._ready.set()

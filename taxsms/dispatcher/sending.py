@@ -123,7 +123,11 @@ class Sender:
             await self._settlements.close(timeout)
 
     async def run(self) -> None:
-        """Submit claimed jobs, most urgent first, inside their window and within the shared rate."""
+        """Submit claimed jobs, most urgent first, inside their window and within the shared rate.
+
+        A job the sender is stopped with (cancelled waiting for a slot or the rate) goes back into the buffer: it
+        never reached the SMSC, and a stopping worker hands the buffer back.
+        """
         assert self._slots is not None
         buffer, slots, stats = self._buffer, self._slots, self.stats
         while True:
@@ -133,18 +137,22 @@ class Sender:
                 stats.waited_for_job_s += time.monotonic() - since
                 if claimed is None:
                     return
-            held = self.admission.hold(claimed.entry, claimed.job, self._clock())
-            if held is None:
-                since = time.monotonic()
-                await slots.acquire()
-                stats.waited_for_slot_s += time.monotonic() - since
-                if self.limiter is not None:
+            try:
+                held = self.admission.hold(claimed.entry, claimed.job, self._clock())
+                if held is None:
                     since = time.monotonic()
-                    await self._paced(claimed.segments)
-                    stats.waited_for_rate_s += time.monotonic() - since
-                    held = self.admission.hold(claimed.entry, claimed.job, self._clock())  # the window may have closed
-                if held is not None:
-                    slots.release()
+                    await slots.acquire()
+                    stats.waited_for_slot_s += time.monotonic() - since
+                    if self.limiter is not None:
+                        since = time.monotonic()
+                        await self._paced(claimed.segments)
+                        stats.waited_for_rate_s += time.monotonic() - since
+                        held = self.admission.hold(claimed.entry, claimed.job, self._clock())  # the window may close
+                    if held is not None:
+                        slots.release()
+            except BaseException:
+                buffer.put(claimed)
+                raise
             if held is not None:
                 self.record(held, claimed.key)
                 continue

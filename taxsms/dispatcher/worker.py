@@ -7,7 +7,8 @@ attempt settled, suppressing what the rules forbid) → the sender (dispatcher/s
 urgent claimed job, submits every part and records the outcome. Entries left pending by a dead worker are
 reclaimed through the JobStore; delayed jobs are released, unconfirmed ones ended, the heartbeat written by
 the chores of dispatcher/maintenance.py. While no bind is up the worker reads nothing, and after
-handback_after_s hands the jobs it claimed back to the others (dispatcher/handback.py).
+handback_after_s hands the jobs it claimed back to the others (dispatcher/handback.py); so does a stopping
+worker with those it did not send.
 """
 
 from __future__ import annotations
@@ -176,11 +177,11 @@ class Worker:
                 for task in late:
                     task.cancel()
             self._buffer.close()
-            try:  # send what was claimed; if the SMSC is gone, leave it pending for a survivor to reclaim
+            try:  # send what was claimed; what the SMSC is too slow for is handed back (_shutdown)
                 await asyncio.wait_for(asyncio.shield(sender), _left(deadline, reserve=1.5))
             except TimeoutError:
-                sender.cancel()
-                log.warning("stopping with %d claimed jobs unsent; another worker will reclaim them", len(self._buffer))
+                sender.cancel()  # the job it was waiting to submit goes back into the buffer
+                await asyncio.wait([sender], timeout=_left(deadline, reserve=1.4))
             except Stopping:
                 pass
             for task in background:
@@ -205,7 +206,11 @@ class Worker:
             raise RuntimeError(f"worker task {dead.get_name()} ended unexpectedly") from error
 
     async def _shutdown(self, deadline: float) -> None:
-        """Let in-flight submits be answered and recorded, close the binds and writers; all by `deadline`."""
+        """Let in-flight submits be answered and recorded, close the binds and writers, hand back the claimed jobs
+        that never reached the SMSC; all by `deadline`. The sender takes no more from the buffer."""
+        unsent = self._buffer.take_all()
+        for claimed in unsent:
+            self._forget(claimed.key)
         while self._in_progress and time.monotonic() < deadline - 1.0 and self.pool and self.pool.bound:
             await asyncio.sleep(0.02)
         await self.sender.close(_left(deadline, reserve=0.6))
@@ -213,7 +218,26 @@ class Worker:
             await self.pool.close(_left(deadline, reserve=0.4))
         if self.sink:
             await self.sink.close(_left(deadline, reserve=0.2))
+        if unsent:
+            await self._hand_back_unsent(unsent, deadline)
         await self._redis.aclose()
+
+    async def _hand_back_unsent(self, unsent: list[Claimed], deadline: float) -> None:
+        """Stopping: hand `unsent` back, for a worker whose binds are up to take at once (handback.py).
+
+        If Redis does not answer by `deadline`, they stay pending under this consumer, reclaimed claim_idle_s later.
+        """
+        entries = [claimed.entry for claimed in unsent]
+        hand_back = self.calls.attempt("handing back unsent jobs", self.store.hand_back, self.config.consumer, entries)
+        try:
+            handed = await asyncio.wait_for(hand_back, _left(deadline, reserve=0.05))
+        except TimeoutError:
+            handed = None
+        if handed is None:
+            log.warning("stopping with %d claimed jobs unsent; another worker will reclaim them", len(unsent))
+            return
+        self.stats.handed_back += handed
+        log.info("stopping: handed %d claimed jobs that were not sent back to the other workers", handed)
 
     # -- reading ----------------------------------------------------------------------------------------------
 
