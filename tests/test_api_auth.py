@@ -76,15 +76,21 @@ async def test_recipient_unit_and_issuing_unit_must_be_in_scope(api: RunningApi)
     assert (await other_unit.json())["detail"].startswith("unit:")
 
 
-async def test_rate_limit_per_token(api: RunningApi) -> None:
-    statuses = [(await api.client.get(f"{api.url}/v1/usage", headers=api.auth())).status for _ in range(45)]
-    assert 429 in statuses and statuses[0] == 200
-    limited = await api.client.get(f"{api.url}/v1/usage", headers=api.auth())
-    if limited.status == 429:
-        assert limited.headers["Retry-After"] == "1"
+async def test_rate_limit_per_token(redis: Redis, keys: Keys) -> None:
+    now = [1_800_000_000.5]  # the app's clock: one second lasts as long as the test says, however slow the machine
+    async with running_api(redis, keys, ApiConfig(rate_limit=30), clock=lambda: now[0]) as api:
+
+        async def usage(token: str | None = None) -> int:
+            return (await api.client.get(f"{api.url}/v1/usage", headers=api.auth(token))).status
+
+        assert [await usage() for _ in range(31)] == [200] * 30 + [429]
+        limited = await api.client.get(f"{api.url}/v1/usage", headers=api.auth())
+        assert limited.status == 429 and limited.headers["Retry-After"] == "1"
         assert (await limited.json())["error"] == "rate_limited"
-    other = await api.token_for("city-01")
-    assert (await api.client.get(f"{api.url}/v1/usage", headers=api.auth(other))).status == 200
+        other = await api.token_for("city-01")
+        assert await usage(other) == 200  # each token has its own count
+        now[0] += 1
+        assert await usage() == 200  # the next second counts afresh
 
 
 async def login(api: RunningApi, password: str = "s3cret-pass") -> dict[str, object]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
@@ -115,12 +116,14 @@ async def start_site(app: web.Application) -> tuple[web.AppRunner, str]:
 
 
 @asynccontextmanager
-async def running_api(redis: Redis, keys: Keys, config: ApiConfig | None = None) -> AsyncIterator[RunningApi]:
+async def running_api(
+    redis: Redis, keys: Keys, config: ApiConfig | None = None, *, clock: Callable[[], float] = time.time
+) -> AsyncIterator[RunningApi]:
     """The app on a free port (over plain HTTP), an HTTP client with a cookie jar, and a token for unit city-01
-    (every kind)."""
+    (every kind). `clock`: the app's, for its token rate limit."""
     await seed_units(redis, keys)
     config = dataclasses.replace(config or ApiConfig(), plain_http=True)  # the client's jar holds Secure cookies back
-    app = create_app(redis, keys, config, hasher=FAST_HASHER)
+    app = create_app(redis, keys, config, hasher=FAST_HASHER, clock=clock)
     runner, url = await start_site(app)
     secret, _ = await TokenStore(redis, ApiKeys(keys)).create("city-01", ALL_KINDS, {"city-01", "county-0101"})
     jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1

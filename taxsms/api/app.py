@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from aiohttp import web
 from argon2 import PasswordHasher
 from redis.asyncio import Redis
@@ -68,11 +71,17 @@ def build_routes(config: ApiConfig) -> RouteTable:
 
 
 def create_app(
-    redis: Redis, keys: Keys, config: ApiConfig | None = None, *, hasher: PasswordHasher | None = None
+    redis: Redis,
+    keys: Keys,
+    config: ApiConfig | None = None,
+    *,
+    hasher: PasswordHasher | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> web.Application:
     """The HTTP API and console on `redis` under `keys`' prefix. The caller owns (and closes) `redis`.
 
     `hasher`: the argon2 parameters for passwords set through the console (tests pass cheap ones).
+    `clock`: the epoch seconds API tokens' rate limit counts by (tests pass one they move).
     """
     config = config or ApiConfig()
     api_keys = ApiKeys(keys)
@@ -85,7 +94,7 @@ def create_app(
     app[state.CONFIG] = config
     app[state.STORE] = JobStore(redis, keys)
     app[state.GATE] = Gate(redis, keys)
-    app[state.TOKENS] = TokenStore(redis, api_keys)
+    app[state.TOKENS] = TokenStore(redis, api_keys, clock=clock)
     app[state.SESSIONS] = SessionStore(redis, api_keys, config.session_idle_s, config.session_max_s)
     app[state.LOGIN_LIMITS] = LoginLimits(redis, api_keys)
     app[state.HASHER] = hasher or PasswordHasher()

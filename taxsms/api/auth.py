@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -71,13 +72,17 @@ class ApiToken:
 
 
 class TokenStore:
-    """Issue, look up and revoke API tokens in Redis."""
+    """Issue, look up and revoke API tokens in Redis; `clock` (epoch seconds) says which second a request
+    counts in for the rate limit."""
 
-    def __init__(self, redis: Redis, keys: ApiKeys, *, audit: AuditLog | None = None) -> None:
+    def __init__(
+        self, redis: Redis, keys: ApiKeys, *, audit: AuditLog | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.principals = PrincipalBook(redis, keys.keys)
         self._audit = audit
+        self._clock = clock
 
     @property
     def audit(self) -> AuditLog:
@@ -143,7 +148,7 @@ class TokenStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(self.keys.token(hashed))
             if rate_limit:
-                key = self.keys.rate(hashed[:16], int(time.time()))
+                key = self.keys.rate(hashed[:16], int(self._clock()))
                 pipe.incr(key)
                 pipe.expire(key, 2)
             replies = await pipe.execute()
