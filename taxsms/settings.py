@@ -98,7 +98,9 @@ class Worker(_Table):
     max_deliveries: Annotated[Positive, _doc("an entry read this often without an outcome is dead-lettered")] = 5
     buffer: Annotated[int, Meta(ge=0), _doc("entries one worker holds, read to in flight (0: from batch, window)")] = 0
     reply_share: Annotated[float, Meta(ge=0, lt=1), _doc("share of the buffer kept for replies")] = 0.25
-    stop_timeout_s: Annotated[Seconds, _doc("after SIGTERM the worker is gone within this, whatever Redis does")] = 4.0
+    stop_timeout_s: Annotated[
+        Seconds, _doc("after SIGTERM the worker has shut down within this, whatever Redis does; its process exits next")
+    ] = 3.0
     processes: Annotated[Positive, _doc("worker processes on this host, each its own consumer, sharing the tps")] = 1
     receipt_timeout_s: Annotated[
         Seconds, _doc("a submitted job with no receipt this long (or past its expiry) ends unconfirmed")

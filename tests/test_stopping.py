@@ -24,7 +24,7 @@ from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer, free_port
 from taxsms.queue.store import JobStore, lost_groups
 
-STOP_WITHIN_S = 5.0
+STOP_WITHIN_S = 5.0  # the issue's bound for the process: stop_timeout_s (3 s) to shut down, the rest to exit
 # The library's Worker in a process of its own, stopped by signals the way `taxsms worker` is.
 WORKER_PROCESS = textwrap.dedent(
     """
