@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
+import time
+
+import msgspec
 from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
-from taxsms.api.auth import TokenStore
+from taxsms.api.auth import TOKEN_PREFIX, TokenStore, digest
 from taxsms.api.keys import ApiKeys
 from taxsms.governance.operators import Operator, OperatorBook
+from taxsms.governance.policy import PrincipalKind
+from taxsms.governance.registry import PrincipalRecord
 from taxsms.governance.units import UnitTree, save_units
+from taxsms.queue.jobs import Kind
 from taxsms.queue.keys import Keys
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -28,6 +35,27 @@ async def county_token(
 ) -> str:
     """A token for `unit` (default: the upstream kinds, any recipient unit) issued by `actor` (default: none)."""
     secret, _ = await TokenStore(redis, ApiKeys(keys)).create(unit, kinds or UPSTREAM, {"*"}, actor=actor)
+    return secret
+
+
+async def token_issued_before_keepers(redis: Redis, keys: Keys, actor: str, *, registered: bool = True) -> str:
+    """A county-e1 token (the upstream kinds, any recipient unit) as `TokenStore.create` wrote it from 3587150
+    to 74d1034: its own hash without the issuer, who (`actor`) is in its principal record only. Not
+    `registered`: as before bd73ad0, no principal record at all."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    hashed = digest(secret)
+    token_id, at = hashed[:16], f"{time.time():.3f}"
+    record = {"id": token_id, "unit": "county-e1", "kinds": ",".join(sorted(UPSTREAM)), "recipient_units": "*",
+              "name": "", "pii": 0, "created_at": at}  # fmt: skip
+    api = ApiKeys(keys)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(api.token(hashed), mapping=record)
+        pipe.hset(api.tokens, token_id, hashed)
+        await pipe.execute()
+    if registered:  # PrincipalBook.register(token.principal, name, created_by=actor, at=...) then
+        kinds = sorted(Kind(kind) for kind in UPSTREAM)
+        principal = PrincipalRecord(PrincipalKind.TOKEN, token_id, "county-e1", kinds, ["*"], "", actor, float(at))
+        await redis.hset(keys.principals, f"{PrincipalKind.TOKEN}:{token_id}", msgspec.json.encode(principal))
     return secret
 
 

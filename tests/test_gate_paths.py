@@ -43,7 +43,7 @@ from taxsms.replies.inbox import Inbox, TicketError
 from taxsms.replies.providers import RedisProvider
 from taxsms.replies.service import ReplyService
 from taxsms.templates.review import ContentRejected
-from tests.governance_support import CHEAP, PASSWORD, county_token, operators
+from tests.governance_support import CHEAP, PASSWORD, county_token, operators, token_issued_before_keepers
 
 #: Each folding trick of the issue, in a text that must be refused.
 TRICKS = [
@@ -594,6 +594,50 @@ async def test_a_token_whose_keeper_is_suspended_proposes_nothing_and_its_propos
     world.allowed.append(phone(p, 0))
     await world.run_worker_until_final()
     assert len(world.texts_to(phone(p, 0))) == 1
+    assert_nothing_reached_the_smsc(world)
+
+
+async def test_a_token_with_its_keeper_in_its_principal_record_only_is_refused_at_intake(
+    world: World, tmp_path: Path
+) -> None:
+    """Tokens issued from 3587150 to 74d1034 name their keeper in their principal record only, not in their own
+    hash: intake reads the keeper from that record, as the worker does, so while the keeper is suspended
+    POST /v1/jobs and `enqueue --token` refuse their jobs (nothing queued for the worker to reject later);
+    reinstated, both are accepted and sent. A token with no principal record at all (issued before bd73ad0)
+    is refused at intake, as the worker would refuse its jobs."""
+    p = 12
+    why = "was issued by operator e1admin, who is suspended: 违规发放"
+    old = await token_issued_before_keepers(world.redis, world.keys, "e1admin")
+    unregistered = await token_issued_before_keepers(world.redis, world.keys, "e1admin", registered=False)
+
+    def jobs_file(name: str, case: int) -> str:
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text(json.dumps(world.job(name, phone(p, case))) + "\n")
+        return str(path)
+
+    async def queued() -> int:
+        return sum([await world.redis.xlen(world.keys.lane(n)) for n in range(4)])
+
+    async with running_api(world.redis, world.keys) as api:
+        api.app[GATE].max_age = 0  # see the suspension at once (production: within a second)
+        await world.book().suspend(world.ops["eadmin"], "e1admin", "违规发放")
+        response = await api.post_jobs(world.job("api-suspended", phone(p, 0)), token=old)
+        assert response.status == 403 and why in (await response.json())["detail"]
+        assert await asyncio.to_thread(cli, world, "enqueue", "--token", old, jobs_file("cli-suspended", 1)) == 5
+        response = await api.post_jobs(world.job("api-unregistered", phone(p, 2)), token=unregistered)
+        assert response.status == 403 and "not a registered principal" in (await response.json())["detail"]
+        assert await asyncio.to_thread(cli, world, "enqueue", "--token", unregistered, jobs_file("cli-un", 3)) == 1
+        assert await queued() == 0  # refused at intake, not accepted for the worker to reject
+        assert await world.refusal_codes("api") == {"suspended": 1, "unknown_principal": 1}
+        assert await world.refusal_codes("cli") == {"suspended": 1}
+        world.refused += [phone(p, case) for case in range(4)]
+
+        await world.book().reinstate(world.ops["eadmin"], "e1admin")
+        assert (await api.post_jobs(world.job("api-again", phone(p, 4)), token=old)).status == 202
+    assert await asyncio.to_thread(cli, world, "enqueue", "--token", old, jobs_file("cli-again", 5)) == 0
+    assert await queued() == 2
+    world.allowed += [phone(p, 4), phone(p, 5)]
+    await world.run_worker_until_final()
     assert_nothing_reached_the_smsc(world)
 
 

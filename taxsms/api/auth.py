@@ -2,8 +2,10 @@
 
 A token is 32 random bytes (url-safe base64, prefixed `tsk_`); Redis keeps only its sha256 digest (a
 high-entropy secret needs no slow hash). Its record names the unit it acts for, the job kinds it may
-enqueue, the recipient units its jobs may target ('*' = any) and the operator who issued it (its keeper:
-while they are suspended, the token sends nothing). Nothing here logs a token.
+enqueue and the recipient units its jobs may target ('*' = any). The token is also registered as a principal
+(`taxsms.governance.registry.PrincipalBook`), with the operator who issued it (its keeper: while they are
+suspended, the token sends nothing); admission reads the principal from there, at intake as at the worker
+(`Gate.registered`), so the keeper has one record. Nothing here logs a token.
 """
 
 from __future__ import annotations
@@ -55,15 +57,11 @@ class ApiToken:
     recipient_units: frozenset[str]
     name: str = ""
     pii: bool = False  # may read full phone numbers
-    keeper: str = ""  # the operator who issued it (it sends nothing while they are suspended)
 
     @property
-    def principal(self) -> Principal:
-        """The token as the admission policy sees it: its unit, kinds, recipient units and keeper."""
-        kinds = frozenset(Kind(kind) for kind in self.kinds)
-        return Principal(
-            PrincipalKind.TOKEN, self.id, self.unit, kinds, frozenset(self.recipient_units), keeper=self.keeper
-        )
+    def tag(self) -> str:
+        """The token as a principal ('token:ID'): admit its jobs for the registered one (Gate.registered)."""
+        return f"{PrincipalKind.TOKEN}:{self.id}"
 
     @property
     def namespace(self) -> str:
@@ -110,7 +108,7 @@ class TokenStore:
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         hashed = digest(secret)
         scope = frozenset(recipient_units or {unit})
-        token = ApiToken(hashed[:16], unit, frozenset(kinds), scope, name, pii, actor)
+        token = ApiToken(hashed[:16], unit, frozenset(kinds), scope, name, pii)
         record = {
             "id": token.id,
             "unit": unit,
@@ -118,14 +116,16 @@ class TokenStore:
             "recipient_units": _csv(token.recipient_units),
             "name": name,
             "pii": int(pii),
-            "created_by": actor,
             "created_at": f"{time.time():.3f}",
         }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.token(hashed), mapping=record)
             pipe.hset(self.keys.tokens, token.id, hashed)
             await pipe.execute()
-        await self.principals.register(token.principal, name, at=float(record["created_at"]))
+        principal = Principal(
+            PrincipalKind.TOKEN, token.id, unit, frozenset(Kind(k) for k in token.kinds), scope, keeper=actor
+        )  # its keeper is recorded here only: admission reads it from the registered principal
+        await self.principals.register(principal, name, at=float(record["created_at"]))
         details = {"unit": unit, "kinds": sorted(token.kinds), "recipient_units": sorted(token.recipient_units)}
         await self.audit.append(actor or "cli", Action.TOKEN_CREATE, token.id, details | {"name": name, "pii": pii})
         return secret, token
@@ -155,8 +155,8 @@ class TokenStore:
         raw = {k.decode(): v.decode() for k, v in replies[0].items()}
         if not raw:
             return None, 0
-        kinds, scope, keeper = _set(raw["kinds"]), _set(raw["recipient_units"]), raw.get("created_by", "")
-        token = ApiToken(raw["id"], raw["unit"], kinds, scope, raw["name"], raw["pii"] == "1", keeper)
+        kinds, scope = _set(raw["kinds"]), _set(raw["recipient_units"])
+        token = ApiToken(raw["id"], raw["unit"], kinds, scope, raw["name"], raw["pii"] == "1")
         return token, int(replies[1]) if rate_limit else 0
 
 

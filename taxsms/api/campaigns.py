@@ -55,7 +55,8 @@ async def post_campaign(request: web.Request) -> web.Response:
     book = (await books(request)).campaigns
     try:
         campaign = await book.propose(
-            token.principal,
+            token.tag,
+            token.unit,
             proposal.text,
             [(r.to, r.recipient_unit) for r in proposal.recipients],
             name=proposal.name,

@@ -1,6 +1,7 @@
 """Intake over HTTP: validate raw jobs, admit them for the token (the admission policy), enqueue in chunks.
 
-One `Intake` per request. Items are fed one at a time (from a JSON array or an NDJSON stream); admitted ones
+One `Intake` per request. Items are fed one at a time (from a JSON array or an NDJSON stream) and admitted for
+the token as it is registered (`Gate.registered`: its keeper from the record the worker reads); admitted ones
 are enqueued `chunk` at a time, one Redis round trip per chunk; refused ones are dead-lettered with the
 field and the reason, reported back by their index, and audited (one entry per request). A job's id is
 stored under the token's namespace (`<token id>/<id>`), so no token can take another's ids.
@@ -16,7 +17,7 @@ from redis.asyncio import Redis
 
 from taxsms.api.auth import ApiToken
 from taxsms.governance.admission import Gate, Refusal
-from taxsms.governance.policy import Refused, Registry, admit
+from taxsms.governance.policy import Principal, Refused, Registry, admit
 from taxsms.queue.jobs import MAX_JOB_ID_LENGTH, Job, JobError, job_id_of, parse_job
 from taxsms.queue.keys import Keys
 from taxsms.queue.store import JobStore, job_shards
@@ -58,7 +59,6 @@ class Intake:
         self.keys = keys
         self.store = store
         self.token = token
-        self.principal = token.principal
         self.chunk = chunk
         self.gate = gate
         self.result = IntakeResult()
@@ -66,10 +66,10 @@ class Intake:
         self._refused: list[tuple[bytes, JobError]] = []
         self._audited: list[Refusal] = []
 
-    def check(self, index: int, raw: bytes, job: Job, registry: Registry) -> Job | None:
-        """Admit one parsed item; record and return None if refused."""
+    def check(self, index: int, raw: bytes, job: Job, principal: Principal, registry: Registry) -> Job | None:
+        """Admit one parsed item for the token's registered `principal`; record and return None if refused."""
         try:
-            job = admit(job, self.principal, registry)
+            job = admit(job, principal, registry)
         except Refused as error:
             self._refuse(index, raw, error, "forbidden", job.id)
             return None
@@ -93,7 +93,7 @@ class Intake:
 
     async def finish(self) -> IntakeResult:
         await self._flush()
-        actor = self.principal.tag
+        actor = self.token.tag
         await self.gate.record_sent(actor, self.token.unit, "api", self.result.accepted, self.result.duplicates)
         await self.gate.record_refused(actor, "api", self._audited, self.token.unit)
         self._audited = []
@@ -115,7 +115,13 @@ class Intake:
         if not parsed:
             return
         registry = await self.gate.prepare([job for _, _, job in parsed])
-        checked = (self.check(index, raw, job, registry) for index, raw, job in parsed)
+        try:
+            principal = await self.gate.registered(self.token.tag)  # its keeper as the worker will see it
+        except Refused as error:
+            for index, raw, job in parsed:
+                self._refuse(index, raw, error, "forbidden", job.id)
+            return
+        checked = (self.check(index, raw, job, principal, registry) for index, raw, job in parsed)
         batch = [job for job in checked if job is not None]
         if not batch:
             return

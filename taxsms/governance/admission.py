@@ -24,7 +24,7 @@ from taxsms.governance.policy import (
     admit,
     readmit,
 )
-from taxsms.governance.registry import load_registry
+from taxsms.governance.registry import PrincipalBook, load_registry
 from taxsms.queue.jobs import Job, JobError
 from taxsms.queue.keys import DEFAULT_PREFIX, Keys
 from taxsms.templates.catalog import Signature
@@ -106,6 +106,19 @@ class Gate:
     def current(self) -> Registry | None:
         """The last snapshot loaded (None before the first)."""
         return self._registry
+
+    async def registered(self, tag: str) -> Principal:
+        """The token or system `tag` as it is registered (unit, kinds, recipient units, keeper): the principal
+        the worker admits its jobs again for, so intake decides as the worker will. From the last snapshot
+        loaded, else (none loaded, or registered since) from its record: one HGET. Refused when it has no
+        record (revoked, or issued before principals were recorded)."""
+        found = self._registry.principals.get(tag) if self._registry is not None else None
+        if found is None:
+            found = await PrincipalBook(self.redis, self.keys).get(tag)
+        if found is None:
+            why = f"{tag} is not a registered principal (revoked, or issued before principals were recorded)"
+            raise Refused("principal", UNKNOWN, why)
+        return found
 
     def admit(self, job: Job, principal: Principal | None) -> Job:
         """admit() against the current snapshot (load one first with registry())."""

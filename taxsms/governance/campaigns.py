@@ -29,7 +29,7 @@ from taxsms.governance.accounting import Accounting
 from taxsms.governance.audit import Action, AuditLog
 from taxsms.governance.errors import NotFound, OutOfScope, PermissionDenied
 from taxsms.governance.operators import CONFIRMATION_PERIOD_S, Operator, OperatorBook, Role, Status
-from taxsms.governance.policy import Principal, PrincipalKind, keeper_suspended
+from taxsms.governance.policy import PrincipalKind, keeper_suspended
 from taxsms.governance.registry import PrincipalBook, PrincipalRecord, grant_json, load_review
 from taxsms.governance.scope import send_refusal
 from taxsms.governance.units import UnitTree
@@ -285,7 +285,8 @@ class CampaignBook:
 
     async def propose(
         self,
-        token: Principal,
+        token: str,
+        unit: str,
         text: str,
         recipients: Sequence[tuple[str, str]],
         *,
@@ -298,11 +299,12 @@ class CampaignBook:
         may create one, never send one. The token must still be registered and granted `kind`; its recipients
         (a unit left out is taken from the directory) lie in its unit's subtree and its recipient units. The
         text is signed with the unit's registered signature; the approving operator's real name is added at
-        approval (the approver answers for it). Refusals are audited as for operators."""
-        record = await PrincipalBook(self.redis, self.keys).record(token.tag)
-        async with self._refusal_audited(token.tag, token.unit, name, recipients):
+        approval (the approver answers for it). Refusals are audited as for operators. `token` is its tag
+        ('token:ID'), `unit` its unit (the audit's, should the token be no registered one)."""
+        record = await PrincipalBook(self.redis, self.keys).record(token)
+        async with self._refusal_audited(token, unit, name, recipients):
             if record is None or record.kind is not PrincipalKind.TOKEN:
-                raise PermissionDenied(f"{token.tag} is not a registered API token")
+                raise PermissionDenied(f"{token} is not a registered API token")
             if why := await self._keeper_suspended(record):
                 raise PermissionDenied(why)
             return await self._propose(record, text, recipients, name, Kind(kind), not_before, expires_at)

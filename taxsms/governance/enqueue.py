@@ -18,7 +18,7 @@ from taxsms import settings
 from taxsms.governance.admission import Gate, Refusal
 from taxsms.governance.errors import PermissionDenied
 from taxsms.governance.operators import OperatorBook
-from taxsms.governance.policy import Principal, operator_principal
+from taxsms.governance.policy import Principal, Refused, operator_principal
 from taxsms.governance.units import load_units
 from taxsms.queue.intake import enqueue_lines
 from taxsms.queue.jobs import Job, JobError
@@ -56,7 +56,10 @@ async def resolve_principal(redis: Redis, keys: Keys, *, token: str = "", operat
     found, _ = await TokenStore(redis, ApiKeys(keys)).check(token, 0)
     if found is None:
         raise PermissionDenied("unknown or revoked API token")
-    return found.principal
+    try:  # as the API and the worker admit it: its keeper from its record
+        return await Gate(redis, keys).registered(found.tag)
+    except Refused as error:
+        raise PermissionDenied(error.reason) from None
 
 
 async def enqueue_as(
