@@ -335,3 +335,17 @@ def test_job_seed(path: Path) -> None:
 
 def test_the_seed_corpus_is_there() -> None:
     assert len(PDU_SEEDS) >= 5 and len(JOB_SEEDS) >= 5
+
+
+def test_a_pdu_with_both_short_message_and_message_payload_is_refused() -> None:
+    """The encoder refuses short_message with message_payload (SMPP 3.4 5.3.2.32), so the decoder does too:
+    found by test_decoded_pdus_encode_back_to_the_same_pdu (decoded, then not encodable)."""
+    from taxsms.channels.smpp import CommandStatus, DeliverSm
+
+    frame = encode(DeliverSm(sequence_number=7, source_addr="13900000001", short_message=b"ab"))
+    frame += struct.pack(">HH", 0x0424, 2) + b"cd"  # message_payload TLV as well
+    frame = struct.pack(">I", len(frame)) + frame[4:]
+    with pytest.raises(InvalidPduError) as refused:
+        decode(frame)
+    assert refused.value.command_status == CommandStatus.ESME_RINVMSGLEN
+    assert "message_payload" in str(refused.value)

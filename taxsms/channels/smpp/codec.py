@@ -511,6 +511,8 @@ def _decode_short_message(cls: type[_ShortMessage], frame: bytes, seq: int, stat
                 user_ref = _tlv_int(tag, value)
             else:
                 extra.append((tag, value))
+    if payload is not None and sm_length:  # as validate() refuses to encode it (SMPP 3.4 5.3.2.32)
+        raise _Malformed("short_message must be empty when message_payload is used", CommandStatus.ESME_RINVMSGLEN)
     values = (
         seq, status, service_type.decode("latin-1"), source_addr_ton, source_addr_npi, source_addr.decode("latin-1"),
         dest_addr_ton, dest_addr_npi, destination_addr.decode("latin-1"), esm_class, protocol_id, priority_flag,
