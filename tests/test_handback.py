@@ -18,11 +18,12 @@ from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.dispatcher.handback import Outage
-from taxsms.dispatcher.worker import Worker, WorkerConfig
+from taxsms.dispatcher.worker import Worker
 from taxsms.governance.units import UnitTree, save_units
 from taxsms.queue.jobs import CHINA, FINAL_STATES, Lane, parse_job
 from taxsms.queue.keys import CONSUMER_GROUP, Keys
 from taxsms.queue.store import HANDED_BACK_IDLE_MS, DispatchRules, JobStore
+from tests import test_worker
 
 CLAIM_IDLE_S = 600.0
 WINDOW = 4
@@ -75,19 +76,9 @@ async def test_a_handed_back_entry_is_taken_at_once_by_another_consumer_keeping_
 
 
 def worker_for(redis_url: str, keys: Keys, sim: SmscSimulator, **overrides: object) -> Worker:
-    config = WorkerConfig(
-        redis_url=redis_url,
-        prefix=keys.prefix,
-        smsc_port=sim.port,
-        system_id=sim.config.system_id,
-        block_ms=50,
-        window=WINDOW,
-        batch=BATCH,
-        claim_idle_s=CLAIM_IDLE_S,
-        handback_after_s=0.5,
-        **{"send_window": "00:00-24:00", "unknown_subscription": "send", "daily_caps": "", **overrides},  # type: ignore[arg-type]
-    )
-    return Worker(config)
+    """test_worker's worker, with this module's window, batch, claim_idle_s and a short handback grace."""
+    settings = {"window": WINDOW, "batch": BATCH, "claim_idle_s": CLAIM_IDLE_S, "handback_after_s": 0.5}
+    return test_worker.worker_for(redis_url, keys, sim, **{**settings, **overrides})
 
 
 def reminders(n: int) -> list[bytes]:

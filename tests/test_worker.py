@@ -32,15 +32,17 @@ async def simulator() -> AsyncIterator[SmscSimulator]:
     await sim.stop()
 
 
+BENCH_LIKE = {"unknown_subscription": "send", "daily_caps": ""}  # made-up phones: no records, no caps
+
+
 def worker_for(redis_url: str, keys: Keys, sim: SmscSimulator, **overrides: object) -> Worker:
     config = WorkerConfig(
         redis_url=redis_url,
         prefix=keys.prefix,
         smsc_port=sim.port,
         system_id=sim.config.system_id,
-        password=sim.config.password or "",
         block_ms=50,
-        **{"send_window": "00:00-24:00", "unknown_subscription": "send", "daily_caps": "", **overrides},  # type: ignore[arg-type]
+        **{"password": sim.config.password or "", "send_window": "00:00-24:00", **BENCH_LIKE, **overrides},  # type: ignore[arg-type]
     )
     return Worker(config)
 
