@@ -178,3 +178,20 @@ async def test_run_and_stop(redis: Redis, keys: Keys, service: ReplyService) -> 
     fast.stop()
     await asyncio.wait_for(task, 2)
     assert fast.replied == 1 and fast.handled == 1
+
+
+async def test_run_loads_the_admission_snapshot_before_the_first_read(
+    redis: Redis, keys: Keys, service: ReplyService
+) -> None:
+    """Its first load builds the review's tables (~0.1 s): done at start, not while the first MO waits."""
+    fast = ReplyService(redis, keys, service.provider, ReplyConfig(consumer="warm", block_ms=50), clock=lambda: NOW)
+    task = asyncio.create_task(fast.run())
+    for _ in range(100):  # the consumer exists once it has issued its first XREADGROUP
+        if any(c["name"] == b"warm" for c in await redis.xinfo_consumers(keys.mo, CONFIG.group)):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("the reply service never read")
+    assert fast.handled == 0 and fast.gate.current is not None
+    fast.stop()
+    await asyncio.wait_for(task, 2)
