@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -127,3 +129,26 @@ async def test_a_token_cannot_take_another_tokens_job_ids(api: RunningApi) -> No
     assert (await store.job(api.stored("j9", squatter)) or {}).get("state") == "queued"
     taken = await api.post_jobs({**job(10), "id": "cmp-20261202-deadbeef-000001"}, token=squatter)
     assert taken.status == 403 and "reserved for campaigns" in (await taken.json())["detail"]
+
+
+def test_review_tables_are_built_at_startup_not_by_the_first_job() -> None:
+    """The folding tables (~0.1 s of CPU) are built when the app starts; a fresh process, since they are
+    built once per process and other tests have built them in this one."""
+    script = """
+import asyncio
+from redis.asyncio import Redis
+from taxsms.api.app import create_app
+from taxsms.queue.keys import Keys
+from taxsms.templates.review import fold_table
+
+async def main():
+    app = create_app(Redis(), Keys("t", 1))
+    before = fold_table.cache_info().currsize
+    app.freeze()
+    await app.startup()
+    print(before, fold_table.cache_info().currsize)
+
+asyncio.run(main())
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["0", "1"]
