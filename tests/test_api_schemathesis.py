@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from schemathesis import GenerationMode, checks
 from test_api_support import api_in_thread
 
@@ -83,6 +83,9 @@ def test_operation_conforms_to_the_document(served: tuple[str, str], label: str,
     @given(case=strategy)
     @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def run(case: schemathesis.Case) -> None:
+        # A query parameter whose value is an empty list (or None) is not sent at all: a negative case whose
+        # wrong part is only such a parameter arrives valid and is rightly answered 200 (a flake, seed 4936...).
+        assume(not any(value in ([], None) for value in (case.query or {}).values()))
         chosen = CHECKS if " /console" in label or label.endswith(" /") else API_CHECKS
         case.call_and_validate(base_url=url, headers={"Authorization": f"Bearer {token}"}, checks=chosen)
 
