@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 
 import pytest
@@ -120,3 +121,20 @@ def test_a_staff_answer_keeps_to_the_staff_window_an_automatic_reply_does_not() 
     answer = job(Kind.REPLY, operator="op-12366-01", principal="operator:op-12366-01")
     assert not policy.may_send(answer, early)
     assert policy.release_time(answer, early) == at("2026-11-24 08:00:00")
+
+
+@pytest.mark.parametrize("days_off", [False, True])
+def test_is_open_remembering_the_last_opening_answers_as_a_fresh_window_does(days_off: bool) -> None:
+    """is_open keeps the last opening it saw; any sequence of moments (clocks jump in tests) gets the answers
+    of a window that remembers nothing."""
+    rng = random.Random(7)
+    start = datetime(2026, 9, 28, tzinfo=CHINA).timestamp()  # National Day week and its make-up working days
+    window = SendWindow.parse("08:00-18:00", days_off=days_off)
+    edges = [start + day * 86400 + hour * 3600 + delta for day in range(14) for hour in (8, 18) for delta in (-1e-3, 0)]
+    moments = edges + [start + rng.uniform(0, 14 * 86400) for _ in range(2000)]
+    rng.shuffle(moments)
+    moments += sorted(moments)
+    for ts in moments:
+        fresh = SendWindow.parse("08:00-18:00", days_off=days_off)
+        assert window.is_open(ts) == fresh.is_open(ts), datetime.fromtimestamp(ts, CHINA)
+        assert window.next_opening(ts) == fresh.next_opening(ts)
