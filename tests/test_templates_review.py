@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from taxsms.governance.registry import load_registry
 from taxsms.queue.keys import Keys
 from taxsms.templates.review import (
     ART_11_CATEGORIES,
@@ -131,3 +132,24 @@ def test_reload_from_a_file(tmp_path: Path) -> None:
     path.write_text("[fraud]\n刷单\n", encoding="utf-8")
     assert holder.reload_file(path) is True
     assert [m.term for m in holder.check("刷单赌博")] == ["刷单"]
+
+
+async def test_the_registry_snapshot_builds_the_stored_list_once_until_it_changes(redis: Redis, keys: Keys) -> None:
+    """Admission reloads its snapshot every few seconds; a long list (10,000 terms: ~40-120 ms) is not rebuilt
+    each time it is unchanged, and a changed one is used at the next reload."""
+    await ContentReview.parse("[gambling]\n赌博\n").save_to_redis(redis, keys)
+    first, again = (await load_registry(redis, keys)).review, (await load_registry(redis, keys)).review
+    assert again is first
+    await ContentReview.parse("[gambling]\n赌博\n[fraud]\n刷单\n").save_to_redis(redis, keys)
+    changed = (await load_registry(redis, keys)).review
+    assert changed is not first and [m.term for m in changed.check("兼职刷单")] == ["刷单"]
+
+
+def test_a_list_file_is_built_once_until_its_text_changes(tmp_path: Path) -> None:
+    path = tmp_path / "terms.txt"
+    path.write_text("[gambling]\n赌博\n", encoding="utf-8")
+    first = ContentReview.from_file(path)
+    assert ContentReview.from_file(path) is first
+    path.write_text("[gambling]\n博彩\n", encoding="utf-8")  # same size, maybe the same mtime: the text decides
+    changed = ContentReview.from_file(path)
+    assert changed is not first and [m.term for m in changed.check("网上博彩")] == ["博彩"]

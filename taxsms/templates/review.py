@@ -210,9 +210,10 @@ class ContentReview:
 
     @classmethod
     def from_file(cls, path: str | Path = DEFAULT_TERMS) -> ContentReview:
+        """The list in `path`; the same text gives the same (immutable) review, built once (as from_json)."""
         path = Path(path)
         try:
-            return cls.parse(path.read_text(encoding="utf-8"), toml=path.suffix == ".toml")
+            return _parsed(path.read_text(encoding="utf-8"), path.suffix == ".toml")
         except ReviewListError as exc:
             raise ReviewListError(f"{path}: {exc}") from None
 
@@ -221,10 +222,9 @@ class ContentReview:
 
     @classmethod
     def from_json(cls, data: bytes | str) -> ContentReview:
-        try:
-            return cls(list(msgspec.json.decode(data, type=_Stored).terms))
-        except msgspec.DecodeError as exc:
-            raise ReviewListError(f"stored list is not valid: {exc}") from None
+        """The list as stored in Redis; the same bytes give the same (immutable) review, built once: the registry
+        snapshot reloads it every few seconds, and a list of 10,000 terms takes ~40-120 ms to build."""
+        return _from_json(data)
 
     async def save_to_redis(self, redis: Redis, keys: Keys) -> None:
         await redis.set(keys.forbidden_terms, self.to_json())
@@ -325,3 +325,16 @@ class ReviewHolder:
         if changed:
             self.review = review  # one reference assignment: readers see the old list or the new one
         return changed
+
+
+@lru_cache(maxsize=4)
+def _from_json(data: bytes | str) -> ContentReview:
+    try:
+        return ContentReview(list(msgspec.json.decode(data, type=_Stored).terms))
+    except msgspec.DecodeError as exc:
+        raise ReviewListError(f"stored list is not valid: {exc}") from None
+
+
+@lru_cache(maxsize=4)
+def _parsed(text: str, toml: bool) -> ContentReview:
+    return ContentReview.parse(text, toml=toml)
