@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -16,6 +17,7 @@ from conftest import sender, wait_until
 from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
+from taxsms.dispatcher.admission import CALENDAR_RECHECK_S
 from taxsms.dispatcher.worker import Worker, WorkerConfig
 from taxsms.queue.jobs import CHINA, FINAL_STATES
 from taxsms.queue.keys import Keys
@@ -95,6 +97,45 @@ async def test_window_holds_jobs_and_releases_them_at_the_opening(
     assert float(record["at:delayed"]) < china("2026-11-23 08:00:00") <= float(record["at:submitted"])
     events = [fields for _, fields in await redis.xrange(keys.events) if fields[b"job"] == b"filing_reminder-3"]
     assert [e[b"state"] for e in events][:2] == [b"delayed", b"submitted"]
+
+
+async def test_a_year_without_holiday_data_holds_staff_jobs_and_replies_still_go(
+    redis: Redis, redis_url: str, keys: Keys, sim: SmscSimulator, tmp_path: Path
+) -> None:
+    """New Year's Eve after 18:00, days off skipped, no 2027 data in chinese_calendar: the reminder's next
+    opening cannot be known, so it waits (decided again every CALENDAR_RECHECK_S) and is neither refused nor
+    sent; the reply goes. Given a calendar covering 2027 (a restart), it goes at the first working morning."""
+    clock = Clock("2026-12-31 19:00:00")
+    await (await sender(redis, keys)).enqueue([line(1), line(0, "reply", "13800000000")])
+    worker = make_worker(redis_url, keys, sim, clock, days_off=True)
+    task = asyncio.create_task(worker.run())
+    await wait_until(lambda: settled(worker, 1, ("delayed",)))
+    await wait_until(lambda: settled(worker, 1, ("submitted", "delivered")))
+    record = await worker.store.job("filing_reminder-1") or {}
+    events = [fields for _, fields in await redis.xrange(keys.events) if fields[b"job"] == b"filing_reminder-1"]
+    assert record["state"] == "delayed" and b"waits for holiday data" in events[-1][b"detail"]
+    assert b"no holiday data for 2027" in events[-1][b"detail"]
+    assert float(record["release_at"]) == clock.now + CALENDAR_RECHECK_S
+    clock.now += CALENDAR_RECHECK_S  # decided again: still unknown, so it waits again
+    await wait_until(lambda: worker.stats.delayed >= 2)
+    worker.stop()
+    await task
+    record = await worker.store.job("filing_reminder-1") or {}
+    assert record["state"] == "delayed" and float(record["release_at"]) == clock.now + CALENDAR_RECHECK_S
+    assert sim.stats.accepted == 1 and (await counts(worker))["dead_lettered"] == 0
+
+    calendar = tmp_path / "calendar.toml"
+    calendar.write_text('[2027]\nholidays = ["2027-01-01"]\n', encoding="utf-8")
+    clock.now += CALENDAR_RECHECK_S
+    again = make_worker(redis_url, keys, sim, clock, days_off=True, calendar_file=str(calendar))
+    task = asyncio.create_task(again.run())
+    await wait_until(lambda: again.stats.delayed >= 1)  # now known: New Year's Day, then a weekend
+    record = await again.store.job("filing_reminder-1") or {}
+    assert float(record["release_at"]) == china("2027-01-04 08:00:00")
+    clock.set("2027-01-04 08:00:00")
+    await wait_until(lambda: sim.stats.accepted == 2)
+    again.stop()
+    await task
 
 
 async def test_a_job_at_17_59_59_9_goes_and_one_at_18_00_waits_for_tomorrow(

@@ -81,7 +81,7 @@ async def take_snapshot(redis: Redis, keys: Keys, windows: WindowPolicy) -> Snap
             depth, pending, delayed, length = depth + part[0], pending + part[1], delayed + part[2], length + part[3]
         lanes.append(LaneDepth(int(lane), depth, pending, delayed, length))
     now = time.time()
-    open_now = {kind.value: window is None or window.is_open(now) for kind, window in windows.windows.items()}
+    open_now = {kind.value: window is None or window.status(now)[0] for kind, window in windows.windows.items()}
     sent = sum(counts[s.value] for s in SENT_STATES)
     return Snapshot(now, counts, stats, lanes, open_now, sent, stored)
 

@@ -19,11 +19,15 @@ import msgspec
 from taxsms.channels.smpp import EncodedMessage, encode_message
 from taxsms.dispatcher.windows import WindowPolicy
 from taxsms.governance.admission import Gate, StaleRegistry
+from taxsms.holidays import NoHolidayData
 from taxsms.queue.jobs import CHINA, MAX_TEXT_LENGTH, Job, JobError, Kind, State, normalise_mobile, parse_job
 from taxsms.queue.store import Settlement, StreamEntry
 from taxsms.templates.catalog import TemplateCatalog, TemplateError
 
 log = logging.getLogger(__name__)
+#: A job whose window skips days off in a year without holiday data waits, decided again this often: it goes
+#: once a calendar covering that year is given (a newer chinese_calendar, or calendar_file; then a restart).
+CALENDAR_RECHECK_S = 600.0
 
 
 class Refused(msgspec.Struct, frozen=True):
@@ -104,6 +108,7 @@ class Admission:
         self._intake = intake_stream
         self.gate = gate
         self._ref = 0
+        self._complained_at = float("-inf")
 
     async def prepare(self, entries: Sequence[StreamEntry]) -> None:
         """Before deciding a batch: the gate's snapshot, and the directory's units for the raw intake entries
@@ -185,7 +190,13 @@ class Admission:
         expires = job.expires_ts
         if expires and now >= expires:
             return settlement(entry, job, State.EXPIRED, f"expired at {_china(expires)}")
-        release = self.windows.release_time(job, now)
+        try:
+            release = self.windows.release_time(job, now)
+        except NoHolidayData as missing:  # never guessed at: it waits, and is decided again later
+            release = min(now + CALENDAR_RECHECK_S, expires or float("inf"))  # expired then, if still unknown
+            self._complain(missing, now)
+            detail = f"waits for holiday data, decided again at {_china(release)}: {missing}"
+            return settlement(entry, job, State.DELAYED, detail[:500], release_at=release)
         if release <= now:
             return None
         if expires and release >= expires:
@@ -194,6 +205,12 @@ class Admission:
         reason = "not_before" if release == job.not_before_ts else "send window"
         detail = f"waits for its {reason} until {_china(release)}"
         return settlement(entry, job, State.DELAYED, detail, release_at=release)
+
+    def _complain(self, missing: NoHolidayData, now: float) -> None:
+        """Log the missing holiday data once per CALENDAR_RECHECK_S (every job it holds would say the same)."""
+        if now - self._complained_at >= CALENDAR_RECHECK_S or now < self._complained_at:
+            self._complained_at = now
+            log.error("%s: the jobs whose send window skips days off wait until a calendar covers it", missing)
 
 
 def _china(ts: float) -> str:

@@ -13,11 +13,11 @@ from taxsms.queue.keys import Keys
 
 
 def window_states(windows: WindowPolicy, now: float) -> dict[str, dict[str, float | bool]]:
-    """kind -> {open: now, next: when it next opens (0 when open or without a window)}."""
+    """kind -> {open: now, next: when it next opens (0 when open, without a window, or unknown: no holiday data)}."""
     states: dict[str, dict[str, float | bool]] = {}
     for kind, window in windows.windows.items():
-        is_open = window is None or window.is_open(now)
-        states[kind.value] = {"open": is_open, "next": 0 if is_open else round(window.next_opening(now), 3)}
+        is_open, opens = (True, 0.0) if window is None else window.status(now)
+        states[kind.value] = {"open": is_open, "next": round(opens, 3)}
     return states
 
 

@@ -3,7 +3,7 @@
 The regulation lets staff-published messages reach taxpayers only from 08:00 to 18:00 (Asia/Shanghai);
 replies to taxpayer-initiated messages go out at any hour. Optionally, days off (weekends and public
 holidays, with China's make-up working days: taxsms.holidays) are skipped; a year without holiday data is
-refused (NoHolidayData) rather than guessed at, so a worker with days off checks its calendar when it starts.
+refused (NoHolidayData) rather than guessed at: the jobs that need it wait (dispatcher.admission).
 """
 
 from __future__ import annotations
@@ -57,6 +57,14 @@ class SendWindow:
         day = moment.date()
         seen[:] = datetime.combine(day, self.start, CHINA).timestamp(), self._end_of(day)
         return True
+
+    def status(self, ts: float) -> tuple[bool, float]:
+        """(open at `ts`, when it next opens: 0 when open, or unknown for a year without holiday data): for
+        reports, which must not fail where sending waits (dispatcher.admission)."""
+        try:
+            return (True, 0.0) if self.is_open(ts) else (False, self.next_opening(ts))
+        except NoHolidayData:
+            return False, 0.0
 
     def next_opening(self, ts: float) -> float:
         """`ts` itself if the window is open then, else the next moment it opens."""
@@ -127,25 +135,17 @@ class WindowPolicy:
         calendars = {w.calendar for w in self.windows.values() if w is not None and w.days_off}
         return [(year, calendar) for calendar in calendars for year in years if not calendar.covers(year)]
 
-    def check_calendar(self, now: float) -> None:
-        """NoHolidayData if a window skips days off and the year of `now` has no holiday data."""
-        today = datetime.fromtimestamp(now, CHINA).date()
-        for year, calendar in self._uncovered(today, today):
-            raise NoHolidayData(
-                f"send windows skip days off but there is no holiday data for {year} ({calendar.source}); "
-                "give a calendar file covering it (see taxsms.holidays)"
-            )
-
     def calendar_warning(self, now: float, days: int = _MAX_DAYS_AHEAD) -> str | None:
-        """A warning when holiday data runs out within `days` of `now` (sending will stop there), else None."""
+        """A warning when holiday data runs out within `days` of `now` (or already has), else None: from then
+        on the jobs whose window skips days off wait (dispatcher.admission), replies still go."""
         today = datetime.fromtimestamp(now, CHINA).date()
         missing = self._uncovered(today, today + timedelta(days=days))
         if not missing:
             return None
         year, calendar = missing[0]
         return (
-            f"no holiday data for {year} ({calendar.source}): windows that skip days off cannot be computed "
-            f"from {year}-01-01; give a calendar file covering it (see taxsms.holidays)"
+            f"no holiday data for {year} ({calendar.source}): from {year}-01-01 the jobs whose send window skips "
+            "days off wait, replies still go; give a calendar file covering it (see taxsms.holidays)"
         )
 
     def window(self, kind: Kind) -> SendWindow | None:

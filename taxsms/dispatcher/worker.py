@@ -81,8 +81,7 @@ class Worker:
         )
         self.calls = RedisCalls(self.store, on_failure=self._count_redis_error)
         windows = config.windows()
-        windows.check_calendar(clock())  # days off in a year without holiday data: refuse to start
-        if warning := windows.calendar_warning(clock()):
+        if warning := windows.calendar_warning(clock()):  # jobs needing the missing year wait (Admission.hold)
             log.error(warning)
         self.catalog = TemplateCatalog.from_dir()  # until the reviewed catalog is read from Redis
         self.gate = Gate(self._redis, self.keys, max_age=REGISTRY_MAX_AGE_S)  # the admission policy, applied again
