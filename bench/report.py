@@ -59,6 +59,7 @@ def scripts(quick: bool, chaos_jobs: int) -> list[Script]:
             ["--requests", "10", "--batch", "5000"] if quick else [],
         ),
         Script("intake", BENCH / "intake.py", ["--jobs", "100000"] if quick else []),
+        Script("scaleout", BENCH / "scaleout.py", ["--jobs", "12000"] if quick else []),
         Script("chaos", BENCH / "chaos.py", ["--jobs", str(chaos_jobs), *(QUICK_CHAOS if quick else [])]),
     ]
 
@@ -245,8 +246,13 @@ def throughput_md(data: dict[str, Any]) -> list[str]:
     lines = ["## Throughput (msg/s, end to end, one bind)", "", *table(header, rows)]
     side = [
         [
-            f"{r['latency_ms']:g} ms", r["window"], fmt(r["msg_per_s"]), fmt(r["raw_msg_per_s"]),
-            f"{r['pct_of_raw']:.0f} %", f"{r['cpu_us_per_msg']:.0f}", f"{r['redis_cpu_us_per_msg']:.0f}",
+            f"{r['latency_ms']:g} ms",
+            r["window"],
+            fmt(r["msg_per_s"]),
+            fmt(r["raw_msg_per_s"]),
+            f"{r['pct_of_raw']:.0f} %",
+            f"{r['cpu_us_per_msg']:.0f}",
+            f"{r['redis_cpu_us_per_msg']:.0f}",
         ]
         for r in runs
         if r["client"] == "taxsms" and r.get("raw_msg_per_s")
@@ -318,6 +324,19 @@ def api_intake_md(d: dict[str, Any]) -> list[str]:
     ]
 
 
+def scaleout_md(d: dict[str, Any]) -> list[str]:
+    rows: list[list[object]] = [
+        [r["processes"], fmt(r["msg_per_s"]), fmt(r.get("raw_msg_per_s")), f"{fmt(r.get('pct_of_raw'))} %",
+         fmt(r["workers_cpu_pct"]), fmt(r["redis_cpu_pct"]), fmt(r["simulator_cpu_pct"]),
+         fmt(r.get("machine_cpu_pct")), fmt(r.get("pct_waiting_for_job")), fmt(r.get("pct_waiting_for_slot")),
+         r.get("limit", "")]
+        for r in d["runs"]
+    ]  # fmt: skip
+    header = ["--processes", "msg/s", "raw clients msg/s", "share", "workers % core", "redis % core",
+              "simulator % core", "machine %", "wait job %", "wait slot %", "limit"]  # fmt: skip
+    return ["## Scale-out on one host (0 ms, window 64 per process)", "", *table(header, rows), ""]
+
+
 def chaos_md(d: dict[str, Any]) -> list[str]:
     lines = [
         "## Chaos",
@@ -347,6 +366,7 @@ SECTIONS: dict[str, tuple[Callable[[dict[str, Any], Path], str] | None, Callable
     "replies_under_load": (plot_replies, replies_md),
     "api_intake": (None, api_intake_md),
     "intake": (None, intake_md),
+    "scaleout": (None, scaleout_md),
     "chaos": (plot_chaos, chaos_md),
 }
 
