@@ -36,12 +36,16 @@ def _pdu(command_id: int, sequence: int, body: bytes, status: int = 0) -> bytes:
 def _submit_body(destination: str) -> bytes:
     return (
         b"\x00"  # service_type
-        + b"\x05\x00" + b"12366\x00"  # source ton, npi, addr
-        + b"\x01\x01" + destination.encode() + b"\x00"  # dest ton, npi, addr
+        + b"\x05\x00"
+        + b"12366\x00"  # source ton, npi, addr
+        + b"\x01\x01"
+        + destination.encode()
+        + b"\x00"  # dest ton, npi, addr
         + b"\x00\x00\x00"  # esm_class, protocol_id, priority_flag
         + b"\x00\x00"  # schedule_delivery_time, validity_period
         + b"\x01\x00\x08\x00"  # registered_delivery, replace_if_present, data_coding UCS2, sm_default_msg_id
-        + bytes([len(TEXT)]) + TEXT
+        + bytes([len(TEXT)])
+        + TEXT
     )
 
 

@@ -269,9 +269,7 @@ TABLES: dict[str, type[_Table]] = {
     "smpp": Smpp, "worker": Worker, "serve": Serve, "replies": Replies, "webhook": Webhook
 }  # fmt: skip
 KEYS: dict[str, Key] = {
-    key.path: key
-    for table, cls in [("", Settings), *TABLES.items()]
-    for key in _keys_of(cls, table)
+    key.path: key for table, cls in [("", Settings), *TABLES.items()] for key in _keys_of(cls, table)
 }
 
 

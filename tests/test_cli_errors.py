@@ -23,6 +23,7 @@ JOB = '{"id": "e1", "kind": "notice", "to": "13800138000", "text": "【某县税
 
 #: (argv, environment, files to write, exit code, the one line on stderr). {tmp} is the test's directory,
 #: {redis} a live test Redis.
+# fmt: off
 MISTAKES = [
     (["status", "--redis-url", DOWN], {}, {}, errors.UNAVAILABLE, f"taxsms status: {REDIS_DOWN}"),
     (["enqueue", "--redis-url", DOWN, "{tmp}/jobs.jsonl"], {}, {"jobs.jsonl": JOB}, 4, f"taxsms enqueue: {REDIS_DOWN}"),
@@ -93,6 +94,7 @@ MISTAKES = [
     (["nosuch"], {}, {}, 2,
      "taxsms: argument command: invalid choice: 'nosuch' (choose from {commands}); see taxsms --help"),
 ]
+# fmt: on
 
 
 def _fill(text: str, tmp: Path, redis_url: str) -> str:

@@ -54,8 +54,15 @@ def test_unit_commands_exist_and_are_sandboxed(unit: Path) -> None:
     _parses(argv)
     assert "password" not in command.lower() and "secret" not in command.lower()
     text = unit.read_text()
-    for option in ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-                   "CapabilityBoundingSet=\n", "SystemCallFilter=@system-service", "RestartPreventExitStatus=2 3"):
+    for option in (
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "CapabilityBoundingSet=\n",
+        "SystemCallFilter=@system-service",
+        "RestartPreventExitStatus=2 3",
+    ):
         assert option in text, option  # fmt: skip
     assert _unit_lines(unit, "User") == ["taxsms"]
 

@@ -68,9 +68,7 @@ async def test_two_processes_share_the_work_and_stop_together_on_sigterm(
     assert sim.stats.duplicates == 0
 
 
-async def test_a_child_that_dies_stops_the_others_and_the_supervisor_reports_it(
-    redis_url: str, keys: Keys
-) -> None:
+async def test_a_child_that_dies_stops_the_others_and_the_supervisor_reports_it(redis_url: str, keys: Keys) -> None:
     async with SmscSimulator(SimulatorConfig()) as sim:
         command = [sys.executable, "-m", "taxsms", "worker", "--redis-url", redis_url, "--prefix", keys.prefix]
         command += ["--smsc", f"127.0.0.1:{sim.port}", "--processes", "2"]

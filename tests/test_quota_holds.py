@@ -49,7 +49,13 @@ async def test_a_claim_holds_the_jobs_segments_and_settling_turns_them_into_usag
     def settle(job_id: str, outcome: str, **extra: object) -> Settlement:
         entry = entries[job_id]
         return Settlement(
-            job_id, entry.stream, entry.entry_id, outcome, "x", payload=entry.payload, **extra  # type: ignore[arg-type]
+            job_id,
+            entry.stream,
+            entry.entry_id,
+            outcome,
+            "x",
+            payload=entry.payload,
+            **extra,  # type: ignore[arg-type]
         )
 
     await store.settle([settle("n1", "submitted", message_ids=["m1", "m2"])])  # held -> used

@@ -106,7 +106,7 @@ def deadline(filing: Filing, calendar: Calendar) -> Deadline:
     if not calendar.covers(month.year):
         raise NoHolidayData(
             f"no holiday data for {month.year}, so the deadline of {filing} cannot be computed: give a calendar "
-            f"file with a [{month.year}] table listing its holidays or the deadline \"{filing}\" = YYYY-MM-DD"
+            f'file with a [{month.year}] table listing its holidays or the deadline "{filing}" = YYYY-MM-DD'
         )
     normal = month.replace(day=NORMAL_DAY)
     runs = [(start, n) for start, n in holiday_runs(month, normal, calendar) if n >= MIN_HOLIDAY_RUN]

@@ -81,7 +81,7 @@ class Directory:
         for group, olds in zip(by_shard.values(), await run_scripts(self.redis, calls), strict=True):
             for change, old in zip(group, olds, strict=True):
                 before = Taxpayer.unpack(change.taxpayer.id, old).phones if old else []
-                if (old != b"" if change.delete else old != change.taxpayer.pack()):
+                if old != (b"" if change.delete else change.taxpayer.pack()):
                     changed += 1
                 consent += _consent_changes(change, before, at)
         if consent:

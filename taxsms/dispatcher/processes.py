@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-STOP_GRACE_S = 10.0  # a worker ends within its own stop timeout (4 s); after this it is killed
+STOP_GRACE_S = 10.0  # a worker ends within its own stop timeout (3 s by default); after this it is killed
 
 
 def child_argv(argv: Sequence[str], index: int, *, consumer: str, metrics_port: int) -> list[str]:

@@ -69,6 +69,8 @@ class Operator(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 CONFIRMATION_PERIOD_S = 30 * 86400  # no one approves a campaign of an account they created this recently
+
+
 def parse_roles(names: Iterable[str]) -> frozenset[Role]:
     """Role names -> roles; ValueError naming an unknown one."""
     roles = set()
@@ -166,7 +168,6 @@ class OperatorBook:
         self.audit = audit or AuditLog(redis, keys)
         self._clock = clock
         self._dummy_hash = ""
-
 
     # -- reading -----------------------------------------------------------------------------------------
 
