@@ -198,13 +198,16 @@ async def test_a_stopping_worker_hands_back_what_it_did_not_send_and_the_other_s
         loop = asyncio.get_running_loop()
         stopped = loop.time()
         a.stop()  # as on SIGTERM
-        await a_run
-        exited = loop.time()
         await wait_until(lambda: near.stats.accepted == JOBS - WINDOW, 30)
-        took, after_exit = loop.time() - stopped, loop.time() - exited
+        took = loop.time() - stopped
+        await a_run
+        gone = loop.time() - stopped
         print(f"\nstopping: {a.stats.handed_back} handed back, at the SMSC through b {took:.2f} s after stop(), "
-              f"{after_exit:.2f} s after a was gone")  # fmt: skip
-        assert after_exit < 2, f"{after_exit:.1f} s: that was no handback"
+              f"a gone after {gone:.2f} s")  # fmt: skip
+        # a's sender took nothing more (its window full at an SMSC that does not answer): a hands its buffer back
+        # at once, not when its stop timeout (3 s, which its in-flight submits use up) has run out
+        assert took < 2.0, f"{took:.1f} s: handed back only as a was gone, or not at all"
+        assert gone < a.config.stop_timeout_s + 1
         # the one a's sender held waiting for a slot went back too; those at the SMSC stay a's, as before
         assert a.stats.handed_back == share - WINDOW and b.stats.reclaimed == share - WINDOW
         assert await pending_of(redis, keys, "a") == WINDOW
@@ -224,3 +227,19 @@ async def test_a_stopping_worker_hands_back_what_it_did_not_send_and_the_other_s
     assert not set(via_b) & set(via_a)  # ... nor by both workers
     assert len(via_a) == WINDOW and a.stats.submitted == 0 and again.stats.submitted == WINDOW
     assert b.stats.submitted == JOBS - WINDOW
+
+
+async def test_a_stopping_worker_sends_what_it_claimed_while_the_smsc_takes_it(
+    redis: Redis, redis_url: str, keys: Keys
+) -> None:
+    assert await (await sender(redis, keys)).enqueue(reminders(JOBS)) == (JOBS, 0)
+    async with SmscSimulator(SimulatorConfig(latency_ms=30, dlr_ms=20)) as sim:  # ~130 jobs/s through 4 slots
+        a = worker_for(redis_url, keys, sim, consumer="a")
+        a_run = asyncio.create_task(a.run())
+        share = a.room.capacity - a.room.reserved
+        await wait_until(lambda: len(a._buffer) == share - WINDOW - 1)  # its buffer full, its window too
+        a.stop()  # as on SIGTERM: ~0.4 s of sending left in the buffer, well within the stop timeout
+        await a_run
+    assert a.stats.handed_back == 0  # the SMSC kept taking them: none waited for another worker
+    assert a.stats.submitted == a.stats.read >= share
+    assert await pending_of(redis, keys, "a") == 0  # every one it read was sent and recorded

@@ -44,6 +44,7 @@ from taxsms.templates.catalog import TemplateCatalog, TemplateError
 __all__ = ["Worker", "WorkerConfig", "WorkerStats"]
 
 log = logging.getLogger(__name__)
+STALLED_S = 0.5  # stopping: the claimed jobs are sent while the sender takes one at least this often
 REGISTRY_MAX_AGE_S = 5.0  # how old the gate's snapshot of units, campaigns and quotas may get
 
 
@@ -176,19 +177,33 @@ class Worker:
                 for task in late:
                     task.cancel()
             self._buffer.close()
-            try:  # send what was claimed; what the SMSC is too slow for is handed back (_shutdown)
-                await asyncio.wait_for(asyncio.shield(sender), _left(deadline, reserve=1.5))
-            except TimeoutError:
-                sender.cancel()  # the job it was waiting to submit goes back into the buffer
-                await asyncio.wait([sender], timeout=_left(deadline, reserve=1.4))
-            except Stopping:
-                pass
+            await self._send_while_taken(sender, deadline)  # what is left is handed back (_shutdown)
             for task in background:
                 task.cancel()
             await self._shutdown(deadline)
 
     def stop(self) -> None:
         self.calls.stopping.set()
+
+    async def _send_while_taken(self, sender: asyncio.Task[None], deadline: float) -> None:
+        """Stopping: the sender sends what was claimed for as long as it keeps taking jobs from the buffer.
+
+        Once it takes none for STALLED_S (the SMSC's window full and not answering, no bind, the rate spent) or
+        the deadline's reserve is reached, it is stopped: what is left is handed back at once (_shutdown) for a
+        worker that can send it now, not held until this one's stop timeout runs out.
+        """
+        left = len(self._buffer)
+        while not sender.done():
+            await asyncio.wait([sender], timeout=min(STALLED_S, _left(deadline, reserve=1.5)))
+            if sender.done():
+                break
+            if len(self._buffer) >= left or _left(deadline, reserve=1.5) <= 0:
+                sender.cancel()  # the job it was waiting to submit goes back into the buffer
+                await asyncio.wait([sender], timeout=_left(deadline, reserve=1.4))
+                break
+            left = len(self._buffer)
+        if sender.done() and not sender.cancelled():
+            sender.exception()  # seen: Stopping (Redis away), or the error _until_stopped_or_dead reported
 
     async def _until_stopped_or_dead(self, tasks: list[asyncio.Task[None]]) -> None:
         """Wait for stop(); if one of the worker's own tasks dies first, raise its error (never run half dead)."""
@@ -210,6 +225,8 @@ class Worker:
         unsent = self._buffer.take_all()
         for claimed in unsent:
             self._forget(claimed.key)
+        # handed back while the in-flight ones are answered and recorded: another worker can send them now
+        handing_back = asyncio.create_task(self._hand_back_unsent(unsent, deadline)) if unsent else None
         while self._in_progress and time.monotonic() < deadline - 1.0 and self.pool and self.pool.bound:
             await asyncio.sleep(0.02)
         await self.sender.close(_left(deadline, reserve=0.6))
@@ -217,8 +234,8 @@ class Worker:
             await self.pool.close(_left(deadline, reserve=0.4))
         if self.sink:
             await self.sink.close(_left(deadline, reserve=0.2))
-        if unsent:
-            await self._hand_back_unsent(unsent, deadline)
+        if handing_back is not None:
+            await asyncio.wait([handing_back], timeout=_left(deadline))
         await self._redis.aclose()
 
     async def _hand_back_unsent(self, unsent: list[Claimed], deadline: float) -> None:
