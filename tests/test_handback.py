@@ -243,3 +243,25 @@ async def test_a_stopping_worker_sends_what_it_claimed_while_the_smsc_takes_it(
     assert a.stats.handed_back == 0  # the SMSC kept taking them: none waited for another worker
     assert a.stats.submitted == a.stats.read >= share
     assert await pending_of(redis, keys, "a") == 0  # every one it read was sent and recorded
+
+
+async def test_a_worker_whose_sender_dies_still_hands_back_what_it_claimed_and_unbinds(
+    redis: Redis, redis_url: str, keys: Keys
+) -> None:
+    assert await (await sender(redis, keys)).enqueue(reminders(JOBS)) == (JOBS, 0)
+    async with SmscSimulator(SimulatorConfig(latency_ms=30, dlr_ms=20)) as sim:
+        a = worker_for(redis_url, keys, sim, consumer="a")
+        a_run = asyncio.create_task(a.run())
+        share = a.room.capacity - a.room.reserved
+        await wait_until(lambda: len(a._buffer) == share - WINDOW - 1)
+
+        def broken(*_: object) -> None:
+            raise ZeroDivisionError("a bug in the send loop")
+
+        a.sender.admission.hold = broken  # type: ignore[method-assign]  # the sender's next job kills it
+        with pytest.raises(RuntimeError, match="worker task send ended unexpectedly"):
+            await a_run
+    assert a.stats.handed_back >= share - WINDOW - 1  # its buffer went back (before: the shutdown was skipped)
+    assert a.pool is not None and not a.pool.bound  # and its bind was closed
+    taken, _ = await JobStore(redis, keys).reclaim("b", HANDED_BACK_IDLE_MS, JOBS)
+    assert len(taken) == a.stats.handed_back  # another worker may take them at once
