@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from redis.asyncio import Redis
@@ -20,6 +21,7 @@ from taxsms.governance.units import Level, Unit, UnitTree, save_units
 from taxsms.queue.keys import Keys
 
 RESULTS = Path(__file__).parent / "results"
+T = TypeVar("T")
 TEXT = "【某市税务局】尊敬的纳税人：您本月增值税申报期限为15日，请及时办理申报。"
 #: The example unit tree plus the benchmarks' city-01, whose registered signature is TEXT's 【某市税务局】, and
 #: the 12366 centre the reply service answers for by default (signature 【12366】).
@@ -48,6 +50,29 @@ def start_worker(
     command = [*under, sys.executable, "-m", "taxsms", "worker", "--redis-url", redis_url, "--prefix", prefix]
     command += ["--smsc", f"127.0.0.1:{sim_port}", "--system-id", "taxsms", *args]
     return subprocess.Popen(command, env={**os.environ, **BENCH_ENV, "TAXSMS_SMPP_PASSWORD": "x", **env})
+
+
+async def until_final(
+    redis: Redis, keys: Keys, jobs: int, worker: subprocess.Popen[bytes], snapshot: Callable[[], Awaitable[T]]
+) -> tuple[float, T | None]:
+    """Wait until `jobs` jobs of `keys` are final (delivered, undelivered or failed), polling every 5 ms.
+
+    The clock runs from the worker's first claim (its processes started and bound: start-up is not throughput),
+    when `snapshot()` is taken; returns the seconds to the last job final and that snapshot (None, and the
+    seconds from the call, if every job was final before a claim was seen). Raises if the worker exits.
+    """
+    called = time.perf_counter()
+    started, first = None, None
+    while True:
+        queued, *outcomes = await redis.hmget(keys.counts, "queued", "delivered", "undelivered", "failed")
+        if started is None and int(queued or 0) < jobs:
+            started = time.perf_counter()
+            first = await snapshot()
+        if sum(int(v) for v in outcomes if v) >= jobs:
+            return time.perf_counter() - (started or called), first
+        if worker.poll() is not None:
+            raise RuntimeError("worker exited")
+        await asyncio.sleep(0.005)
 
 
 async def register_sender(redis: Redis, keys: Keys) -> Principal:

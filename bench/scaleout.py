@@ -32,7 +32,7 @@ from taxsms.dispatcher.processes import cpu_count
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer, free_port
 
-from common import RESULTS, enqueue, job_lines, start_worker, write_json
+from common import RESULTS, enqueue, job_lines, start_worker, until_final, write_json
 from rawclient import raw_run
 from throughput import sender_waits, start_simulator
 
@@ -76,23 +76,14 @@ async def scale_run(redis_url: str, redis_pid: int, sim_port: int, sim_pid: int,
         redis_url, prefix, sim_port, "--window", "64", "--processes", str(processes), "--metrics-port", str(base)
     )
     supervisor, redis_proc, sim_proc = psutil.Process(worker.pid), psutil.Process(redis_pid), psutil.Process(sim_pid)
-    started = None
     try:
         async with aiohttp.ClientSession() as http:
-            while True:
-                queued, *outcomes = await redis.hmget(keys.counts, "queued", "delivered", "undelivered", "failed")
-                if started is None and int(queued or 0) < jobs:
-                    started = time.perf_counter()
-                    cpu0 = (tree_cpu(supervisor), tree_cpu(redis_proc), tree_cpu(sim_proc))
-                    waits0 = await _waits(http, metrics)
-                if sum(int(v) for v in outcomes if v) >= jobs:
-                    break
-                if worker.poll() is not None:
-                    raise RuntimeError("worker exited")
-                await asyncio.sleep(0.005)
-            seconds = time.perf_counter() - started  # type: ignore[operator]
-            cpu1 = (tree_cpu(supervisor), tree_cpu(redis_proc), tree_cpu(sim_proc))
-            waits1 = await _waits(http, metrics)
+
+            async def snapshot() -> tuple[tuple[float, float, float], dict[str, float]]:
+                return (tree_cpu(supervisor), tree_cpu(redis_proc), tree_cpu(sim_proc)), await _waits(http, metrics)
+
+            seconds, first = await until_final(redis, keys, jobs, worker, snapshot)
+            (cpu0, waits0), (cpu1, waits1) = first or await snapshot(), await snapshot()
     finally:
         worker.terminate()
         worker.wait(30)

@@ -20,7 +20,6 @@ before the next (stop-and-wait).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import itertools
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from taxsms import runtime
 from taxsms.queue.keys import Keys
 from taxsms.queue.server import RedisServer, free_port
 
-from common import RESULTS, enqueue, job_lines, start_worker, write_json
+from common import RESULTS, enqueue, job_lines, start_worker, until_final, write_json
 from rawclient import raw_run
 
 LATENCIES_MS = (0, 5, 20, 50)
@@ -128,28 +127,17 @@ async def taxsms_run(redis_url: str, redis_pid: int, sim_port: int, latency_ms: 
     worker = start_worker(redis_url, prefix, sim_port, "--window", str(window), "--metrics-port", str(metrics_port))
     proc = psutil.Process(worker.pid)
     redis_proc = psutil.Process(redis_pid)
-    spawned = time.perf_counter()
-    started = None
-    worker_cpu = redis_cpu = 0.0
-    waited: dict[str, float] = {}
     try:
         async with aiohttp.ClientSession() as http:
-            while True:
-                queued, *outcomes = await redis.hmget(keys.counts, "queued", "delivered", "undelivered", "failed")
-                if started is None and int(queued or 0) < n:  # the worker is up and bound: its first claim
-                    started = time.perf_counter()
-                    worker_cpu, redis_cpu = cpu_seconds(proc), cpu_seconds(redis_proc)  # start-up is not per message
-                    waited = await sender_waits(http, metrics)
-                if sum(int(v) for v in outcomes if v) >= n:
-                    break
-                if worker.poll() is not None:
-                    raise RuntimeError("worker exited")
-                await asyncio.sleep(0.005)
-            seconds = time.perf_counter() - (started or spawned)
-            cpu = cpu_seconds(proc) - worker_cpu
-            redis_cpu = cpu_seconds(redis_proc) - redis_cpu
-            at_end = await sender_waits(http, metrics)
-            waited = {what: total - waited.get(what, 0.0) for what, total in at_end.items()}
+
+            async def snapshot() -> tuple[float, float, dict[str, float]]:
+                return cpu_seconds(proc), cpu_seconds(redis_proc), await sender_waits(http, metrics)
+
+            seconds, first = await until_final(redis, keys, n, worker, snapshot)
+            worker_cpu, redis_cpu, waited = first or (0.0, 0.0, {})
+            cpu_at_end, redis_at_end, waited_at_end = await snapshot()
+            cpu, redis_cpu = cpu_at_end - worker_cpu, redis_at_end - redis_cpu
+            waited = {what: total - waited.get(what, 0.0) for what, total in waited_at_end.items()}
     finally:
         worker.terminate()
         worker.wait(30)
