@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from taxsms import runtime
 from taxsms.api.auth import TokenStore
 from taxsms.api.keys import ApiKeys
 from taxsms.queue.keys import Keys
-from taxsms.queue.server import RedisServer
+from taxsms.queue.server import RedisServer, free_port
 
 from common import BENCH_SYSTEM, RESULTS, TEXT, register_sender, write_json
 
@@ -35,12 +34,6 @@ SERVE = (
     "import sys; from taxsms import runtime; from taxsms.api.serve import serve; "
     "runtime.run(serve('127.0.0.1', int(sys.argv[1]), sys.argv[2], sys.argv[3]))"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def bodies(run: str, requests: int, batch: int) -> list[bytes]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 
@@ -16,16 +15,11 @@ from redis.asyncio import Redis
 
 from taxsms.channels.simulator import SimulatorConfig, SmscSimulator
 from taxsms.queue.keys import Keys
+from taxsms.queue.server import free_port
 from taxsms.queue.store import JobStore
 from tests.test_worker import wait_until
 
 JOBS = 600
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def scrape(url: str) -> dict[str, float]:
